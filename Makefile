@@ -1,0 +1,51 @@
+# flask-authgate: every check runs from here, locally and in CI (.ci/run calls `make test docs`).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint types pytest docs bench bench-quick throughput clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test,dev,crypto,redis,async]"
+	touch $(STAMP)
+
+## demo: install, seed the example database and run example_app on http://127.0.0.1:5000
+demo: $(STAMP)
+	$(BIN)/flask --app example_app seed
+	@echo "Open http://127.0.0.1:5000/  (Ctrl+C to stop)"
+	$(BIN)/flask --app example_app run --host 127.0.0.1 --port 5000
+
+## test: lint, types and the whole suite with branch coverage
+test: lint types pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest --cov --cov-report=term
+
+## docs: build the documentation; any warning fails
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
+## bench: flask-authgate against its peers (see docs/performance.md)
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[bench]"
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[bench]"
+	$(BIN)/python bench/run.py --quick
+
+throughput: $(STAMP)
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .coverage test-artifacts

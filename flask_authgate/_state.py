@@ -1,0 +1,79 @@
+"""Per-app state, kept at ``app.extensions["authgate"]``."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import current_app
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+    from .config import Settings
+    from .decorators import Requirement
+    from .jwks import JwksClient
+    from .revocation import Revocations
+    from .tokens import TokenService
+    from .typing import Callbacks
+
+
+class GateState:
+    """Everything one app needs to authenticate: built once by ``init_app``."""
+
+    __slots__ = (
+        "api_key_environ",
+        "app",
+        "callbacks",
+        "cookie_name",
+        "cookie_names",
+        "jwks",
+        "plans",
+        "plans_version",
+        "revocations",
+        "settings",
+        "tokens",
+    )
+
+    def __init__(
+        self,
+        app: Flask,
+        settings: Settings,
+        tokens: TokenService,
+        revocations: Revocations,
+        jwks: JwksClient | None,
+        callbacks: Callbacks,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.tokens = tokens
+        self.revocations = revocations
+        self.jwks = jwks
+        #: The registrars of the :class:`~flask_authgate.AuthGate` (shared by its apps).
+        self.callbacks = callbacks
+        cookies = "cookies" in settings.token_locations
+        #: The access-token cookie, when cookies are a token location.
+        self.cookie_name = settings.access_cookie_name if cookies else None
+        #: token type -> its cookie, when cookies are a token location.
+        self.cookie_names: dict[str, str] = (
+            {"access": settings.access_cookie_name, "refresh": settings.refresh_cookie_name} if cookies else {}
+        )
+        #: The WSGI environ key of the API-key header (used once an api_key_loader is registered).
+        self.api_key_environ = "HTTP_" + settings.api_key_header.upper().replace("-", "_")
+        #: endpoint -> the requirement the app-wide rules put on it (or None).
+        self.plans: dict[str, Requirement | None] = {}
+        self.plans_version = -1
+
+    @property
+    def api_keys_on(self) -> bool:
+        return self.callbacks.api_key_loader is not None
+
+
+def get_state(app: Flask | None = None) -> GateState:
+    """The state of ``app`` (default: the current app)."""
+    app = app if app is not None else current_app
+    try:
+        return t.cast(GateState, app.extensions["authgate"])
+    except KeyError:
+        raise RuntimeError(
+            "flask-authgate is not set up on this app: call AuthGate(app) or gate.init_app(app) in your app factory"
+        ) from None

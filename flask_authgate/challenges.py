@@ -1,0 +1,54 @@
+"""``WWW-Authenticate`` values, built from configuration alone.
+
+Werkzeug's ``WWWAuthenticate.to_header()`` leaves a token-like realm unquoted
+(RFC 9110 §11.5 says a sender MUST quote it), so the challenges are built here.
+Nothing from the request reaches these strings: the realm, the API-key header
+name and the scopes were validated at ``init_app`` or decoration time, and the
+descriptions come from the fixed table in :mod:`flask_authgate.errors`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .errors import ERRORS
+from .errors import ErrorCode
+
+
+def quote(value: str) -> str:
+    """Quote a value as an RFC 9110 §5.6.4 quoted-string."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@functools.lru_cache(maxsize=512)
+def challenges(
+    error_code: ErrorCode,
+    realm: str,
+    api_key: bool,
+    scopes: tuple[str, ...] = (),
+) -> tuple[str, ...]:
+    """The challenge lines for an error: one per enabled scheme, or none.
+
+    :param error_code: The machine code of the error.
+    :param realm: The configured realm.
+    :param api_key: Whether API keys are accepted (adds an ``ApiKey`` challenge to 401s).
+    :param scopes: For ``insufficient_scope``: the scopes the request needed.
+    """
+    info = ERRORS[error_code]
+    kind = info.challenge
+    if kind is None:
+        return ()
+    bearer = f"Bearer realm={quote(realm)}"
+    if kind == "insufficient_scope":
+        # RFC 6750 §3: a 403 for a missing scope MAY name the scopes needed.
+        scope = f", scope={quote(' '.join(scopes))}" if scopes else ""
+        return (f'{bearer}, error="insufficient_scope"{scope}',)
+    if kind == "invalid_request":
+        return (f'{bearer}, error="invalid_request"',)
+    api = f"ApiKey realm={quote(realm)}"
+    if kind == "invalid_token":
+        bearer += f', error="invalid_token", error_description={quote(info.message)}'
+    elif kind == "invalid_key":
+        api += f', error="invalid_key", error_description={quote(info.message)}'
+    # RFC 9110 §11.6.1: one challenge per field line, for interoperability.
+    return (bearer, api) if api_key else (bearer,)

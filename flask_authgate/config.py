@@ -1,0 +1,410 @@
+"""Read and validate every ``AUTHGATE_*`` key, once, at ``init_app``.
+
+This is the only module that reads the ``AUTHGATE_*`` configuration. A bad
+value raises :class:`~flask_authgate.errors.ConfigError` naming the key and the
+fix, so a misconfigured app fails at startup instead of answering 500 later.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import dataclasses
+import datetime
+import ipaddress
+import re
+import typing as t
+
+from .errors import ConfigError
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+HMAC_ALGORITHMS = {"HS256": 32, "HS384": 48, "HS512": 64}
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES256K", "ES384", "ES512", "EdDSA"}
+)
+TOKEN_LOCATIONS = frozenset({"headers", "cookies"})
+#: RFC 9110 §5.6.2 ``token``: what a header name, a scheme or a realm-safe word may hold.
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: RFC 6750 §3 charset for realm and scope values (no ``"`` and no ``\``).
+_QUOTABLE_RE = re.compile(r"^[\x20\x21\x23-\x5b\x5d-\x7e]*$")
+SCOPE_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """The validated configuration of one app."""
+
+    #: HMAC keys, the first signs and all verify (``AUTHGATE_JWT_SECRET``).
+    secrets: tuple[bytes, ...]
+    #: Accepted JWT algorithms (``AUTHGATE_JWT_ALGORITHMS``).
+    algorithms: tuple[str, ...]
+    #: PEM private key that signs asymmetric tokens (``AUTHGATE_JWT_PRIVATE_KEY``).
+    private_key: str | bytes | None
+    #: ``kid`` header of tokens signed with the private key (``AUTHGATE_JWT_KID``).
+    signing_kid: str | None
+    #: PEM verification keys by ``kid``; ``None`` for the key without a kid.
+    public_keys: cabc.Mapping[str | None, str | bytes]
+    jwks_url: str | None
+    jwks_lifespan: float
+    jwks_cooldown: float
+    jwks_timeout: float
+    #: Accepted ``typ`` header values (lower case), or empty for no check.
+    jwt_types: frozenset[str]
+    audience: tuple[str, ...] | None
+    issuer: str | None
+    leeway: float
+    required_claims: tuple[str, ...]
+    max_token_lifetime: float
+    roles_claim: str
+    scopes_claim: str
+    token_format: t.Literal["jwt", "signed"]
+    token_locations: frozenset[str]
+    api_key_header: str
+    access_expires: float
+    refresh_expires: float
+    realm: str
+    ip_allowlist: tuple[IPNetwork, ...] | None
+    default_deny: bool
+    revocation_store: t.Any
+    redis_timeout: float
+    retry_after: int
+    error_format: t.Literal["json", "problem"]
+    login_view: str | None
+    #: Role -> every role it implies (transitively), from ``AUTHGATE_ROLE_HIERARCHY``.
+    role_hierarchy: cabc.Mapping[str, frozenset[str]]
+    token_cache_size: int
+    cookie_secure: bool
+    cookie_samesite: str
+    cookie_domain: str | None
+    cookie_path: str
+    refresh_cookie_path: str
+    access_cookie_name: str
+    refresh_cookie_name: str
+    csrf_cookie_name: str
+    csrf_header: str
+
+    @property
+    def asymmetric(self) -> bool:
+        return not any(a in HMAC_ALGORITHMS for a in self.algorithms)
+
+
+def _get(app: Flask, key: str, default: t.Any) -> t.Any:
+    return app.config.get(key, default)
+
+
+def duration(key: str, value: t.Any) -> float:
+    """A ``timedelta`` or a positive number of seconds, as seconds."""
+    if isinstance(value, datetime.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigError(f"{key} must be a datetime.timedelta or a number of seconds, not {type(value).__name__}")
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise ConfigError(f"{key} must be a positive, finite duration")
+    return seconds
+
+
+def _number(key: str, value: t.Any, *, minimum: float = 0) -> float:
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (minimum <= value < float("inf")):
+        raise ConfigError(f"{key} must be a number >= {minimum:g}")
+    return float(value)
+
+
+def _bool(key: str, value: t.Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be True or False, not {value!r}")
+    return value
+
+
+def _str_list(key: str, value: t.Any, *, allow_empty: bool = False) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{key} must be a list of non-empty strings")
+    if not value and not allow_empty:
+        raise ConfigError(f"{key} must not be empty")
+    return tuple(value)
+
+
+def _name(key: str, value: t.Any) -> str:
+    if not isinstance(value, str) or not _TOKEN_RE.match(value):
+        raise ConfigError(f"{key} must be a non-empty name of letters, digits and -._~ (an HTTP token)")
+    return value
+
+
+def _secrets(app: Flask, algorithms: tuple[str, ...], token_format: str) -> tuple[bytes, ...]:
+    key = "AUTHGATE_JWT_SECRET"
+    value = app.config.get(key)
+    if value is None:
+        value, key = app.config.get("SECRET_KEY"), "AUTHGATE_JWT_SECRET (or SECRET_KEY)"
+    hmac_algs = [a for a in algorithms if a in HMAC_ALGORITHMS]
+    needed = not algorithms or bool(hmac_algs) or token_format == "signed"
+    if value is None:
+        if needed:
+            raise ConfigError(f"{key} is not set; it must be a random key of at least 32 bytes")
+        return ()
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise ConfigError(f"{key} must not be an empty list")
+    minimum = max([HMAC_ALGORITHMS[a] for a in hmac_algs] + [32])
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, str):
+            v = v.encode()
+        if not isinstance(v, bytes):
+            raise ConfigError(f"{key} must be a string, bytes or a list of them")
+        if len(v) < minimum:
+            which = f"{key}[{i}]" if isinstance(value, (list, tuple)) else key
+            alg = max(hmac_algs, key=lambda a: HMAC_ALGORITHMS[a]) if hmac_algs else "HS256"
+            raise ConfigError(
+                f"{which} is {len(v)} bytes; {alg} needs at least {minimum} (RFC 7518 §3.2). "
+                "Use a random key such as secrets.token_urlsafe(64)"
+            )
+        out.append(v)
+    return tuple(out)
+
+
+def _algorithms(app: Flask) -> tuple[str, ...]:
+    key = "AUTHGATE_JWT_ALGORITHMS"
+    algs = _str_list(key, _get(app, key, ["HS256"]))
+    for a in algs:
+        if a.lower() == "none":
+            raise ConfigError(f"{key} contains {a!r}; unsigned tokens are never accepted (RFC 8725 §3.2)")
+        if a not in HMAC_ALGORITHMS and a not in ASYMMETRIC_ALGORITHMS:
+            raise ConfigError(f"{key} contains the unknown algorithm {a!r}")
+    if any(a in HMAC_ALGORITHMS for a in algs) and any(a in ASYMMETRIC_ALGORITHMS for a in algs):
+        raise ConfigError(
+            f"{key} mixes HMAC and public-key algorithms; use one family so no key serves two (RFC 8725 §3.1)"
+        )
+    return algs
+
+
+def _pem(key: str, value: t.Any) -> str | bytes:
+    if not isinstance(value, (str, bytes)) or not value.strip():
+        raise ConfigError(f"{key} must be a PEM-encoded key (str or bytes)")
+    return value
+
+
+def _public_keys(app: Flask) -> dict[str | None, str | bytes]:
+    keys: dict[str | None, str | bytes] = {}
+    one = app.config.get("AUTHGATE_JWT_PUBLIC_KEY")
+    if one is not None:
+        keys[None] = _pem("AUTHGATE_JWT_PUBLIC_KEY", one)
+    many = app.config.get("AUTHGATE_JWT_PUBLIC_KEYS")
+    if many is not None:
+        if not isinstance(many, cabc.Mapping) or not many:
+            raise ConfigError("AUTHGATE_JWT_PUBLIC_KEYS must be a non-empty mapping of kid -> PEM public key")
+        for kid, pem in many.items():
+            if not isinstance(kid, str) or not kid:
+                raise ConfigError("AUTHGATE_JWT_PUBLIC_KEYS keys must be non-empty kid strings")
+            keys[kid] = _pem(f"AUTHGATE_JWT_PUBLIC_KEYS[{kid!r}]", pem)
+    return keys
+
+
+def _networks(key: str, value: t.Any) -> tuple[IPNetwork, ...]:
+    return parse_networks(key, _str_list(key, value))
+
+
+def parse_networks(where: str, values: cabc.Iterable[t.Any]) -> tuple[IPNetwork, ...]:
+    """Parse networks strictly (host bits set is an error), naming ``where`` on failure."""
+    out = []
+    for v in values:
+        if not isinstance(v, str):
+            raise ConfigError(f"{where}: {v!r} is not a network string such as '10.0.0.0/8'")
+        try:
+            out.append(ipaddress.ip_network(v.strip(), strict=True))
+        except ValueError:
+            raise ConfigError(f"{where}: {v!r} is not a valid network (for example '10.0.0.0/8' or '::1/128')") from None
+    if not out:
+        raise ConfigError(f"{where}: at least one network is needed")
+    return tuple(out)
+
+
+def _hierarchy(value: t.Any) -> dict[str, frozenset[str]]:
+    key = "AUTHGATE_ROLE_HIERARCHY"
+    if value is None:
+        return {}
+    if not isinstance(value, cabc.Mapping):
+        raise ConfigError(f"{key} must map a role to the list of roles it includes, e.g. {{'admin': ['editor']}}")
+    graph: dict[str, tuple[str, ...]] = {}
+    for role, children in value.items():
+        if not isinstance(role, str) or not role:
+            raise ConfigError(f"{key}: every role must be a non-empty string")
+        if isinstance(children, str) or not isinstance(children, (list, tuple, set, frozenset)):
+            raise ConfigError(f"{key}[{role!r}] must be a list of role names")
+        if not all(isinstance(c, str) and c for c in children):
+            raise ConfigError(f"{key}[{role!r}] must hold non-empty role names")
+        graph[role] = tuple(children)
+    closure: dict[str, frozenset[str]] = {}
+
+    def visit(role: str, path: tuple[str, ...]) -> frozenset[str]:
+        if role in path:
+            cycle = " -> ".join((*path[path.index(role) :], role))
+            raise ConfigError(f"{key} has a cycle: {cycle}")
+        if role in closure:
+            return closure[role]
+        implied: set[str] = set()
+        for child in graph.get(role, ()):
+            implied.add(child)
+            implied |= visit(child, (*path, role))
+        closure[role] = frozenset(implied)
+        return closure[role]
+
+    for role in graph:
+        visit(role, ())
+    return {r: c for r, c in closure.items() if c}
+
+
+def _choice(key: str, value: t.Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
+    return t.cast(str, value)
+
+
+def load_settings(app: Flask) -> Settings:
+    """Read, default and validate every ``AUTHGATE_*`` key of ``app``."""
+    cfg = app.config
+    token_format = _choice("AUTHGATE_TOKEN_FORMAT", cfg.get("AUTHGATE_TOKEN_FORMAT", "jwt"), ("jwt", "signed"))
+    algorithms = _algorithms(app)
+    secrets = _secrets(app, algorithms, token_format)
+    public_keys = _public_keys(app)
+    private_key = cfg.get("AUTHGATE_JWT_PRIVATE_KEY")
+    if private_key is not None:
+        private_key = _pem("AUTHGATE_JWT_PRIVATE_KEY", private_key)
+    signing_kid = cfg.get("AUTHGATE_JWT_KID")
+    if signing_kid is not None and (not isinstance(signing_kid, str) or not signing_kid):
+        raise ConfigError("AUTHGATE_JWT_KID must be a non-empty string")
+    jwks_url = cfg.get("AUTHGATE_JWKS_URL")
+    if jwks_url is not None and (not isinstance(jwks_url, str) or not re.match(r"^https?://[^\s]+$", jwks_url)):
+        raise ConfigError("AUTHGATE_JWKS_URL must be an http:// or https:// URL")
+    asymmetric = any(a in ASYMMETRIC_ALGORITHMS for a in algorithms)
+    if asymmetric and token_format == "jwt" and not (public_keys or private_key or jwks_url):
+        raise ConfigError(
+            f"AUTHGATE_JWT_ALGORITHMS is {list(algorithms)} but no key is set: set AUTHGATE_JWT_PUBLIC_KEY "
+            "(and AUTHGATE_JWT_PRIVATE_KEY to issue tokens), AUTHGATE_JWT_PUBLIC_KEYS or AUTHGATE_JWKS_URL"
+        )
+    if not asymmetric and (public_keys or private_key or jwks_url):
+        raise ConfigError(
+            "AUTHGATE_JWT_PUBLIC_KEY(S), AUTHGATE_JWT_PRIVATE_KEY and AUTHGATE_JWKS_URL need a public-key "
+            "algorithm in AUTHGATE_JWT_ALGORITHMS, e.g. ['RS256']"
+        )
+
+    types = cfg.get("AUTHGATE_JWT_TYP")
+    jwt_types = frozenset(x.lower() for x in _str_list("AUTHGATE_JWT_TYP", types)) if types is not None else frozenset()
+    if "at+jwt" in jwt_types:
+        jwt_types |= {"application/at+jwt"}
+
+    audience = cfg.get("AUTHGATE_JWT_AUDIENCE")
+    if audience is not None:
+        audience = _str_list("AUTHGATE_JWT_AUDIENCE", audience)
+    issuer = cfg.get("AUTHGATE_JWT_ISSUER")
+    if issuer is not None and (not isinstance(issuer, str) or not issuer):
+        raise ConfigError("AUTHGATE_JWT_ISSUER must be a non-empty string")
+    leeway = _number("AUTHGATE_JWT_LEEWAY", cfg.get("AUTHGATE_JWT_LEEWAY", 0))
+    if leeway > 300:
+        raise ConfigError("AUTHGATE_JWT_LEEWAY must be at most 300 seconds (RFC 7519 §4.1.4: a few minutes)")
+    required = _str_list("AUTHGATE_JWT_REQUIRED_CLAIMS", cfg.get("AUTHGATE_JWT_REQUIRED_CLAIMS", ["exp", "sub"]))
+    if "exp" not in required or "sub" not in required:
+        raise ConfigError("AUTHGATE_JWT_REQUIRED_CLAIMS must include 'exp' and 'sub'")
+
+    access = duration("AUTHGATE_ACCESS_TOKEN_EXPIRES", cfg.get("AUTHGATE_ACCESS_TOKEN_EXPIRES", 15 * 60))
+    refresh = duration("AUTHGATE_REFRESH_TOKEN_EXPIRES", cfg.get("AUTHGATE_REFRESH_TOKEN_EXPIRES", 30 * 86400))
+    max_life = duration("AUTHGATE_MAX_TOKEN_LIFETIME", cfg.get("AUTHGATE_MAX_TOKEN_LIFETIME", max(access, refresh)))
+    if max_life < max(access, refresh):
+        raise ConfigError(
+            "AUTHGATE_MAX_TOKEN_LIFETIME is shorter than AUTHGATE_ACCESS/REFRESH_TOKEN_EXPIRES; "
+            "tokens this app issues would be refused"
+        )
+
+    locations = frozenset(_str_list("AUTHGATE_TOKEN_LOCATIONS", cfg.get("AUTHGATE_TOKEN_LOCATIONS", ["headers"])))
+    unknown = locations - TOKEN_LOCATIONS
+    if unknown:
+        raise ConfigError(f"AUTHGATE_TOKEN_LOCATIONS has unknown location(s) {sorted(unknown)}; use 'headers', 'cookies'")
+
+    realm = cfg.get("AUTHGATE_REALM", "api")
+    if not isinstance(realm, str) or not realm or not _QUOTABLE_RE.match(realm):
+        raise ConfigError('AUTHGATE_REALM must be non-empty printable ASCII without " or \\')
+
+    allow = cfg.get("AUTHGATE_IP_ALLOWLIST")
+    revocation = cfg.get("AUTHGATE_REVOCATION_STORE", "memory")
+    if isinstance(revocation, str):
+        if revocation != "memory" and not re.match(r"^rediss?://|^unix://", revocation):
+            raise ConfigError("AUTHGATE_REVOCATION_STORE must be 'memory', a redis:// URL or a RevocationStore object")
+    elif not all(hasattr(revocation, m) for m in ("get_many", "put", "put_if_absent")):
+        raise ConfigError("AUTHGATE_REVOCATION_STORE object must implement the RevocationStore protocol")
+
+    login_view = cfg.get("AUTHGATE_LOGIN_VIEW")
+    if login_view is not None and (not isinstance(login_view, str) or not login_view):
+        raise ConfigError("AUTHGATE_LOGIN_VIEW must be an endpoint name or a path")
+
+    cache_size = cfg.get("AUTHGATE_TOKEN_CACHE_SIZE", 4096)
+    if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+        raise ConfigError("AUTHGATE_TOKEN_CACHE_SIZE must be an integer >= 0 (0 turns the cache off)")
+    samesite = _choice("AUTHGATE_COOKIE_SAMESITE", cfg.get("AUTHGATE_COOKIE_SAMESITE", "Lax"), ("Lax", "Strict", "None"))
+    secure = _bool("AUTHGATE_COOKIE_SECURE", cfg.get("AUTHGATE_COOKIE_SECURE", True))
+    if samesite == "None" and not secure:
+        raise ConfigError("AUTHGATE_COOKIE_SAMESITE='None' needs AUTHGATE_COOKIE_SECURE=True")
+    domain = cfg.get("AUTHGATE_COOKIE_DOMAIN")
+    if domain is not None and (not isinstance(domain, str) or not domain):
+        raise ConfigError("AUTHGATE_COOKIE_DOMAIN must be a domain name")
+    paths = {}
+    for pkey, default in (("AUTHGATE_COOKIE_PATH", "/"), ("AUTHGATE_REFRESH_COOKIE_PATH", "/")):
+        p = cfg.get(pkey, default)
+        if not isinstance(p, str) or not p.startswith("/") or not _QUOTABLE_RE.match(p) or ";" in p:
+            raise ConfigError(f"{pkey} must be a path starting with '/'")
+        paths[pkey] = p
+
+    return Settings(
+        secrets=secrets,
+        algorithms=algorithms,
+        private_key=private_key,
+        signing_kid=signing_kid,
+        public_keys=public_keys,
+        jwks_url=jwks_url,
+        jwks_lifespan=duration("AUTHGATE_JWKS_CACHE_LIFESPAN", cfg.get("AUTHGATE_JWKS_CACHE_LIFESPAN", 300)),
+        jwks_cooldown=_number("AUTHGATE_JWKS_COOLDOWN", cfg.get("AUTHGATE_JWKS_COOLDOWN", 30)),
+        jwks_timeout=duration("AUTHGATE_JWKS_TIMEOUT", cfg.get("AUTHGATE_JWKS_TIMEOUT", 2)),
+        jwt_types=jwt_types,
+        audience=audience,
+        issuer=issuer,
+        leeway=leeway,
+        required_claims=required,
+        max_token_lifetime=max_life,
+        roles_claim=_name("AUTHGATE_ROLES_CLAIM", cfg.get("AUTHGATE_ROLES_CLAIM", "roles")),
+        scopes_claim=_name("AUTHGATE_SCOPES_CLAIM", cfg.get("AUTHGATE_SCOPES_CLAIM", "scope")),
+        token_format=t.cast(t.Literal["jwt", "signed"], token_format),
+        token_locations=locations,
+        api_key_header=_name("AUTHGATE_API_KEY_HEADER", cfg.get("AUTHGATE_API_KEY_HEADER", "X-API-Key")),
+        access_expires=access,
+        refresh_expires=refresh,
+        realm=realm,
+        ip_allowlist=_networks("AUTHGATE_IP_ALLOWLIST", allow) if allow is not None else None,
+        default_deny=_bool("AUTHGATE_DEFAULT_DENY", cfg.get("AUTHGATE_DEFAULT_DENY", False)),
+        revocation_store=revocation,
+        redis_timeout=duration("AUTHGATE_REDIS_TIMEOUT", cfg.get("AUTHGATE_REDIS_TIMEOUT", 0.5)),
+        retry_after=int(_number("AUTHGATE_RETRY_AFTER", cfg.get("AUTHGATE_RETRY_AFTER", 5), minimum=1)),
+        error_format=t.cast(
+            t.Literal["json", "problem"],
+            _choice("AUTHGATE_ERROR_FORMAT", cfg.get("AUTHGATE_ERROR_FORMAT", "json"), ("json", "problem")),
+        ),
+        login_view=login_view,
+        role_hierarchy=_hierarchy(cfg.get("AUTHGATE_ROLE_HIERARCHY")),
+        token_cache_size=cache_size,
+        cookie_secure=secure,
+        cookie_samesite=samesite,
+        cookie_domain=domain,
+        cookie_path=paths["AUTHGATE_COOKIE_PATH"],
+        refresh_cookie_path=paths["AUTHGATE_REFRESH_COOKIE_PATH"],
+        access_cookie_name=_name("AUTHGATE_ACCESS_COOKIE_NAME", cfg.get("AUTHGATE_ACCESS_COOKIE_NAME", "authgate_access")),
+        refresh_cookie_name=_name(
+            "AUTHGATE_REFRESH_COOKIE_NAME", cfg.get("AUTHGATE_REFRESH_COOKIE_NAME", "authgate_refresh")
+        ),
+        csrf_cookie_name=_name("AUTHGATE_CSRF_COOKIE_NAME", cfg.get("AUTHGATE_CSRF_COOKIE_NAME", "authgate_csrf")),
+        csrf_header=_name("AUTHGATE_CSRF_HEADER", cfg.get("AUTHGATE_CSRF_HEADER", "X-CSRF-Token")),
+    )

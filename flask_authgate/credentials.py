@@ -1,0 +1,108 @@
+"""Find the raw credentials of a request; never verify them.
+
+The ``Authorization`` header is parsed strictly here, not with Werkzeug's
+``request.authorization`` (which reads ``Bearer abc,error="x"`` as parameters):
+the scheme is case-insensitive, one or more spaces follow it, and the token
+is an RFC 6750 §2.1 ``b64token``. ``Proxy-Authorization`` is never read
+(RFC 9110 §11.7.2), nor are tokens in the query string or the body (RFC 6750
+§2.3, §5.3).
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+from .errors import AuthError
+
+#: Longest ``Authorization`` value or cookie token considered (RFC 9110 §5.4).
+MAX_CREDENTIAL_LENGTH = 8192
+MAX_API_KEY_LENGTH = 1024
+
+_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_API_KEY = re.compile(r"[\x21-\x7e]+")
+# Two header lines arrive joined by ", ": a comma, then another "scheme credentials".
+_SECOND_CREDENTIAL = re.compile(r",\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+ +\S")
+
+Source = t.Literal["header", "cookie", "api_key"]
+
+
+class Credentials(t.NamedTuple):
+    """What the request presented: a bearer token (from a header or cookie) or an API key."""
+
+    value: str
+    source: Source
+
+
+def parse_authorization(value: str | None) -> str | None:
+    """The bearer token of an ``Authorization`` value, ``None`` if it holds none for us.
+
+    :raises AuthError: ``invalid_request`` for two credentials in one header
+        (two header lines), ``token_invalid`` for a malformed bearer token.
+    """
+    if not value:
+        return None
+    if len(value) > MAX_CREDENTIAL_LENGTH:
+        raise AuthError("token_invalid")
+    match = _BEARER.fullmatch(value)
+    if match is not None:
+        return match.group(1)
+    if _SECOND_CREDENTIAL.search(value):
+        raise AuthError("invalid_request")  # RFC 6750 §3.1, RFC 9110 §5.3
+    if value[:6].lower() != "bearer":
+        return None  # another scheme (Basic ...): no credentials we speak (RFC 6750 §3.1)
+    if not value[6:].strip():
+        return None  # "Bearer" with nothing after it: no credentials
+    raise AuthError("token_invalid")
+
+
+def find(
+    environ: dict[str, t.Any],
+    cookies: t.Mapping[str, str] | None,
+    *,
+    cookie_name: str | None,
+    api_key_environ: str | None,
+) -> Credentials | None:
+    """The one set of credentials a request carries, or ``None``.
+
+    :param environ: The WSGI environ.
+    :param cookies: The request cookies, when cookies are a token location.
+    :param cookie_name: The access-token cookie name, when cookies are a token location.
+    :param api_key_environ: The environ key of the API-key header, when API keys are on.
+    :raises AuthError: ``invalid_request`` when more than one is present
+        (RFC 6750 §2: one method per request); ``token_invalid`` or
+        ``api_key_invalid`` when the one present is malformed.
+    """
+    found: list[Credentials] = []
+    token = parse_authorization(environ.get("HTTP_AUTHORIZATION"))
+    if token is not None:
+        found.append(Credentials(token, "header"))
+    if api_key_environ is not None:
+        key = environ.get(api_key_environ)
+        if key:
+            found.append(Credentials(key, "api_key"))
+    if cookie_name is not None and cookies:
+        cookie = cookies.get(cookie_name)
+        if cookie:
+            found.append(Credentials(cookie, "cookie"))
+    if not found:
+        return None
+    if len(found) > 1:
+        raise AuthError("invalid_request")
+    creds = found[0]
+    if creds.source == "api_key":
+        if len(creds.value) > MAX_API_KEY_LENGTH or not _API_KEY.fullmatch(creds.value):
+            raise AuthError("api_key_invalid")
+    elif creds.source == "cookie" and (
+        len(creds.value) > MAX_CREDENTIAL_LENGTH or not _B64TOKEN.fullmatch(creds.value)
+    ):
+        raise AuthError("token_invalid")
+    return creds
+
+
+def present(environ: dict[str, t.Any], *, cookie_name: str | None, api_key_environ: str | None) -> bool:
+    """Whether the request carries anything that looks like credentials (for preflights)."""
+    if environ.get("HTTP_AUTHORIZATION") or (api_key_environ and environ.get(api_key_environ)):
+        return True
+    return bool(cookie_name and cookie_name in environ.get("HTTP_COOKIE", ""))

@@ -1,0 +1,199 @@
+"""The error family: one :class:`AuthError` per failure, one table of codes.
+
+Every refusal the extension makes is an :class:`AuthError` built from a machine
+code (``error_code``). The HTTP status, the fixed message and the kind of
+``WWW-Authenticate`` challenge all follow from that code through
+:data:`ERRORS`, so no call site invents a status or a sentence.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import typing as t
+from http import HTTPStatus
+
+from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import Forbidden
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.exceptions import Unauthorized
+
+if t.TYPE_CHECKING:
+    from werkzeug.sansio.response import Response as SansIOResponse
+    from werkzeug.wrappers.request import Request as WSGIRequest
+
+ErrorCode = t.Literal[
+    "token_missing",
+    "invalid_request",
+    "token_invalid",
+    "token_expired",
+    "token_revoked",
+    "token_type_invalid",
+    "api_key_invalid",
+    "identity_not_found",
+    "fresh_token_required",
+    "insufficient_role",
+    "insufficient_scope",
+    "not_owner",
+    "forbidden",
+    "unauthorized",
+    "not_found",
+    "ip_denied",
+    "csrf_failed",
+    "auth_unavailable",
+]
+
+#: What the ``WWW-Authenticate`` challenge carries for a code: ``None`` for no
+#: challenge at all, ``""`` for a bare challenge (RFC 6750 §3.1: no error when
+#: no credentials were presented), otherwise the RFC 6750 ``error`` value.
+ChallengeKind = t.Literal[None, "", "invalid_request", "invalid_token", "insufficient_scope", "invalid_key"]
+
+
+class ErrorInfo(t.NamedTuple):
+    status: int
+    message: str
+    challenge: ChallengeKind
+
+
+#: The closed set of machine codes. Messages are fixed, safe sentences: never an
+#: exception's text, a secret or an echo of the request. They contain no ``"``
+#: or ``\`` because they are also sent as ``error_description`` (RFC 6750 §3).
+ERRORS: dict[str, ErrorInfo] = {
+    "token_missing": ErrorInfo(401, "No authentication token was provided", ""),
+    "invalid_request": ErrorInfo(400, "The request sent credentials more than once", "invalid_request"),
+    "token_invalid": ErrorInfo(401, "The access token is invalid", "invalid_token"),
+    "token_expired": ErrorInfo(401, "The access token expired", "invalid_token"),
+    "token_revoked": ErrorInfo(401, "The access token was revoked", "invalid_token"),
+    "token_type_invalid": ErrorInfo(401, "The token is of the wrong type for this request", "invalid_token"),
+    "api_key_invalid": ErrorInfo(401, "The API key is invalid", "invalid_key"),
+    "identity_not_found": ErrorInfo(401, "The identity of the token no longer exists", "invalid_token"),
+    "fresh_token_required": ErrorInfo(401, "This request needs a token from a fresh login", "invalid_token"),
+    "insufficient_role": ErrorInfo(403, "You do not have a role this request requires", None),
+    "insufficient_scope": ErrorInfo(403, "The access token lacks a scope this request requires", "insufficient_scope"),
+    "not_owner": ErrorInfo(403, "You do not own this resource", None),
+    "forbidden": ErrorInfo(403, "You do not have permission to access this resource", None),
+    "unauthorized": ErrorInfo(401, "Authentication is required to access this resource", ""),
+    "not_found": ErrorInfo(404, "The requested resource was not found", None),
+    "ip_denied": ErrorInfo(403, "Your network address is not allowed to access this resource", None),
+    "csrf_failed": ErrorInfo(403, "The CSRF token is missing or does not match", None),
+    "auth_unavailable": ErrorInfo(503, "The authentication service is temporarily unavailable", None),
+}
+
+#: Codes for the plain ``abort(status)`` of other code in the app.
+PLAIN_CODES: dict[int, ErrorCode] = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
+
+
+class ConfigError(ValueError):
+    """A bad ``AUTHGATE_*`` value, raised by ``init_app``; the text names the key and the fix."""
+
+
+class AuthError(HTTPException):
+    """The base of every error the extension raises.
+
+    ``AuthError("token_expired")`` returns an instance of the subclass for the
+    code's status, which is also Werkzeug's exception for that status
+    (:class:`~werkzeug.exceptions.Unauthorized` for 401 ...), so ``.code`` stays
+    the integer status and an app's own ``errorhandler(401)`` still sees it.
+
+    :param error_code: One of the machine codes in :data:`ERRORS`.
+    :param scopes: For ``insufficient_scope``: the scopes the request needed,
+        sent in the challenge's ``scope`` attribute.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The machine code, one of :data:`ERRORS`.
+    error_code: ErrorCode
+    #: The scopes a request needed (``insufficient_scope`` only).
+    scopes: tuple[str, ...]
+    #: Seconds for ``Retry-After`` (``auth_unavailable`` only).
+    retry_after: int | None
+
+    _by_status: t.ClassVar[dict[int, type[AuthError]]] = {}
+
+    def __new__(cls, error_code: ErrorCode, **kwargs: t.Any) -> AuthError:  # noqa: ARG004
+        info = ERRORS.get(error_code)
+        if info is None:
+            raise ValueError(f"unknown authgate error code {error_code!r}")
+        sub = AuthError._by_status[info.status]
+        if cls is not AuthError and not issubclass(sub, cls):
+            sub = cls
+        return t.cast(AuthError, Exception.__new__(sub))
+
+    def __init__(
+        self,
+        error_code: ErrorCode,
+        *,
+        scopes: cabc.Iterable[str] = (),
+        retry_after: int | None = None,
+    ) -> None:
+        info = ERRORS[error_code]
+        super().__init__(description=info.message)
+        self.error_code = error_code
+        self.scopes = tuple(scopes)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[t.Any, ...]:
+        return (_rebuild, (self.error_code, self.scopes, self.retry_after))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.code} {self.error_code!r}>"
+
+    @property
+    def message(self) -> str:
+        """The fixed, safe sentence for :attr:`error_code`."""
+        return ERRORS[self.error_code].message
+
+    def get_response(  # type: ignore[override]
+        self,
+        environ: WSGIRequest | dict[str, t.Any] | None = None,
+        scope: dict[str, t.Any] | None = None,
+    ) -> SansIOResponse:
+        """Render like the extension's handler does, even when no handler ran."""
+        from .responses import render_error
+
+        return render_error(self)
+
+
+def _rebuild(error_code: ErrorCode, scopes: tuple[str, ...], retry_after: int | None) -> AuthError:
+    return AuthError(error_code, scopes=scopes, retry_after=retry_after)
+
+
+class BadRequestAuthError(AuthError, BadRequest):
+    """400: credentials sent more than once (``invalid_request``)."""
+
+
+class UnauthorizedAuthError(AuthError, Unauthorized):
+    """401: we do not know who this is."""
+
+
+class ForbiddenAuthError(AuthError, Forbidden):
+    """403: we know who this is, and the answer is no."""
+
+
+class NotFoundAuthError(AuthError, NotFound):
+    """404: a resource hidden from this caller."""
+
+
+class UnavailableAuthError(AuthError, ServiceUnavailable):
+    """503: an auth backend could not be reached; the request fails closed."""
+
+
+AuthError._by_status.update(
+    {
+        400: BadRequestAuthError,
+        401: UnauthorizedAuthError,
+        403: ForbiddenAuthError,
+        404: NotFoundAuthError,
+        503: UnavailableAuthError,
+    }
+)
+
+
+def reason_phrase(status: int) -> str:
+    """The HTTP reason phrase (``"Unauthorized"``) for a status."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,367 @@
+"""The :class:`AuthGate` extension: set-up, registrars and the token façade."""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import secrets
+import typing as t
+
+from flask import Blueprint
+from flask import Flask
+from flask import Response
+
+from ._state import GateState
+from ._state import get_state
+from .authorization import Requirement
+from .config import load_settings
+from .decorators import _names
+from .errors import AuthError
+from .jwks import JwksClient
+from .jwt_tokens import JwtCodec
+from .loader import resolve
+from .responses import handle_auth_error
+from .responses import handle_http_error
+from .revocation import Revocations
+from .revocation import make_store
+from .rules import before_request
+from .rules import enforce_endpoint
+from .signed_tokens import SignedCodec
+from .tokens import RESERVED
+from .tokens import Codec
+from .tokens import TokenService
+from .typing import ApiKeyLoader
+from .typing import Callbacks
+from .typing import ErrorRenderer
+from .typing import RolesLoader
+from .typing import UserLoader
+
+
+class TokenPair(t.TypedDict):
+    """What :meth:`AuthGate.create_token_pair` and :meth:`AuthGate.rotate_refresh_token` return."""
+
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+
+
+class AuthGate:
+    """The flask-authgate extension.
+
+    ``AuthGate(app)`` or, in an app factory, ``gate = AuthGate()`` then
+    ``gate.init_app(app)``. Per-app state lives in
+    ``app.extensions["authgate"]``, so one ``AuthGate`` serves several apps,
+    each with its own keys and settings; the callbacks registered on the
+    ``AuthGate`` are shared by them.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        self._callbacks = Callbacks()
+        if app is not None:
+            self.init_app(app)
+
+    # -- set-up ------------------------------------------------------------
+
+    def init_app(self, app: Flask) -> None:
+        """Validate the ``AUTHGATE_*`` configuration of ``app`` and install the extension.
+
+        :raises ConfigError: A configuration value is wrong; the message names the key.
+        :raises RuntimeError: The app was already initialised.
+        """
+        if "authgate" in app.extensions:
+            raise RuntimeError("flask-authgate is already initialised on this app; call init_app once per app")
+        settings = load_settings(app)
+        revocations = Revocations(
+            make_store(settings.revocation_store, timeout=settings.redis_timeout),
+            retry_after=settings.retry_after,
+            max_lifetime=settings.max_token_lifetime,
+        )
+        jwks = None
+        if settings.jwks_url is not None:
+            jwks = JwksClient(
+                settings.jwks_url,
+                algorithms=settings.algorithms,
+                lifespan=settings.jwks_lifespan,
+                cooldown=settings.jwks_cooldown,
+                timeout=settings.jwks_timeout,
+            )
+        codec: Codec = SignedCodec(settings) if settings.token_format == "signed" else JwtCodec(settings, jwks)
+        tokens = TokenService(settings, codec, revocations)
+        if jwks is not None:
+            jwks.on_keys_dropped = tokens.cache.clear
+        app.extensions["authgate"] = GateState(app, settings, tokens, revocations, jwks, self._callbacks)
+
+        app.register_error_handler(AuthError, handle_auth_error)
+        for status in (401, 403, 404):
+            app.register_error_handler(status, handle_http_error)
+        if settings.ip_allowlist is not None or settings.default_deny:
+            app.before_request(before_request)
+        from .cli import authgate_cli
+
+        if "authgate" not in app.cli.commands:
+            app.cli.add_command(authgate_cli)
+
+    def protect(
+        self,
+        blueprint: Blueprint,
+        *,
+        roles: cabc.Iterable[str] = (),
+        any_roles: cabc.Iterable[str] = (),
+        scopes: cabc.Iterable[str] = (),
+    ) -> None:
+        """Put a requirement on every view of ``blueprint``.
+
+        Every view needs an identity; with ``roles`` all of them, with
+        ``any_roles`` one of them, with ``scopes`` all of them. A view marked
+        :func:`~flask_authgate.public` is left out; a view's own guards add to
+        the rule. Call it before or after the blueprint is registered.
+
+        .. versionadded:: 0.1
+        """
+        for name, value in (("roles", roles), ("any_roles", any_roles), ("scopes", scopes)):
+            if isinstance(value, str):
+                raise TypeError(f"protect({name}=...) takes a list of names, not one string")
+        roles, any_roles, scopes = tuple(roles), tuple(any_roles), tuple(scopes)
+        rule = Requirement(
+            login=True,
+            roles_all=_names("protect(roles)", roles) if roles else frozenset(),
+            roles_any=(_names("protect(any_roles)", any_roles),) if any_roles else (),
+            scopes=_names("scopes_required", scopes) if scopes else frozenset(),
+        )
+        callbacks = self._callbacks
+        first = blueprint.name not in callbacks.blueprint_rules
+        callbacks.blueprint_rules[blueprint.name] = rule
+        callbacks.rules_version += 1
+        if first:
+            blueprint.before_request(enforce_endpoint)
+
+    # -- registrars --------------------------------------------------------
+
+    def user_loader(self, f: UserLoader) -> UserLoader:
+        """Register the function that turns an :class:`Identity` into your user object.
+
+        It takes the identity and returns the user (``current_user``), or
+        ``None`` when the user no longer exists, which fails the request with
+        401 ``identity_not_found``. It may be ``async def``.
+        """
+        self._callbacks.user_loader = f
+        return f
+
+    def roles_loader(self, f: RolesLoader) -> RolesLoader:
+        """Register ``identity -> role names`` for roles kept in a database.
+
+        The returned roles replace the token's roles for the request. It may be ``async def``.
+        """
+        self._callbacks.roles_loader = f
+        return f
+
+    def api_key_loader(self, f: ApiKeyLoader) -> ApiKeyLoader:
+        """Register ``raw key -> Identity`` (or ``None`` for an unknown key: 401 ``api_key_invalid``).
+
+        Turns on API keys in the ``AUTHGATE_API_KEY_HEADER`` header. Compare
+        digests with :func:`~flask_authgate.verify_api_key`, never raw keys
+        with ``==``. It may be ``async def``.
+        """
+        self._callbacks.api_key_loader = f
+        return f
+
+    def error_renderer(self, f: ErrorRenderer) -> ErrorRenderer:
+        """Register ``AuthError -> response value`` to change the error body.
+
+        The status, the ``WWW-Authenticate`` challenges, ``Cache-Control:
+        no-store`` and ``Retry-After`` are still set by the extension.
+        """
+        self._callbacks.error_renderer = f
+        return f
+
+    # -- tokens ------------------------------------------------------------
+
+    @staticmethod
+    def _tokens() -> TokenService:
+        return get_state().tokens
+
+    def _csrf(self) -> str | None:
+        return secrets.token_urlsafe(24) if get_state().cookie_name is not None else None
+
+    def create_access_token(
+        self,
+        subject: str,
+        *,
+        roles: cabc.Iterable[str] = (),
+        scopes: cabc.Iterable[str] = (),
+        claims: cabc.Mapping[str, t.Any] | None = None,
+        expires_in: float | None = None,
+        fresh: bool = False,
+    ) -> str:
+        """Issue an access token for the current app.
+
+        :param subject: The ``sub`` claim: a non-empty string.
+        :param roles: Role names, stored in ``AUTHGATE_ROLES_CLAIM``.
+        :param scopes: Scopes, stored space-separated in ``AUTHGATE_SCOPES_CLAIM``.
+        :param claims: Extra claims; the reserved ones (``sub``, ``exp``...) are refused.
+        :param expires_in: Seconds (default ``AUTHGATE_ACCESS_TOKEN_EXPIRES``).
+        :param fresh: ``True`` only at a real login (password checked now).
+        """
+        return self._tokens().issue(
+            subject, "access", roles=roles, scopes=scopes, claims=claims, expires_in=expires_in, fresh=fresh,
+            csrf=self._csrf(),
+        )  # fmt: skip
+
+    def create_refresh_token(
+        self,
+        subject: str,
+        *,
+        roles: cabc.Iterable[str] = (),
+        scopes: cabc.Iterable[str] = (),
+        claims: cabc.Mapping[str, t.Any] | None = None,
+        expires_in: float | None = None,
+    ) -> str:
+        """Issue a refresh token (``type: "refresh"``), the start of a new token family."""
+        return self._tokens().issue(
+            subject, "refresh", roles=roles, scopes=scopes, claims=claims, expires_in=expires_in,
+            family=secrets.token_urlsafe(12), csrf=self._csrf(),
+        )  # fmt: skip
+
+    def create_token_pair(
+        self,
+        subject: str,
+        *,
+        roles: cabc.Iterable[str] = (),
+        scopes: cabc.Iterable[str] = (),
+        claims: cabc.Mapping[str, t.Any] | None = None,
+        fresh: bool = False,
+        _family: str | None = None,
+    ) -> TokenPair:
+        """Issue an access and a refresh token of one family (what a login endpoint returns).
+
+        Revoking the family (refresh-token reuse) ends both.
+        """
+        tokens = self._tokens()
+        family = _family or secrets.token_urlsafe(12)
+        csrf = self._csrf()
+        roles, scopes = list(roles), list(scopes)
+        access = tokens.issue(
+            subject, "access", roles=roles, scopes=scopes, claims=claims, fresh=fresh, family=family, csrf=csrf
+        )
+        refresh = tokens.issue(subject, "refresh", roles=roles, scopes=scopes, claims=claims, family=family, csrf=csrf)
+        return {
+            "access_token": access,
+            "refresh_token": refresh,
+            "token_type": "Bearer",
+            "expires_in": int(tokens.settings.access_expires),
+        }
+
+    def rotate_refresh_token(self) -> TokenPair:
+        """In a ``@refresh_token_required`` view: use up the refresh token and issue a new pair.
+
+        The presented refresh token is revoked; presenting it again revokes
+        its whole family (access tokens included) and answers 401
+        ``token_revoked`` (OWASP refresh-token reuse detection). The new
+        access token is not fresh.
+        """
+        identity = resolve("refresh")
+        tokens = self._tokens()
+        settings = tokens.settings
+        claims = identity.claims
+        family = claims.get("fam") if isinstance(claims.get("fam"), str) else None
+        if identity.token_id is None or not tokens.revocations.consume(identity.token_id, float(claims["exp"])):
+            if family is not None:
+                tokens.revocations.revoke_family(family)
+            raise AuthError("token_revoked")
+        skip = RESERVED | {settings.roles_claim, settings.scopes_claim}
+        return self.create_token_pair(
+            identity.subject,
+            roles=claims.get(settings.roles_claim) or (),
+            scopes=identity.scopes,
+            claims={k: v for k, v in claims.items() if k not in skip},
+            _family=family,
+        )
+
+    def revoke(self, token: str) -> None:
+        """Revoke one token (access or refresh) by its ``jti``, in every process sharing the store.
+
+        :raises AuthError: 401 if the token is not valid for this app; 503 if the store is down.
+        :raises ValueError: The token has no ``jti`` (use :meth:`revoke_subject`).
+        """
+        tokens = self._tokens()
+        entry = tokens.inspect(token)
+        if entry is None:
+            return  # expired already: nothing left to revoke
+        if entry.identity.token_id is None:
+            raise ValueError("this token has no jti, so it cannot be revoked alone; use revoke_subject()")
+        tokens.revocations.revoke_token(entry.identity.token_id, entry.exp)
+        tokens.cache.discard(token)
+
+    def revoke_subject(self, subject: str) -> None:
+        """Revoke every token of ``subject`` issued until now ("log out everywhere")."""
+        self._tokens().revocations.revoke_subject(subject)
+
+    def jwks(self) -> dict[str, list[dict[str, t.Any]]]:
+        """The public JWK Set of this app's verification keys, to publish at ``/.well-known/jwks.json``."""
+        return self._tokens().codec.jwks()
+
+    # -- cookies -----------------------------------------------------------
+
+    def set_token_cookies(self, response: Response, access_token: str, refresh_token: str | None = None) -> Response:
+        """Set the token cookies (``HttpOnly``, ``Secure``, ``SameSite``) and the CSRF cookie.
+
+        Needs ``"cookies"`` in ``AUTHGATE_TOKEN_LOCATIONS`` (the tokens then
+        carry the CSRF value the client must echo in ``AUTHGATE_CSRF_HEADER``
+        on unsafe methods).
+        """
+        state = get_state()
+        settings = state.settings
+        if state.cookie_name is None:
+            raise RuntimeError("set_token_cookies needs 'cookies' in AUTHGATE_TOKEN_LOCATIONS")
+        claims = state.tokens.codec.peek(access_token)
+        csrf = claims.get("csrf")
+        if not isinstance(csrf, str):
+            raise ValueError("this access token carries no CSRF value; issue it with this app")
+        common: dict[str, t.Any] = {
+            "secure": settings.cookie_secure,
+            "samesite": settings.cookie_samesite,
+            "domain": settings.cookie_domain,
+        }
+        response.set_cookie(
+            settings.access_cookie_name,
+            access_token,
+            max_age=int(settings.access_expires),
+            httponly=True,
+            path=settings.cookie_path,
+            **common,
+        )
+        response.set_cookie(settings.csrf_cookie_name, csrf, max_age=int(settings.refresh_expires), path="/", **common)
+        if refresh_token is not None:
+            response.set_cookie(
+                settings.refresh_cookie_name,
+                refresh_token,
+                max_age=int(settings.refresh_expires),
+                httponly=True,
+                path=settings.refresh_cookie_path,
+                **common,
+            )
+        return response
+
+    def unset_token_cookies(self, response: Response) -> Response:
+        """Delete the token and CSRF cookies (logout)."""
+        settings = get_state().settings
+        for name, path in (
+            (settings.access_cookie_name, settings.cookie_path),
+            (settings.refresh_cookie_name, settings.refresh_cookie_path),
+            (settings.csrf_cookie_name, "/"),
+        ):
+            response.delete_cookie(
+                name,
+                path=path,
+                domain=settings.cookie_domain,
+                secure=settings.cookie_secure,
+                samesite=settings.cookie_samesite,
+            )
+        return response
+
+    @staticmethod
+    def current_state() -> GateState:
+        """The per-app state of the current app (advanced use and tests)."""
+        return get_state()

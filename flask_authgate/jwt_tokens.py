@@ -1,0 +1,212 @@
+"""JWT encoding and decoding with PyJWT; the only module (with :mod:`.jwks`) importing ``jwt``.
+
+Every PyJWT exception is translated here, at the edge: ``ExpiredSignatureError``
+becomes ``token_expired``, a JWKS connection failure ``auth_unavailable``, and
+everything else (including ``InvalidKeyError``, ``PyJWKError``, ``ValueError``,
+``TypeError`` and ``RecursionError``) ``token_invalid``. No exception text
+leaves this module: PyJWT's messages echo the ``kid`` and the ``crit`` names.
+
+Time claims (``exp``, ``nbf``, ``iat``) are checked by :mod:`.tokens` with the
+extension's clock, so verified tokens can be cached; PyJWT checks the
+signature, the algorithm allow list, ``crit``, the audience, the issuer, the
+required claims and the types of ``sub`` and ``jti``.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import hashlib
+import json
+import logging
+import typing as t
+
+import jwt
+from jwt.algorithms import get_default_algorithms
+
+from .config import HMAC_ALGORITHMS
+from .config import Settings
+from .errors import AuthError
+from .errors import ConfigError
+
+if t.TYPE_CHECKING:
+    from .jwks import JwksClient
+
+log = logging.getLogger("flask_authgate")
+
+_RSA_MIN_BITS = 2048
+
+
+def _kid_for_secret(secret: bytes) -> str:
+    # A short, non-reversible fingerprint: picks the key without trying each.
+    return "hs-" + hashlib.sha256(b"authgate-kid:" + secret).hexdigest()[:12]
+
+
+def _load_key(setting: str, pem: str | bytes, *, private: bool, algorithms: cabc.Sequence[str]) -> t.Any:
+    algs = get_default_algorithms()
+    errors = 0
+    for name in algorithms:
+        algorithm = algs.get(name)
+        if algorithm is None:  # pragma: no cover - needs cryptography, checked below
+            continue
+        try:
+            key = algorithm.prepare_key(pem)
+        except Exception:  # noqa: BLE001 - any failure means "not a key for this algorithm"
+            errors += 1
+            continue
+        size = getattr(key, "key_size", None)
+        if name[:2] in ("RS", "PS") and size is not None and size < _RSA_MIN_BITS:
+            raise ConfigError(f"{setting} is a {size}-bit RSA key; RFC 7518 §3.3 needs at least {_RSA_MIN_BITS}")
+        if private and not hasattr(key, "sign"):
+            raise ConfigError(f"{setting} must be a private key")
+        return key
+    if not any(a in algs for a in algorithms):
+        raise ConfigError(f"{setting}: public-key algorithms need the 'cryptography' package (flask-authgate[crypto])")
+    raise ConfigError(f"{setting} is not a PEM key usable with {list(algorithms)}")
+
+
+class JwtCodec:
+    """Encode and verify JWTs for one app's settings."""
+
+    format = "jwt"
+
+    def __init__(self, settings: Settings, jwks: JwksClient | None = None) -> None:
+        self._settings = settings
+        self._jwks = jwks
+        self._jwt = jwt.PyJWT(
+            options={
+                "verify_signature": True,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": True,
+                "verify_iss": True,
+                "verify_sub": True,
+                "verify_jti": True,
+                "require": list(settings.required_claims),
+            }
+        )
+        self._algorithms = list(settings.algorithms)
+        self._audience: list[str] | None = list(settings.audience) if settings.audience else None
+        self._issuer = settings.issuer
+        self._types = settings.jwt_types
+        self._keys: dict[str | None, t.Any] = {}
+        self._signing_key: t.Any = None
+        self._signing_alg = settings.algorithms[0]
+        self._signing_kid: str | None = None
+        if not settings.asymmetric:
+            for secret in settings.secrets:
+                self._keys.setdefault(_kid_for_secret(secret), secret)
+            self._signing_key = settings.secrets[0]
+            self._signing_kid = _kid_for_secret(settings.secrets[0])
+            self._fallback: list[t.Any] = list(settings.secrets)
+        else:
+            for kid, pem in settings.public_keys.items():
+                name = "AUTHGATE_JWT_PUBLIC_KEY" if kid is None else f"AUTHGATE_JWT_PUBLIC_KEYS[{kid!r}]"
+                self._keys[kid] = _load_key(name, pem, private=False, algorithms=settings.algorithms)
+            if settings.private_key is not None:
+                self._signing_key = _load_key(
+                    "AUTHGATE_JWT_PRIVATE_KEY", settings.private_key, private=True, algorithms=settings.algorithms
+                )
+                self._signing_kid = settings.signing_kid
+                public = self._signing_key.public_key()
+                if self._keys.get(settings.signing_kid) is None:
+                    self._keys[settings.signing_kid] = public
+            self._fallback = [self._keys[None]] if None in self._keys else []
+        self._single = self._fallback[0] if len(self._keys) == 1 and self._fallback and jwks is None else None
+
+    @property
+    def can_sign(self) -> bool:
+        return self._signing_key is not None
+
+    def encode(self, payload: dict[str, t.Any], token_type: str) -> str:  # noqa: ARG002 - same shape as SignedCodec
+        if self._signing_key is None:
+            raise RuntimeError(
+                "this app verifies tokens but cannot issue them: set AUTHGATE_JWT_PRIVATE_KEY "
+                "(or an HMAC AUTHGATE_JWT_SECRET)"
+            )
+        headers = {"kid": self._signing_kid} if self._signing_kid else None
+        return jwt.encode(payload, self._signing_key, algorithm=self._signing_alg, headers=headers)
+
+    def peek(self, token: str) -> dict[str, t.Any]:
+        """The claims of a token this app just issued, without verifying it."""
+        return t.cast(dict[str, t.Any], jwt.decode(token, options={"verify_signature": False}))
+
+    def _key_for(self, token: str) -> t.Any:
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
+            raise AuthError("token_invalid") from None
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise AuthError("token_invalid")
+        if self._jwks is not None:
+            if not kid:
+                raise AuthError("token_invalid")
+            return self._jwks.get_key(kid)
+        key = self._keys.get(kid) if kid else None
+        if key is not None:
+            return key
+        if kid and self._settings.asymmetric:
+            # RFC 8725 §3.10: an unknown kid names no key we hold; never try others.
+            raise AuthError("token_invalid")
+        return self._fallback
+
+    def decode(self, token: str, token_type: str) -> dict[str, t.Any]:  # noqa: ARG002 - the type is a claim here
+        """Verify ``token`` and return its claims; raise :class:`AuthError` on any failure."""
+        key = self._single if self._single is not None else self._key_for(token)
+        keys = key if isinstance(key, list) else [key]
+        if not keys:
+            raise AuthError("token_invalid")
+        for i, candidate in enumerate(keys):
+            try:
+                complete = self._jwt.decode_complete(
+                    token,
+                    candidate,
+                    algorithms=self._algorithms,
+                    audience=self._audience,
+                    issuer=self._issuer,
+                )
+            except jwt.InvalidSignatureError:
+                if i + 1 < len(keys):
+                    continue  # a rotation list: the next key may have signed it
+                raise AuthError("token_invalid") from None
+            except jwt.PyJWKClientConnectionError:
+                raise AuthError("auth_unavailable") from None
+            except jwt.InvalidKeyError as exc:
+                log.warning("authgate: a token used a key unusable for its algorithm (%s)", type(exc).__name__)
+                raise AuthError("token_invalid") from None
+            except (jwt.PyJWTError, ValueError, TypeError, RecursionError, KeyError, AttributeError):
+                raise AuthError("token_invalid") from None
+            if self._types:
+                typ = complete["header"].get("typ")
+                if not isinstance(typ, str) or typ.lower() not in self._types:
+                    raise AuthError("token_invalid")
+            payload = complete["payload"]
+            if not isinstance(payload, dict):
+                raise AuthError("token_invalid")
+            return payload
+        raise AuthError("token_invalid")  # pragma: no cover - the loop always returns or raises
+
+    def jwks(self) -> dict[str, list[dict[str, t.Any]]]:
+        """The public JWK Set of the verification keys (empty for HMAC keys)."""
+        if not self._settings.asymmetric:
+            return {"keys": []}
+        algs = get_default_algorithms()
+        out = []
+        for kid, key in self._keys.items():
+            public = key.public_key() if hasattr(key, "sign") else key
+            for name in self._algorithms:
+                try:
+                    jwk = json.loads(algs[name].to_jwk(public))
+                except Exception:  # noqa: BLE001, S112 - the key belongs to another algorithm family
+                    continue
+                jwk.update({"use": "sig", "alg": name})
+                if kid:
+                    jwk["kid"] = kid
+                out.append(jwk)
+                break
+        return {"keys": out}
+
+
+def is_hmac(algorithm: str) -> bool:
+    return algorithm in HMAC_ALGORITHMS

@@ -1,0 +1,128 @@
+"""Render every refusal: one JSON (or RFC 9457 problem) body, the right headers.
+
+The body is ``{"error", "code", "message", "status"}`` (or, with
+``AUTHGATE_ERROR_FORMAT = "problem"``, ``{"type", "title", "status", "detail",
+"code"}`` as ``application/problem+json``). An ``error_renderer`` may replace
+the body; the status-specific headers are added after it, so they are never
+lost: the ``WWW-Authenticate`` challenges, ``Cache-Control: no-store`` on
+every error, and ``Retry-After`` on 503.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import typing as t
+import urllib.parse
+
+from flask import current_app
+from flask import has_app_context
+from flask import has_request_context
+from flask import redirect
+from flask import request
+from flask import url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from .challenges import challenges
+from .errors import ERRORS
+from .errors import PLAIN_CODES
+from .errors import AuthError
+from .errors import ErrorCode
+from .errors import reason_phrase
+
+if t.TYPE_CHECKING:
+    from flask import Response
+
+    from ._state import GateState
+
+
+@functools.lru_cache(maxsize=128)
+def body(error_code: ErrorCode, error_format: str) -> tuple[bytes, str]:
+    """The default body (bytes) and content type for a code."""
+    info = ERRORS[error_code]
+    if error_format == "problem":
+        data: dict[str, t.Any] = {
+            "type": "about:blank",
+            "title": reason_phrase(info.status),
+            "status": info.status,
+            "detail": info.message,
+            "code": error_code,
+        }
+        mimetype = "application/problem+json"
+    else:
+        data = {"error": reason_phrase(info.status), "code": error_code, "message": info.message, "status": info.status}
+        mimetype = "application/json"
+    return json.dumps(data, separators=(",", ":")).encode() + b"\n", mimetype
+
+
+def _state() -> GateState | None:
+    if not has_app_context():
+        return None
+    return t.cast("GateState | None", current_app.extensions.get("authgate"))
+
+
+def _login_redirect(state: GateState) -> WerkzeugResponse | None:
+    view = state.settings.login_view
+    if view is None or not has_request_context():
+        return None
+    # Only a client that prefers HTML (a browser navigating) is redirected; a
+    # JSON or unspecified client always gets the JSON 401.
+    accept = request.accept_mimetypes
+    if accept.best_match(["application/json", "text/html"]) != "text/html":
+        return None
+    if accept["text/html"] <= accept["application/json"]:
+        return None
+    # The path is percent-encoded and relative, so it can neither break the
+    # Location header nor point to another site.
+    target = urllib.parse.quote(request.path, safe="/")
+    target = "/" + target.lstrip("/")
+    location = view if view.startswith("/") else url_for(view)
+    location += ("&" if "?" in location else "?") + urllib.parse.urlencode({"next": target})
+    return redirect(location, 302)
+
+
+def render_error(err: AuthError) -> WerkzeugResponse:
+    """The response for ``err``: the app's ``error_renderer`` or the default body, plus the headers."""
+    state = _state()
+    settings = state.settings if state is not None else None
+    if err.code == 401 and state is not None:
+        redirected = _login_redirect(state)
+        if redirected is not None:
+            redirected.headers["Cache-Control"] = "no-store"
+            return redirected
+    renderer = state.callbacks.error_renderer if state is not None else None
+    response: WerkzeugResponse
+    if renderer is not None:
+        response = current_app.make_response(current_app.ensure_sync(renderer)(err))
+        response.status_code = t.cast(int, err.code)
+    else:
+        data, mimetype = body(err.error_code, settings.error_format if settings is not None else "json")
+        cls = current_app.response_class if has_app_context() else WerkzeugResponse
+        response = cls(data, status=err.code, mimetype=mimetype)
+    headers = response.headers
+    for line in challenges(
+        err.error_code,
+        settings.realm if settings is not None else "api",
+        state is not None and state.api_keys_on,
+        err.scopes,
+    ):
+        headers.add("WWW-Authenticate", line)
+    headers["Cache-Control"] = "no-store"
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(err.retry_after)
+    return response
+
+
+def handle_auth_error(err: AuthError) -> Response:
+    return t.cast("Response", render_error(err))
+
+
+def handle_http_error(err: HTTPException) -> Response | HTTPException:
+    """A plain ``abort(401)``, ``abort(403)`` or ``abort(404)``: the same body as ours."""
+    if isinstance(err, AuthError):
+        return handle_auth_error(err)
+    code = PLAIN_CODES.get(t.cast(int, err.code))
+    if code is None:  # pragma: no cover - only registered for these codes
+        return err
+    return handle_auth_error(AuthError(code))

@@ -1,0 +1,104 @@
+"""App-wide rules, checked in ``before_request``: the IP allow list, deny by default and blueprint rules.
+
+For each endpoint the rules that apply are merged once into a "plan" (a
+:class:`~.authorization.Requirement`) and cached per app: the blueprint
+rules of ``AuthGate.protect``, ``AUTHGATE_DEFAULT_DENY`` and the view's own
+guards (so an ``@ip_allowed`` on the view still answers 403 before a 401).
+``@public`` views, static files, Flask's automatic ``OPTIONS`` answers and
+unknown URLs (404/405) are left alone.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import current_app
+from flask import request
+
+from . import credentials
+from ._compat import default_options_response
+from ._state import GateState
+from ._state import get_state
+from .authorization import Requirement
+from .authorization import check_networks
+from .authorization import enforce
+from .decorators import is_public
+from .decorators import requirement_of
+from .loader import request_auth
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+    from flask import Response
+
+_LOGIN = Requirement(login=True)
+
+
+def _blueprint_names(endpoint: str) -> list[str]:
+    parts = endpoint.split(".")[:-1]
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def compute_plan(app: Flask, state: GateState, endpoint: str) -> Requirement | None:
+    """The merged requirement the app-wide rules put on ``endpoint`` (``None``: nothing to check)."""
+    if endpoint == "static" or endpoint.endswith(".static"):
+        return None
+    view = app.view_functions.get(endpoint)
+    if view is None or is_public(view):
+        return None
+    plan: Requirement | None = None
+    rules = state.callbacks.blueprint_rules
+    for name in _blueprint_names(endpoint):
+        rule = rules.get(name) or rules.get(name.rpartition(".")[2])
+        if rule is not None:
+            plan = rule if plan is None else plan.merge(rule)
+    if state.settings.default_deny:
+        plan = _LOGIN if plan is None else plan.merge(_LOGIN)
+    if plan is None:
+        return None
+    own = requirement_of(view)
+    return plan.merge(own) if own is not None else plan
+
+
+def enforce_endpoint() -> Response | None:
+    """Apply the plan of the current endpoint, once per request."""
+    ra = request_auth()
+    if ra.plan_done:
+        return None
+    ra.plan_done = True
+    endpoint = request.endpoint
+    if endpoint is None:
+        return None  # no route: Flask answers 404/405 as it would without us
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = get_state(app)
+    version = state.callbacks.rules_version
+    if state.plans_version != version:
+        state.plans = {}
+        state.plans_version = version
+    try:
+        plan = state.plans[endpoint]
+    except KeyError:
+        plan = state.plans[endpoint] = compute_plan(app, state, endpoint)
+    if plan is None:
+        return None
+    if request.method == "OPTIONS" and not credentials.present(
+        request.environ,
+        cookie_name=state.cookie_name,
+        api_key_environ=state.api_key_environ if state.api_keys_on else None,
+    ):
+        if plan.networks:
+            check_networks(plan.networks)
+        rule = request.url_rule
+        if rule is not None and getattr(rule, "provide_automatic_options", False):
+            return None  # Flask answers it without calling the view
+        return default_options_response(app)
+    enforce(plan)
+    return None
+
+
+def before_request() -> Response | None:
+    """The app-wide hook: IP allow list first, then the endpoint's plan."""
+    state = get_state()
+    allow = state.settings.ip_allowlist
+    if allow is not None:
+        check_networks((allow,))
+    return enforce_endpoint()

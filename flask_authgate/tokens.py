@@ -1,0 +1,281 @@
+"""Issuing and verifying tokens, independent of their format.
+
+:class:`TokenService` sits on a codec (:class:`~.jwt_tokens.JwtCodec` or
+:class:`~.signed_tokens.SignedCodec`): it checks claim types strictly, checks
+time claims with one clock, checks the token type and revocation, and keeps
+the **verified-token cache**.
+
+The cache maps the exact token string to what verifying it produced. It is
+bounded (``AUTHGATE_TOKEN_CACHE_SIZE`` entries, first in first out; tokens
+longer than 4 KiB are never cached), belongs to one app and its keys, and is
+emptied when those keys change (a JWKS refresh that drops a key). A hit still
+checks ``exp``, ``nbf``, ``iat``, the maximum lifetime, the token type and
+revocation, so it skips only the signature and the parsing.
+"""
+
+from __future__ import annotations
+
+import collections
+import collections.abc as cabc
+import math
+import secrets
+import threading
+import time
+import types
+import typing as t
+
+from .config import Settings
+from .errors import AuthError
+from .identity import Identity
+
+if t.TYPE_CHECKING:
+    from .revocation import Revocations
+
+
+class Codec(t.Protocol):
+    format: str
+
+    @property
+    def can_sign(self) -> bool: ...
+
+    def encode(self, payload: dict[str, t.Any], token_type: str) -> str: ...
+
+    def decode(self, token: str, token_type: str) -> dict[str, t.Any]: ...
+
+    def peek(self, token: str) -> dict[str, t.Any]: ...
+
+    def jwks(self) -> dict[str, list[dict[str, t.Any]]]: ...
+
+
+#: Claims the extension sets itself; ``create_*_token(claims=...)`` may not set them.
+RESERVED = frozenset({"sub", "iat", "nbf", "exp", "jti", "type", "fresh", "fam", "csrf", "iss", "aud"})
+#: Longest token string the cache keeps.
+MAX_CACHED_TOKEN = 4096
+TOKEN_TYPES = ("access", "refresh")
+
+
+class Verified(t.NamedTuple):
+    """What verifying a token once produced (a cache entry)."""
+
+    identity: Identity
+    exp: float
+    nbf: float | None
+    iat: float | None
+    family: str | None
+    csrf: str | None
+
+
+def _number(value: t.Any) -> float:
+    # RFC 7519 §2: a NumericDate is a JSON number; not a string, not a boolean.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise AuthError("token_invalid")
+    return float(value)
+
+
+def _optional_str(value: t.Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise AuthError("token_invalid")
+    return value
+
+
+def _str_set(value: t.Any, *, split: bool) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        if not split:
+            raise AuthError("token_invalid")  # never iterate a string letter by letter
+        return frozenset(value.split())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return frozenset(value)
+    raise AuthError("token_invalid")
+
+
+class TokenCache:
+    """A bounded, first-in-first-out map of token string -> :class:`Verified`."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: collections.OrderedDict[str, Verified] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, token: str) -> Verified | None:
+        return self._data.get(token)
+
+    def put(self, token: str, entry: Verified) -> None:
+        if self.maxsize <= 0 or len(token) > MAX_CACHED_TOKEN:
+            return
+        with self._lock:
+            data = self._data
+            data[token] = entry
+            while len(data) > self.maxsize:
+                data.popitem(last=False)
+
+    def discard(self, token: str) -> None:
+        self._data.pop(token, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+class TokenService:
+    """Issue and verify the tokens of one app."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        codec: Codec,
+        revocations: Revocations,
+        clock: cabc.Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.codec = codec
+        self.revocations = revocations
+        self.cache = TokenCache(settings.token_cache_size)
+        self.clock = clock
+        self._scheme = codec.format
+        self._leeway = settings.leeway
+        self._max_life = settings.max_token_lifetime
+        self._roles_claim = settings.roles_claim
+        self._scopes_claim = settings.scopes_claim
+
+    # -- verifying ---------------------------------------------------------
+
+    def _build(self, claims: dict[str, t.Any]) -> Verified:
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise AuthError("token_invalid")
+        exp = _number(claims.get("exp"))
+        nbf = _number(claims["nbf"]) if claims.get("nbf") is not None else None
+        iat = _number(claims["iat"]) if claims.get("iat") is not None else None
+        token_type = claims.get("type", "access")
+        if token_type not in TOKEN_TYPES:
+            raise AuthError("token_invalid")
+        fresh = claims.get("fresh")
+        if fresh is not None and not isinstance(fresh, bool):
+            raise AuthError("token_invalid")
+        identity = Identity(
+            subject=subject,
+            roles=_str_set(claims.get(self._roles_claim), split=False),
+            scopes=_str_set(claims.get(self._scopes_claim), split=True),
+            claims=types.MappingProxyType(claims),
+            scheme=self._scheme,
+            token_id=_optional_str(claims.get("jti")),
+            token_type=token_type,
+        )
+        return Verified(identity, exp, nbf, iat, _optional_str(claims.get("fam")), _optional_str(claims.get("csrf")))
+
+    def _check_time(self, entry: Verified, now: float) -> None:
+        leeway = self._leeway
+        if now >= entry.exp + leeway:
+            raise AuthError("token_expired")
+        if entry.exp - now > self._max_life + leeway:
+            raise AuthError("token_invalid")  # RFC 6750 §5.2: a token's lifetime MUST be limited
+        if entry.nbf is not None and now + leeway < entry.nbf:
+            raise AuthError("token_invalid")
+        if entry.iat is not None and now + leeway < entry.iat:
+            raise AuthError("token_invalid")
+
+    def verify(self, token: str, token_type: str = "access") -> Verified:
+        """Verify ``token`` as a ``token_type`` token; raise :class:`AuthError` if it is not one."""
+        entry = self.cache.get(token)
+        now = self.clock()
+        if entry is None:
+            entry = self._build(self.codec.decode(token, token_type))
+            self._check_time(entry, now)
+            self.cache.put(token, entry)
+        else:
+            try:
+                self._check_time(entry, now)
+            except AuthError:
+                self.cache.discard(token)
+                raise
+        identity = entry.identity
+        if identity.token_type != token_type:
+            raise AuthError("token_type_invalid")
+        if self.revocations.is_revoked(identity.token_id, entry.family, identity.subject, entry.iat):
+            if token_type == "refresh" and entry.family is not None:
+                # OWASP: a used refresh token presented again means theft; end the whole family.
+                self.revocations.revoke_family(entry.family)
+            raise AuthError("token_revoked")
+        return entry
+
+    def inspect(self, token: str) -> Verified | None:
+        """Verify ``token`` whatever its type, ignoring revocation; ``None`` if it expired."""
+        for token_type in TOKEN_TYPES:
+            try:
+                entry = self._build(self.codec.decode(token, token_type))
+                self._check_time(entry, self.clock())
+            except AuthError as err:
+                if err.error_code == "token_type_invalid":
+                    continue
+                if err.error_code == "token_expired":
+                    return None
+                raise
+            return entry
+        raise AuthError("token_invalid")  # pragma: no cover - one of the two types always decodes
+
+    # -- issuing -----------------------------------------------------------
+
+    def issue(
+        self,
+        subject: str,
+        token_type: str,
+        *,
+        roles: cabc.Iterable[str] = (),
+        scopes: cabc.Iterable[str] = (),
+        claims: cabc.Mapping[str, t.Any] | None = None,
+        expires_in: float | None = None,
+        fresh: bool = False,
+        family: str | None = None,
+        csrf: str | None = None,
+    ) -> str:
+        if not isinstance(subject, str) or not subject:
+            raise TypeError("subject must be a non-empty string")
+        for name, values in (("roles", roles), ("scopes", scopes)):
+            if isinstance(values, str):
+                raise TypeError(f"{name} must be a list of strings, not one string")
+        roles = list(roles)
+        scopes = list(scopes)
+        if not all(isinstance(r, str) and r for r in roles) or not all(
+            isinstance(s, str) and s and " " not in s for s in scopes
+        ):
+            raise TypeError("roles and scopes must be non-empty strings (scopes without spaces)")
+        extra = dict(claims or {})
+        reserved = RESERVED.intersection(extra) | ({self._roles_claim, self._scopes_claim} & set(extra))
+        if reserved:
+            raise ValueError(f"claims may not set {sorted(reserved)}; use the keyword arguments")
+        default = self.settings.access_expires if token_type == "access" else self.settings.refresh_expires
+        lifetime = default if expires_in is None else float(expires_in)
+        if not 0 < lifetime <= self._max_life:
+            raise ValueError("expires_in must be positive and at most AUTHGATE_MAX_TOKEN_LIFETIME")
+        now = int(self.clock())
+        payload: dict[str, t.Any] = {
+            **extra,
+            "sub": subject,
+            "iat": now,
+            "nbf": now,
+            "exp": now + max(1, int(lifetime)),
+            "jti": secrets.token_urlsafe(16),
+            "type": token_type,
+        }
+        if roles:
+            payload[self._roles_claim] = sorted(set(roles))
+        if scopes:
+            payload[self._scopes_claim] = " ".join(sorted(set(scopes)))
+        if fresh:
+            payload["fresh"] = True
+        if family is not None:
+            payload["fam"] = family
+        if csrf is not None:
+            payload["csrf"] = csrf
+        if self.settings.issuer is not None:
+            payload["iss"] = self.settings.issuer
+        if self.settings.audience:
+            payload["aud"] = self.settings.audience[0]
+        return self.codec.encode(payload, token_type)
