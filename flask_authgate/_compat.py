@@ -21,7 +21,8 @@ def default_options_response(app: Flask) -> Response:
     if _OPTIONS_TAKES_CTX:  # pragma: no cover - Flask >= 3.2
         from flask.globals import app_ctx
 
-        return t.cast(Response, app.make_default_options_response(app_ctx._get_current_object()))  # type: ignore[call-arg]
+        ctx = app_ctx._get_current_object()  # type: ignore[attr-defined]
+        return app.make_default_options_response(ctx)  # type: ignore[call-arg]
     response = app.make_default_options_response()
     if not response.allow and request.url_rule is not None and request.url_rule.methods:  # pragma: no cover
         response.allow.update(request.url_rule.methods)

@@ -10,7 +10,7 @@ if t.TYPE_CHECKING:
     from flask import Flask
 
     from .config import Settings
-    from .decorators import Requirement
+    from .authorization import Requirement
     from .jwks import JwksClient
     from .revocation import Revocations
     from .tokens import TokenService

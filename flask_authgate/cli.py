@@ -73,7 +73,9 @@ def audit() -> list[dict[str, t.Any]]:
                     guards += [f"blueprint {name}: {g}" for g in _describe(bp_rule)]
             if state.settings.default_deny:
                 guards.append("default deny")
-        unguarded = not (static or public or own is not None or any(g.startswith(("blueprint", "default")) for g in guards))
+        unguarded = not (
+            static or public or own is not None or any(g.startswith(("blueprint", "default")) for g in guards)
+        )
         rows.append(
             {"endpoint": endpoint, "rule": rule.rule, "methods": methods, "guards": guards, "unguarded": unguarded}
         )

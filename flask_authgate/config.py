@@ -220,7 +220,9 @@ def parse_networks(where: str, values: cabc.Iterable[t.Any]) -> tuple[IPNetwork,
         try:
             out.append(ipaddress.ip_network(v.strip(), strict=True))
         except ValueError:
-            raise ConfigError(f"{where}: {v!r} is not a valid network (for example '10.0.0.0/8' or '::1/128')") from None
+            raise ConfigError(
+                f"{where}: {v!r} is not a valid network (for example '10.0.0.0/8' or '::1/128')"
+            ) from None
     if not out:
         raise ConfigError(f"{where}: at least one network is needed")
     return tuple(out)
@@ -325,7 +327,9 @@ def load_settings(app: Flask) -> Settings:
     locations = frozenset(_str_list("AUTHGATE_TOKEN_LOCATIONS", cfg.get("AUTHGATE_TOKEN_LOCATIONS", ["headers"])))
     unknown = locations - TOKEN_LOCATIONS
     if unknown:
-        raise ConfigError(f"AUTHGATE_TOKEN_LOCATIONS has unknown location(s) {sorted(unknown)}; use 'headers', 'cookies'")
+        raise ConfigError(
+            f"AUTHGATE_TOKEN_LOCATIONS has unknown location(s) {sorted(unknown)}; use 'headers', 'cookies'"
+        )
 
     realm = cfg.get("AUTHGATE_REALM", "api")
     if not isinstance(realm, str) or not realm or not _QUOTABLE_RE.match(realm):
@@ -346,7 +350,9 @@ def load_settings(app: Flask) -> Settings:
     cache_size = cfg.get("AUTHGATE_TOKEN_CACHE_SIZE", 4096)
     if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
         raise ConfigError("AUTHGATE_TOKEN_CACHE_SIZE must be an integer >= 0 (0 turns the cache off)")
-    samesite = _choice("AUTHGATE_COOKIE_SAMESITE", cfg.get("AUTHGATE_COOKIE_SAMESITE", "Lax"), ("Lax", "Strict", "None"))
+    samesite = _choice(
+        "AUTHGATE_COOKIE_SAMESITE", cfg.get("AUTHGATE_COOKIE_SAMESITE", "Lax"), ("Lax", "Strict", "None")
+    )
     secure = _bool("AUTHGATE_COOKIE_SECURE", cfg.get("AUTHGATE_COOKIE_SECURE", True))
     if samesite == "None" and not secure:
         raise ConfigError("AUTHGATE_COOKIE_SAMESITE='None' needs AUTHGATE_COOKIE_SECURE=True")
@@ -401,7 +407,9 @@ def load_settings(app: Flask) -> Settings:
         cookie_domain=domain,
         cookie_path=paths["AUTHGATE_COOKIE_PATH"],
         refresh_cookie_path=paths["AUTHGATE_REFRESH_COOKIE_PATH"],
-        access_cookie_name=_name("AUTHGATE_ACCESS_COOKIE_NAME", cfg.get("AUTHGATE_ACCESS_COOKIE_NAME", "authgate_access")),
+        access_cookie_name=_name(
+            "AUTHGATE_ACCESS_COOKIE_NAME", cfg.get("AUTHGATE_ACCESS_COOKIE_NAME", "authgate_access")
+        ),
         refresh_cookie_name=_name(
             "AUTHGATE_REFRESH_COOKIE_NAME", cfg.get("AUTHGATE_REFRESH_COOKIE_NAME", "authgate_refresh")
         ),

@@ -112,14 +112,15 @@ class AuthError(HTTPException):
 
     _by_status: t.ClassVar[dict[int, type[AuthError]]] = {}
 
-    def __new__(cls, error_code: ErrorCode, **kwargs: t.Any) -> AuthError:  # noqa: ARG004
+    def __new__(cls, error_code: ErrorCode, **kwargs: t.Any) -> AuthError:
         info = ERRORS.get(error_code)
         if info is None:
             raise ValueError(f"unknown authgate error code {error_code!r}")
         sub = AuthError._by_status[info.status]
         if cls is not AuthError and not issubclass(sub, cls):
             sub = cls
-        return t.cast(AuthError, Exception.__new__(sub))
+        instance: AuthError = Exception.__new__(sub)
+        return instance
 
     def __init__(
         self,
@@ -176,7 +177,7 @@ class NotFoundAuthError(AuthError, NotFound):
     """404: a resource hidden from this caller."""
 
 
-class UnavailableAuthError(AuthError, ServiceUnavailable):
+class UnavailableAuthError(AuthError, ServiceUnavailable):  # type: ignore[misc]
     """503: an auth backend could not be reached; the request fails closed."""
 
 

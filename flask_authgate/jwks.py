@@ -109,7 +109,9 @@ class JwksClient:
                 keys = self._fetch()
             except (OSError, ValueError, urllib.error.URLError) as exc:
                 self._last_failed = True
-                log.warning("authgate: JWKS fetch failed (%s); keeping %d cached key(s)", type(exc).__name__, len(self._keys))
+                log.warning(
+                    "authgate: JWKS fetch failed (%s); keeping %d cached key(s)", type(exc).__name__, len(self._keys)
+                )
                 return False
             dropped = bool(set(self._keys) - set(keys))
             self._keys = keys

@@ -50,7 +50,7 @@ def _load_key(setting: str, pem: str | bytes, *, private: bool, algorithms: cabc
             continue
         try:
             key = algorithm.prepare_key(pem)
-        except Exception:  # noqa: BLE001 - any failure means "not a key for this algorithm"
+        except Exception:
             errors += 1
             continue
         size = getattr(key, "key_size", None)
@@ -118,7 +118,7 @@ class JwtCodec:
     def can_sign(self) -> bool:
         return self._signing_key is not None
 
-    def encode(self, payload: dict[str, t.Any], token_type: str) -> str:  # noqa: ARG002 - same shape as SignedCodec
+    def encode(self, payload: dict[str, t.Any], token_type: str) -> str:
         if self._signing_key is None:
             raise RuntimeError(
                 "this app verifies tokens but cannot issue them: set AUTHGATE_JWT_PRIVATE_KEY "
@@ -129,7 +129,8 @@ class JwtCodec:
 
     def peek(self, token: str) -> dict[str, t.Any]:
         """The claims of a token this app just issued, without verifying it."""
-        return t.cast(dict[str, t.Any], jwt.decode(token, options={"verify_signature": False}))
+        claims: dict[str, t.Any] = jwt.decode(token, options={"verify_signature": False})
+        return claims
 
     def _key_for(self, token: str) -> t.Any:
         try:
@@ -151,7 +152,7 @@ class JwtCodec:
             raise AuthError("token_invalid")
         return self._fallback
 
-    def decode(self, token: str, token_type: str) -> dict[str, t.Any]:  # noqa: ARG002 - the type is a claim here
+    def decode(self, token: str, token_type: str) -> dict[str, t.Any]:
         """Verify ``token`` and return its claims; raise :class:`AuthError` on any failure."""
         key = self._single if self._single is not None else self._key_for(token)
         keys = key if isinstance(key, list) else [key]
@@ -198,7 +199,7 @@ class JwtCodec:
             for name in self._algorithms:
                 try:
                     jwk = json.loads(algs[name].to_jwk(public))
-                except Exception:  # noqa: BLE001, S112 - the key belongs to another algorithm family
+                except Exception:  # noqa: S112 - the key belongs to another algorithm family
                     continue
                 jwk.update({"use": "sig", "alg": name})
                 if kid:

@@ -62,7 +62,7 @@ class MemoryStore:
     def _purge(self, now: float) -> None:
         heap = self._expiry
         while heap and heap[0][0] <= now:
-            expires_at, key = heapq.heappop(heap)
+            _expires_at, key = heapq.heappop(heap)
             entry = self._data.get(key)
             if entry is not None and entry[1] <= now:
                 del self._data[key]
@@ -183,7 +183,7 @@ class Revocations:
             keys.append("fam:" + family)
         try:
             values = self.store.get_many(keys)
-        except Exception as exc:  # noqa: BLE001 - any backend failure fails closed
+        except Exception as exc:
             raise self._unavailable(exc) from None
         cutoff = values[0]
         if cutoff is not None and (issued_at is None or issued_at <= cutoff):
@@ -204,11 +204,11 @@ class Revocations:
         """Mark a refresh token used; ``False`` if it already was (reuse)."""
         try:
             return self.store.put_if_absent("jti:" + jti, time.time(), max(expires_at, time.time() + 1))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._unavailable(exc) from None
 
     def _put(self, key: str, value: float, expires_at: float) -> None:
         try:
             self.store.put(key, value, max(expires_at, time.time() + 1))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._unavailable(exc) from None

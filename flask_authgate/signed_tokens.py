@@ -32,9 +32,7 @@ class SignedCodec:
 
     def __init__(self, settings: Settings) -> None:
         keys = list(reversed(settings.secrets))  # itsdangerous signs with the last key
-        self._serializers = {
-            kind: URLSafeTimedSerializer(keys, salt=salt) for kind, salt in SALTS.items()
-        }
+        self._serializers = {kind: URLSafeTimedSerializer(keys, salt=salt) for kind, salt in SALTS.items()}
         self._max_age = int(settings.max_token_lifetime + settings.leeway) + 1
         self._leeway = settings.leeway
 
@@ -51,7 +49,7 @@ class SignedCodec:
 
     def _loads(self, token: str, token_type: str) -> dict[str, t.Any]:
         try:
-            payload, signed_at = self._serializers[token_type].loads(
+            payload, _signed_at = self._serializers[token_type].loads(
                 token, max_age=self._max_age, return_timestamp=True
             )
         except SignatureExpired as exc:

@@ -18,7 +18,7 @@ UserLoader = cabc.Callable[[Identity], t.Any]
 #: ``identity -> role names`` for roles kept in a database; replaces the token's roles. May be ``async def``.
 RolesLoader = cabc.Callable[[Identity], cabc.Iterable[str] | cabc.Awaitable[cabc.Iterable[str]]]
 #: ``raw API key -> Identity``, or ``None`` for an unknown key (401 ``api_key_invalid``). May be ``async def``.
-ApiKeyLoader = cabc.Callable[[str], Identity | None | cabc.Awaitable[Identity | None]]
+ApiKeyLoader = cabc.Callable[[str], Identity | cabc.Awaitable[Identity | None] | None]
 #: ``AuthError -> response value`` for the body; the extension keeps its status-specific headers.
 ErrorRenderer = cabc.Callable[["AuthError"], "ResponseReturnValue"]
 

@@ -65,7 +65,7 @@ def leak_detector() -> cabc.Iterator[None]:
     yield
     leaked = 0
     while _cv_app.get(None) is not None:
-        _cv_app.get().pop()  # type: ignore[union-attr]
+        _cv_app.get().pop()
         leaked += 1
     assert leaked == 0, "a test left an app context pushed"
 
@@ -132,7 +132,9 @@ class RedisServer:
 @pytest.fixture(scope="session")
 def redis_server() -> cabc.Iterator[RedisServer]:
     """A real redis-server. Outside CI a missing binary skips; in CI it fails."""
-    binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
+    )
     if binary is None:
         if IN_CI:
             pytest.fail("redis-server is not installed; .ci/run must install it (apt-get install redis-server)")
