@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import typing as t
 
 from flask import Flask
 from flask import Response

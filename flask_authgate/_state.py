@@ -9,8 +9,8 @@ from flask import current_app
 if t.TYPE_CHECKING:
     from flask import Flask
 
-    from .config import Settings
     from .authorization import Requirement
+    from .config import Settings
     from .jwks import JwksClient
     from .revocation import Revocations
     from .tokens import TokenService
