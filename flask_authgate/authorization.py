@@ -121,7 +121,8 @@ def enforce(req: Requirement) -> Identity | None:
     if not req.login:
         return None
     identity = resolve(req.token_type)
-    check_identity(identity, req)
+    if req.fresh or req.roles_all or req.roles_any or req.scopes:
+        check_identity(identity, req)
     return identity
 
 

@@ -15,6 +15,7 @@ from .decorators import is_public
 from .decorators import requirement_of
 from .errors import AuthError
 from .rules import _blueprint_names
+from .rules import blueprint_rule
 
 if t.TYPE_CHECKING:
     from .authorization import Requirement
@@ -66,9 +67,7 @@ def audit() -> list[dict[str, t.Any]]:
             guards += _describe(own)
         if not static and not public:
             for name in _blueprint_names(endpoint):
-                bp_rule = state.callbacks.blueprint_rules.get(name) or state.callbacks.blueprint_rules.get(
-                    name.rpartition(".")[2]
-                )
+                bp_rule = blueprint_rule(app, state.callbacks.blueprint_rules, name)
                 if bp_rule is not None:
                     guards += [f"blueprint {name}: {g}" for g in _describe(bp_rule)]
             if state.settings.default_deny:

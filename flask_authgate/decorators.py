@@ -27,6 +27,8 @@ from .authorization import enforce
 from .authorization import enforce_async
 from .config import SCOPE_RE
 from .config import parse_networks
+from .errors import AuthError
+from .responses import respond
 
 F = t.TypeVar("F", bound=cabc.Callable[..., t.Any])
 
@@ -85,7 +87,10 @@ def _guard(req: Requirement) -> cabc.Callable[[F], F]:
                     answer = _preflight(merged)
                     if answer is not None:
                         return answer
-                await enforce_async(merged)
+                try:
+                    await enforce_async(merged)
+                except AuthError as err:
+                    return respond(err)
                 return await original(*args, **kwargs)
 
             wrapper: t.Any = async_wrapper
@@ -97,7 +102,10 @@ def _guard(req: Requirement) -> cabc.Callable[[F], F]:
                     answer = _preflight(merged)
                     if answer is not None:
                         return answer
-                enforce(merged)
+                try:
+                    enforce(merged)
+                except AuthError as err:
+                    return respond(err)
                 return original(*args, **kwargs)
 
             wrapper = sync_wrapper

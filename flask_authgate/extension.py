@@ -24,7 +24,6 @@ from .responses import handle_http_error
 from .revocation import Revocations
 from .revocation import make_store
 from .rules import before_request
-from .rules import enforce_endpoint
 from .signed_tokens import SignedCodec
 from .tokens import RESERVED
 from .tokens import Codec
@@ -86,6 +85,7 @@ class AuthGate:
                 lifespan=settings.jwks_lifespan,
                 cooldown=settings.jwks_cooldown,
                 timeout=settings.jwks_timeout,
+                retry_after=settings.retry_after,
             )
         codec: Codec = SignedCodec(settings) if settings.token_format == "signed" else JwtCodec(settings, jwks)
         tokens = TokenService(settings, codec, revocations)
@@ -96,8 +96,10 @@ class AuthGate:
         app.register_error_handler(AuthError, handle_auth_error)
         for status in (401, 403, 404):
             app.register_error_handler(status, handle_http_error)
-        if settings.ip_allowlist is not None or settings.default_deny:
-            app.before_request(before_request)
+        # First of all before_request hooks, so the app-wide IP allow list is
+        # checked before anything else; it also applies protect() rules, so they
+        # hold whether protect() ran before or after register_blueprint.
+        app.before_request_funcs.setdefault(None, []).insert(0, before_request)
         from .cli import authgate_cli
 
         if "authgate" not in app.cli.commands:
@@ -131,11 +133,8 @@ class AuthGate:
             scopes=_names("scopes_required", scopes) if scopes else frozenset(),
         )
         callbacks = self._callbacks
-        first = blueprint.name not in callbacks.blueprint_rules
         callbacks.blueprint_rules[blueprint.name] = rule
         callbacks.rules_version += 1
-        if first:
-            blueprint.before_request(enforce_endpoint)
 
     # -- registrars --------------------------------------------------------
 

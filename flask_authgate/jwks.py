@@ -11,6 +11,7 @@ stay in use; a token whose key is not among them fails closed with 503
 from __future__ import annotations
 
 import collections.abc as cabc
+import http.client
 import json
 import logging
 import threading
@@ -41,6 +42,7 @@ class JwksClient:
     :param lifespan: Seconds a fetched set stays fresh.
     :param cooldown: Minimum seconds between two fetches.
     :param timeout: Seconds to wait for the provider.
+    :param retry_after: Seconds sent in ``Retry-After`` with a 503.
     :param on_keys_dropped: Called when a refresh removes a key we had (the
         verified-token cache is emptied then).
     """
@@ -53,16 +55,19 @@ class JwksClient:
         lifespan: float = 300,
         cooldown: float = 30,
         timeout: float = 2,
+        retry_after: int = 5,
         on_keys_dropped: cabc.Callable[[], None] | None = None,
         clock: cabc.Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
-        self._algorithms = frozenset(algorithms)
+        self._algorithms = tuple(algorithms)
         self._lifespan = lifespan
         self._cooldown = cooldown
         self._timeout = timeout
+        self._retry_after = retry_after
         self.on_keys_dropped = on_keys_dropped
-        self._clock = clock
+        #: The monotonic clock of the lifespan and the cooldown (replaceable in tests).
+        self.clock = clock
         self._keys: dict[str, t.Any] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
@@ -83,31 +88,38 @@ class JwksClient:
         if len(body) > _MAX_BYTES:
             raise ValueError("JWKS document too large")
         data = json.loads(body)
+        entries = data.get("keys") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise ValueError("not a JWK Set")
         keys: dict[str, t.Any] = {}
-        for entry in data.get("keys", []) if isinstance(data, dict) else []:
-            if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str) or not entry["kid"]:
                 continue
             if entry.get("use", "sig") != "sig":
                 continue
             alg = entry.get("alg")
-            if alg is not None and alg not in self._algorithms:
-                continue
+            if alg is None and entry.get("kty") == "RSA":
+                # PyJWK assumes RS256 for an RSA key without "alg"; use the first RSA algorithm we accept.
+                alg = next((a for a in self._algorithms if a[:2] in ("RS", "PS")), None)
             try:
-                keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=alg)
-            except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+                key = jwt.PyJWK(entry, algorithm=alg)
+            except (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError):
                 continue
+            # PyJWT verifies with the key's own algorithm; a key for one we refuse is useless.
+            if key.algorithm_name in self._algorithms:
+                keys[entry["kid"]] = key
         return keys
 
     def refresh(self, *, force: bool = False) -> bool:
         """Fetch the set if the cooldown allows; return whether the keys are usable now."""
         with self._lock:
-            now = self._clock()
+            now = self.clock()
             if not force and self._attempted_at is not None and now - self._attempted_at < self._cooldown:
                 return not self._last_failed
             self._attempted_at = now
             try:
                 keys = self._fetch()
-            except (OSError, ValueError, urllib.error.URLError) as exc:
+            except (OSError, ValueError, TypeError, http.client.HTTPException, urllib.error.URLError) as exc:
                 self._last_failed = True
                 log.warning(
                     "authgate: JWKS fetch failed (%s); keeping %d cached key(s)", type(exc).__name__, len(self._keys)
@@ -123,7 +135,7 @@ class JwksClient:
 
     def get_key(self, kid: str) -> t.Any:
         """The key for ``kid``; raise 401 ``token_invalid`` or 503 ``auth_unavailable``."""
-        now = self._clock()
+        now = self.clock()
         if self._fetched_at is None or now - self._fetched_at > self._lifespan:
             self.refresh()
         key = self._keys.get(kid)
@@ -132,6 +144,6 @@ class JwksClient:
             key = self._keys.get(kid)
             if key is None:
                 if not ok or self._fetched_at is None:
-                    raise AuthError("auth_unavailable")
+                    raise AuthError("auth_unavailable", retry_after=self._retry_after)
                 raise AuthError("token_invalid")
         return key

@@ -23,13 +23,11 @@ import logging
 import typing as t
 
 from flask import after_this_request
-from flask import current_app
-from flask import g
 from flask import has_request_context
-from flask import request
 
 from . import credentials
 from . import signals
+from ._compat import request_objects
 from ._state import GateState
 from ._state import get_state
 from .errors import AuthError
@@ -60,10 +58,13 @@ class RequestAuth:
         self.plan_done = False
 
 
-def request_auth() -> RequestAuth:
-    ra: RequestAuth | None = g.get("_authgate")
+def request_auth(gobj: t.Any = None) -> RequestAuth:
+    """The :class:`RequestAuth` of the current request (created on first use)."""
+    if gobj is None:
+        gobj = request_objects()[2]
+    ra: RequestAuth | None = gobj.__dict__.get("_authgate")
     if ra is None:
-        ra = g._authgate = RequestAuth()
+        ra = gobj._authgate = RequestAuth()
     return ra
 
 
@@ -80,15 +81,14 @@ def _private_response(header: str) -> cabc.Callable[[Response], Response]:
     return mark
 
 
-def _steps(state: GateState, token_type: str, ra: RequestAuth) -> _Steps:
+def _steps(state: GateState, token_type: str, ra: RequestAuth, req: t.Any) -> _Steps:
     settings = state.settings
     callbacks = state.callbacks
     api_key_on = callbacks.api_key_loader is not None
-    environ = request.environ
     cookie_name = state.cookie_names.get(token_type) if state.cookie_name is not None else None
     creds = credentials.find(
-        environ,
-        request.cookies if cookie_name is not None else None,
+        req.environ,
+        req.cookies if cookie_name is not None else None,
         cookie_name=cookie_name,
         api_key_environ=state.api_key_environ if api_key_on else None,
     )
@@ -106,8 +106,8 @@ def _steps(state: GateState, token_type: str, ra: RequestAuth) -> _Steps:
     else:
         entry = state.tokens.verify(creds.value, token_type)
         identity = entry.identity
-        if creds.source == "cookie" and request.method not in SAFE_METHODS:
-            sent = request.headers.get(settings.csrf_header, "")
+        if creds.source == "cookie" and req.method not in SAFE_METHODS:
+            sent = req.headers.get(settings.csrf_header, "")
             expected = entry.csrf or ""
             # Double submit, compared in constant time; the value is bound to the token.
             if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
@@ -129,43 +129,36 @@ def _steps(state: GateState, token_type: str, ra: RequestAuth) -> _Steps:
     return identity
 
 
-def failed(err: AuthError, identity: Identity | None = None) -> None:
+def failed(err: AuthError, identity: Identity | None = None, app: t.Any = None, req: t.Any = None) -> None:
     """Log a refusal and send ``authentication_failed`` (400/401/503) or ``access_denied`` (403/404)."""
-    endpoint = request.endpoint
+    if app is None or req is None:
+        app, req, _ = request_objects()
+    endpoint = req.endpoint
     log.info("authgate: %s %s on endpoint %s", err.code, err.error_code, endpoint)
     signal = signals.access_denied if err.code in (403, 404) else signals.authentication_failed
     if signal.receivers:
-        signal.send(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
-            identity=identity,
-            error_code=err.error_code,
-            endpoint=endpoint,
-        )
+        signal.send(app, identity=identity, error_code=err.error_code, endpoint=endpoint)
 
 
-def _loaded(ra: RequestAuth, token_type: str, identity: Identity) -> Identity:
+def _loaded(ra: RequestAuth, token_type: str, identity: Identity, app: t.Any, req: t.Any) -> Identity:
     ra.results[token_type] = identity
     ra.identity = identity
     if signals.identity_loaded.receivers:
-        signals.identity_loaded.send(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
-            identity=identity,
-            endpoint=request.endpoint,
-        )
+        signals.identity_loaded.send(app, identity=identity, endpoint=req.endpoint)
     return identity
 
 
 def resolve(token_type: str = "access") -> Identity:
     """The identity of this request for ``token_type`` tokens; raise the failure otherwise."""
-    ra = request_auth()
+    app, req, gobj = request_objects()
+    ra = request_auth(gobj)
     done = ra.results.get(token_type)
     if done is not None:
         if isinstance(done, Identity):
             ra.identity = done
             return done
         raise done
-    app = current_app
-    gen = _steps(get_state(app), token_type, ra)
+    gen = _steps(get_state(app), token_type, ra, req)
     try:
         try:
             step = next(gen)
@@ -176,21 +169,22 @@ def resolve(token_type: str = "access") -> Identity:
             identity: Identity = stop.value
     except AuthError as err:
         ra.results[token_type] = err
-        failed(err)
+        failed(err, None, app, req)
         raise
-    return _loaded(ra, token_type, identity)
+    return _loaded(ra, token_type, identity, app, req)
 
 
 async def resolve_async(token_type: str = "access") -> Identity:
     """:func:`resolve` for ``async def`` views: async callbacks are awaited."""
-    ra = request_auth()
+    app, req, gobj = request_objects()
+    ra = request_auth(gobj)
     done = ra.results.get(token_type)
     if done is not None:
         if isinstance(done, Identity):
             ra.identity = done
             return done
         raise done
-    gen = _steps(get_state(), token_type, ra)
+    gen = _steps(get_state(app), token_type, ra, req)
     try:
         try:
             step = next(gen)
@@ -204,9 +198,9 @@ async def resolve_async(token_type: str = "access") -> Identity:
             identity: Identity = stop.value
     except AuthError as err:
         ra.results[token_type] = err
-        failed(err)
+        failed(err, None, app, req)
         raise
-    return _loaded(ra, token_type, identity)
+    return _loaded(ra, token_type, identity, app, req)
 
 
 def resolve_optional() -> Identity | None:

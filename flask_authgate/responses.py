@@ -82,36 +82,74 @@ def _login_redirect(state: GateState) -> WerkzeugResponse | None:
     return redirect(location, 302)
 
 
+@functools.lru_cache(maxsize=512)
+def _headers(
+    error_code: ErrorCode, error_format: str, realm: str, api_key: bool, scopes: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """Every header of a default error response, built once per case."""
+    data, mimetype = body(error_code, error_format)
+    lines = [("Content-Type", mimetype), ("Content-Length", str(len(data)))]
+    lines += [("WWW-Authenticate", line) for line in challenges(error_code, realm, api_key, scopes)]
+    lines.append(("Cache-Control", "no-store"))
+    return tuple(lines)
+
+
 def render_error(err: AuthError) -> WerkzeugResponse:
     """The response for ``err``: the app's ``error_renderer`` or the default body, plus the headers."""
     state = _state()
-    settings = state.settings if state is not None else None
-    if err.code == 401 and state is not None:
-        redirected = _login_redirect(state)
-        if redirected is not None:
-            redirected.headers["Cache-Control"] = "no-store"
-            return redirected
-    renderer = state.callbacks.error_renderer if state is not None else None
-    response: WerkzeugResponse
-    if renderer is not None:
-        response = current_app.make_response(current_app.ensure_sync(renderer)(err))
-        response.status_code = t.cast(int, err.code)
+    if state is None:
+        data, _ = body(err.error_code, "json")
+        response = WerkzeugResponse(
+            data, status=err.code, headers=list(_headers(err.error_code, "json", "api", False, err.scopes))
+        )
     else:
-        data, mimetype = body(err.error_code, settings.error_format if settings is not None else "json")
-        cls = current_app.response_class if has_app_context() else WerkzeugResponse
-        response = cls(data, status=err.code, mimetype=mimetype)
-    headers = response.headers
-    for line in challenges(
-        err.error_code,
-        settings.realm if settings is not None else "api",
-        state is not None and state.api_keys_on,
-        err.scopes,
-    ):
-        headers.add("WWW-Authenticate", line)
-    headers["Cache-Control"] = "no-store"
+        settings = state.settings
+        if err.code == 401 and settings.login_view is not None:
+            redirected = _login_redirect(state)
+            if redirected is not None:
+                redirected.headers["Cache-Control"] = "no-store"
+                return redirected
+        renderer = state.callbacks.error_renderer
+        key = (err.error_code, settings.error_format, settings.realm, state.api_keys_on, err.scopes)
+        if renderer is None:
+            data, _ = body(err.error_code, settings.error_format)
+            response = state.app.response_class(data, status=err.code, headers=list(_headers(*key)))
+        else:
+            response = current_app.make_response(current_app.ensure_sync(renderer)(err))
+            response.status_code = t.cast(int, err.code)
+            # The renderer owns the body; the status-specific headers stay ours.
+            for name, value in _headers(*key)[2:]:
+                if name == "Cache-Control":
+                    response.headers[name] = value
+                else:
+                    response.headers.add(name, value)
     if err.retry_after is not None:
-        headers["Retry-After"] = str(err.retry_after)
+        response.headers["Retry-After"] = str(err.retry_after)
     return response
+
+
+def respond(err: AuthError) -> WerkzeugResponse:
+    """Answer ``err`` from inside a guard, without a trip through Flask's exception handling.
+
+    Used only when the app (and the request's blueprints) has no error handler
+    of its own for the status; otherwise the error is raised again so that
+    handler sees it, as it would any ``abort()``.
+    """
+    app = current_app
+    spec = app.error_handler_spec
+    status = err.code
+    for name in (*request.blueprints, None):
+        by_code = spec.get(name)
+        if by_code is None:
+            continue
+        handlers = by_code.get(status)
+        if handlers and any(h is not handle_http_error for h in handlers.values()):
+            raise err
+        if name is not None:
+            generic = by_code.get(None)
+            if generic:
+                raise err  # a blueprint handler for a class such as HTTPException
+    return render_error(err)
 
 
 def handle_auth_error(err: AuthError) -> Response:

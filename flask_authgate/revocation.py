@@ -57,7 +57,10 @@ class MemoryStore:
         self._clock = clock
 
     def __len__(self) -> int:
-        return len(self._data)
+        """The number of live entries (expired ones are dropped first)."""
+        with self._lock:
+            self._purge(self._clock())
+            return len(self._data)
 
     def _purge(self, now: float) -> None:
         heap = self._expiry
@@ -176,13 +179,16 @@ class Revocations:
 
     def is_revoked(self, jti: str | None, family: str | None, subject: str, issued_at: float | None) -> bool:
         """Whether a token with these fields is revoked: one round trip to the store."""
+        store = self.store
+        if type(store) is MemoryStore and not store._data:
+            return False  # nothing revoked in this process: the common case, no work
         keys = ["sub:" + subject]
         if jti is not None:
             keys.append("jti:" + jti)
         if family is not None:
             keys.append("fam:" + family)
         try:
-            values = self.store.get_many(keys)
+            values = store.get_many(keys)
         except Exception as exc:
             raise self._unavailable(exc) from None
         cutoff = values[0]

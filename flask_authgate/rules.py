@@ -38,6 +38,16 @@ def _blueprint_names(endpoint: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def blueprint_rule(app: Flask, rules: dict[str, t.Any], name: str) -> Requirement | None:
+    """The ``protect`` rule of the blueprint registered in ``app`` as ``name`` (``"parent.child"``).
+
+    The rule is found through the registered blueprint object, so a blueprint
+    registered twice (``name="v2"``) or nested is protected under every name.
+    """
+    bp = app.blueprints.get(name)
+    return t.cast("Requirement | None", rules.get(bp.name if bp is not None else name.rpartition(".")[2]))
+
+
 def compute_plan(app: Flask, state: GateState, endpoint: str) -> Requirement | None:
     """The merged requirement the app-wide rules put on ``endpoint`` (``None``: nothing to check)."""
     if endpoint == "static" or endpoint.endswith(".static"):
@@ -48,7 +58,7 @@ def compute_plan(app: Flask, state: GateState, endpoint: str) -> Requirement | N
     plan: Requirement | None = None
     rules = state.callbacks.blueprint_rules
     for name in _blueprint_names(endpoint):
-        rule = rules.get(name) or rules.get(name.rpartition(".")[2])
+        rule = blueprint_rule(app, rules, name)
         if rule is not None:
             plan = rule if plan is None else plan.merge(rule)
     if state.settings.default_deny:
@@ -80,17 +90,19 @@ def enforce_endpoint() -> Response | None:
         plan = state.plans[endpoint] = compute_plan(app, state, endpoint)
     if plan is None:
         return None
-    if request.method == "OPTIONS" and not credentials.present(
-        request.environ,
-        cookie_name=state.cookie_name,
-        api_key_environ=state.api_key_environ if state.api_keys_on else None,
-    ):
-        if plan.networks:
-            check_networks(plan.networks)
+    if request.method == "OPTIONS":
         rule = request.url_rule
-        if rule is not None and getattr(rule, "provide_automatic_options", False):
-            return None  # Flask answers it without calling the view
-        return default_options_response(app)
+        automatic = rule is not None and getattr(rule, "provide_automatic_options", False)
+        if automatic or not credentials.present(
+            request.environ,
+            cookie_name=state.cookie_name,
+            api_key_environ=state.api_key_environ if state.api_keys_on else None,
+        ):
+            if plan.networks:
+                check_networks(plan.networks)
+            # Flask answers an automatic OPTIONS without calling the view; for a
+            # view that lists OPTIONS itself, a preflight gets the default answer.
+            return None if automatic else default_options_response(app)
     enforce(plan)
     return None
 
@@ -101,4 +113,6 @@ def before_request() -> Response | None:
     allow = state.settings.ip_allowlist
     if allow is not None:
         check_networks((allow,))
+    if not (state.settings.default_deny or state.callbacks.blueprint_rules):
+        return None
     return enforce_endpoint()

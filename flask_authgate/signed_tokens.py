@@ -5,11 +5,13 @@ refresh tokens use distinct salts, so one can never pass for the other
 (RFC 8725 §3.12). ``max_age`` is always applied (without it itsdangerous never
 expires a token), a timestamp from the future is ``token_invalid`` (itsdangerous
 reports it as expired), and the *first* key of a rotation list signs
-(itsdangerous signs with the last, so the list is reversed).
+(itsdangerous signs with the last, so the list is reversed). Signatures are
+HMAC-SHA256 (itsdangerous defaults to SHA-1).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import typing as t
 
@@ -21,7 +23,10 @@ from itsdangerous import URLSafeTimedSerializer
 from .config import Settings
 from .errors import AuthError
 
+#: The itsdangerous salt of each token type: a token of one type never verifies as the other.
 SALTS = {"access": "flask-authgate.access", "refresh": "flask-authgate.refresh"}
+#: Passed to every :class:`~itsdangerous.URLSafeTimedSerializer` (HMAC-SHA256 signatures).
+SIGNER_KWARGS: dict[str, t.Any] = {"digest_method": hashlib.sha256}
 
 
 class SignedCodec:
@@ -32,7 +37,9 @@ class SignedCodec:
 
     def __init__(self, settings: Settings) -> None:
         keys = list(reversed(settings.secrets))  # itsdangerous signs with the last key
-        self._serializers = {kind: URLSafeTimedSerializer(keys, salt=salt) for kind, salt in SALTS.items()}
+        self._serializers = {
+            kind: URLSafeTimedSerializer(keys, salt=salt, signer_kwargs=SIGNER_KWARGS) for kind, salt in SALTS.items()
+        }
         self._max_age = int(settings.max_token_lifetime + settings.leeway) + 1
         self._leeway = settings.leeway
 

@@ -254,11 +254,14 @@ class TokenService:
         lifetime = default if expires_in is None else float(expires_in)
         if not 0 < lifetime <= self._max_life:
             raise ValueError("expires_in must be positive and at most AUTHGATE_MAX_TOKEN_LIFETIME")
-        now = int(self.clock())
+        issued_at = self.clock()
+        now = int(issued_at)
         payload: dict[str, t.Any] = {
             **extra,
             "sub": subject,
-            "iat": now,
+            # Sub-second iat (RFC 7519 §2 allows it): revoke_subject refuses tokens issued at or
+            # before its cutoff, and a login right after "log out everywhere" must still work.
+            "iat": issued_at,
             "nbf": now,
             "exp": now + max(1, int(lifetime)),
             "jti": secrets.token_urlsafe(16),
