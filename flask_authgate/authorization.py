@@ -16,6 +16,7 @@ import typing as t
 
 from flask import request
 
+from ._compat import request_objects
 from ._state import get_state
 from .config import IPNetwork
 from .errors import AuthError
@@ -25,6 +26,7 @@ from .loader import failed
 from .loader import request_auth
 from .loader import resolve
 from .loader import resolve_async
+from .loader import resolve_with
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -86,9 +88,10 @@ def _deny(code: ErrorCode, identity: Identity | None, **kwargs: t.Any) -> t.NoRe
     raise err
 
 
-def effective_roles(identity: Identity) -> frozenset[str]:
+def effective_roles(identity: Identity, hierarchy: cabc.Mapping[str, frozenset[str]] | None = None) -> frozenset[str]:
     """The identity's roles plus every role they imply in ``AUTHGATE_ROLE_HIERARCHY``."""
-    hierarchy = get_state().settings.role_hierarchy
+    if hierarchy is None:
+        hierarchy = get_state().settings.role_hierarchy
     roles = identity.roles
     if not hierarchy:
         return roles
@@ -100,14 +103,16 @@ def effective_roles(identity: Identity) -> frozenset[str]:
     return frozenset(out)
 
 
-def check_identity(identity: Identity, req: Requirement) -> None:
+def check_identity(
+    identity: Identity, req: Requirement, hierarchy: cabc.Mapping[str, frozenset[str]] | None = None
+) -> None:
     """The checks after authentication: freshness (401), roles and scopes (403)."""
     if req.fresh and identity.claims.get("fresh") is not True:
         err = AuthError("fresh_token_required")
         failed(err)
         raise err
     if req.roles_all or req.roles_any:
-        roles = effective_roles(identity)
+        roles = effective_roles(identity, hierarchy)
         if not req.roles_all <= roles or not all(roles & group for group in req.roles_any):
             _deny("insufficient_role", identity)
     if req.scopes and not req.scopes <= identity.scopes:
@@ -120,9 +125,10 @@ def enforce(req: Requirement) -> Identity | None:
         check_networks(req.networks)
     if not req.login:
         return None
-    identity = resolve(req.token_type)
+    app, rq, gobj = request_objects()
+    identity = resolve_with(app, rq, gobj, req.token_type)
     if req.fresh or req.roles_all or req.roles_any or req.scopes:
-        check_identity(identity, req)
+        check_identity(identity, req, app.extensions["authgate"].settings.role_hierarchy)
     return identity
 
 

@@ -159,8 +159,14 @@ def _secrets(app: Flask, algorithms: tuple[str, ...], token_format: str) -> tupl
             v = v.encode()
         if not isinstance(v, bytes):
             raise ConfigError(f"{key} must be a string, bytes or a list of them")
+        which = f"{key}[{i}]" if isinstance(value, (list, tuple)) else key
+        if v.lstrip().startswith((b"-----BEGIN", b"ssh-", b"ecdsa-sha2-")):
+            # PyJWT refuses such a key as an HMAC secret (InvalidKeyError) at every encode and decode.
+            raise ConfigError(
+                f"{which} is a PEM or SSH key; an HMAC secret must be random bytes. For RS/ES/EdDSA "
+                "set AUTHGATE_JWT_ALGORITHMS and AUTHGATE_JWT_PUBLIC_KEY / AUTHGATE_JWT_PRIVATE_KEY"
+            )
         if len(v) < minimum:
-            which = f"{key}[{i}]" if isinstance(value, (list, tuple)) else key
             alg = max(hmac_algs, key=lambda a: HMAC_ALGORITHMS[a]) if hmac_algs else "HS256"
             raise ConfigError(
                 f"{which} is {len(v)} bytes; {alg} needs at least {minimum} (RFC 7518 §3.2). "

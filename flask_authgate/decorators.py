@@ -38,13 +38,21 @@ _SELF = "__authgate_wrapper__"
 PUBLIC = "__authgate_public__"
 
 
-def requirement_of(view: t.Any) -> Requirement | None:
-    """The requirement guards put on ``view`` (or on its ``MethodView`` class), if any."""
+def requirement_of(view: t.Any, http_method: str | None = None) -> Requirement | None:
+    """The requirement guards put on ``view`` (or on its ``MethodView`` methods), if any.
+
+    With ``http_method``, only the guards of the ``MethodView`` method that
+    handles it count (``HEAD`` falls back to ``get``, as ``MethodView`` does);
+    without it, the guards of every method are merged.
+    """
     req = getattr(view, _REQ, None)
     view_class = getattr(view, "view_class", None)
     if view_class is not None:
-        for name in getattr(view_class, "methods", None) or ():
+        names = (getattr(view_class, "methods", None) or ()) if http_method is None else (http_method,)
+        for name in names:
             method = getattr(view_class, name.lower(), None)
+            if method is None and name.upper() == "HEAD":
+                method = getattr(view_class, "get", None)
             more = getattr(method, _REQ, None)
             if more is not None:
                 req = more if req is None else req.merge(more)

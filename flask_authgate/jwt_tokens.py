@@ -64,6 +64,17 @@ def _load_key(setting: str, pem: str | bytes, *, private: bool, algorithms: cabc
     raise ConfigError(f"{setting} is not a PEM key usable with {list(algorithms)}")
 
 
+def _algorithm_for(key: t.Any, algorithms: cabc.Sequence[str]) -> str:
+    algs = get_default_algorithms()
+    for name in algorithms:
+        try:
+            algs[name].prepare_key(key)
+        except Exception:  # noqa: S112 - a key of another family
+            continue
+        return name
+    return algorithms[0]  # pragma: no cover - _load_key already found one
+
+
 class JwtCodec:
     """Encode and verify JWTs for one app's settings."""
 
@@ -108,6 +119,8 @@ class JwtCodec:
                     "AUTHGATE_JWT_PRIVATE_KEY", settings.private_key, private=True, algorithms=settings.algorithms
                 )
                 self._signing_kid = settings.signing_kid
+                # With several algorithms (["RS256", "ES256"]) sign with the first one the key fits.
+                self._signing_alg = _algorithm_for(self._signing_key, settings.algorithms)
                 public = self._signing_key.public_key()
                 if self._keys.get(settings.signing_kid) is None:
                     self._keys[settings.signing_kid] = public

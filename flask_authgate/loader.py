@@ -151,6 +151,11 @@ def _loaded(ra: RequestAuth, token_type: str, identity: Identity, app: t.Any, re
 def resolve(token_type: str = "access") -> Identity:
     """The identity of this request for ``token_type`` tokens; raise the failure otherwise."""
     app, req, gobj = request_objects()
+    return resolve_with(app, req, gobj, token_type)
+
+
+def resolve_with(app: t.Any, req: t.Any, gobj: t.Any, token_type: str) -> Identity:
+    """:func:`resolve` with the request objects already at hand (the hot path)."""
     ra = request_auth(gobj)
     done = ra.results.get(token_type)
     if done is not None:
@@ -158,7 +163,7 @@ def resolve(token_type: str = "access") -> Identity:
             ra.identity = done
             return done
         raise done
-    gen = _steps(get_state(app), token_type, ra, req)
+    gen = _steps(app.extensions["authgate"], token_type, ra, req)
     try:
         try:
             step = next(gen)

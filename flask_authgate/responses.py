@@ -24,6 +24,7 @@ from flask import url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from ._compat import request_objects
 from .challenges import challenges
 from .errors import ERRORS
 from .errors import PLAIN_CODES
@@ -94,9 +95,10 @@ def _headers(
     return tuple(lines)
 
 
-def render_error(err: AuthError) -> WerkzeugResponse:
+def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResponse:
     """The response for ``err``: the app's ``error_renderer`` or the default body, plus the headers."""
-    state = _state()
+    if state is None:
+        state = _state()
     if state is None:
         data, _ = body(err.error_code, "json")
         response = WerkzeugResponse(
@@ -128,28 +130,37 @@ def render_error(err: AuthError) -> WerkzeugResponse:
     return response
 
 
-def respond(err: AuthError) -> WerkzeugResponse:
-    """Answer ``err`` from inside a guard, without a trip through Flask's exception handling.
-
-    Used only when the app (and the request's blueprints) has no error handler
-    of its own for the status; otherwise the error is raised again so that
-    handler sees it, as it would any ``abort()``.
-    """
-    app = current_app
+def _direct(app: t.Any, req: t.Any, status: int) -> bool:
     spec = app.error_handler_spec
-    status = err.code
-    for name in (*request.blueprints, None):
+    for name in (*req.blueprints, None):
         by_code = spec.get(name)
         if by_code is None:
             continue
         handlers = by_code.get(status)
         if handlers and any(h is not handle_http_error for h in handlers.values()):
-            raise err
-        if name is not None:
-            generic = by_code.get(None)
-            if generic:
-                raise err  # a blueprint handler for a class such as HTTPException
-    return render_error(err)
+            return False
+        if name is not None and by_code.get(None):
+            return False  # a blueprint handler for a class such as HTTPException
+    return True
+
+
+def respond(err: AuthError) -> WerkzeugResponse:
+    """Answer ``err`` from inside a guard, without a trip through Flask's exception handling.
+
+    Used only when the app (and the request's blueprints) has no error handler
+    of its own for the status; otherwise the error is raised again so that
+    handler sees it, as it would any ``abort()``. Flask refuses new handlers
+    once the app has served a request, so the answer is cached per endpoint.
+    """
+    app, req, _ = request_objects()
+    state: GateState = app.extensions["authgate"]
+    key = (req.endpoint, t.cast(int, err.code))
+    direct = state.direct_errors.get(key)
+    if direct is None:
+        direct = state.direct_errors[key] = _direct(app, req, key[1])
+    if not direct:
+        raise err
+    return render_error(err, state)
 
 
 def handle_auth_error(err: AuthError) -> Response:

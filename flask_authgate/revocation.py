@@ -101,15 +101,19 @@ class MemoryStore:
             return True
 
 
+# Atomically keep the larger value and the later expiry (as MemoryStore.put does).
 _PUT_MAX = """
+local ttl = tonumber(ARGV[2])
 local old = redis.call('GET', KEYS[1])
-if old and tonumber(old) >= tonumber(ARGV[1]) then
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl >= tonumber(ARGV[2]) then return 0 end
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 0
+if old then
+  local left = redis.call('PTTL', KEYS[1])
+  if left > ttl then ttl = left end
+  if tonumber(old) >= tonumber(ARGV[1]) then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    return 0
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 return 1
 """
 

@@ -17,6 +17,7 @@ from flask import request
 
 from . import credentials
 from ._compat import default_options_response
+from ._compat import request_objects
 from ._state import GateState
 from ._state import get_state
 from .authorization import Requirement
@@ -48,8 +49,11 @@ def blueprint_rule(app: Flask, rules: dict[str, t.Any], name: str) -> Requiremen
     return t.cast("Requirement | None", rules.get(bp.name if bp is not None else name.rpartition(".")[2]))
 
 
-def compute_plan(app: Flask, state: GateState, endpoint: str) -> Requirement | None:
-    """The merged requirement the app-wide rules put on ``endpoint`` (``None``: nothing to check)."""
+def compute_plan(app: Flask, state: GateState, endpoint: str, method: str | None = None) -> Requirement | None:
+    """The merged requirement the app-wide rules put on ``endpoint`` (``None``: nothing to check).
+
+    ``method`` selects the guards of a ``MethodView`` method (``requirement_of``).
+    """
     if endpoint == "static" or endpoint.endswith(".static"):
         return None
     view = app.view_functions.get(endpoint)
@@ -65,7 +69,7 @@ def compute_plan(app: Flask, state: GateState, endpoint: str) -> Requirement | N
         plan = _LOGIN if plan is None else plan.merge(_LOGIN)
     if plan is None:
         return None
-    own = requirement_of(view)
+    own = requirement_of(view, method)
     return plan.merge(own) if own is not None else plan
 
 
@@ -84,10 +88,11 @@ def enforce_endpoint() -> Response | None:
     if state.plans_version != version:
         state.plans = {}
         state.plans_version = version
+    key = f"{request.method} {endpoint}"  # MethodView methods carry their own guards
     try:
-        plan = state.plans[endpoint]
+        plan = state.plans[key]
     except KeyError:
-        plan = state.plans[endpoint] = compute_plan(app, state, endpoint)
+        plan = state.plans[key] = compute_plan(app, state, endpoint, request.method)
     if plan is None:
         return None
     if request.method == "OPTIONS":
@@ -109,7 +114,7 @@ def enforce_endpoint() -> Response | None:
 
 def before_request() -> Response | None:
     """The app-wide hook: IP allow list first, then the endpoint's plan."""
-    state = get_state()
+    state = request_objects()[0].extensions["authgate"]
     allow = state.settings.ip_allowlist
     if allow is not None:
         check_networks((allow,))
