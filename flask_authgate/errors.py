@@ -130,7 +130,11 @@ class AuthError(HTTPException):
         retry_after: int | None = None,
     ) -> None:
         info = ERRORS[error_code]
-        super().__init__(description=info.message)
+        # Straight to HTTPException: Unauthorized.__init__ imports on every call,
+        # and this runs on every refusal. Its attributes are set here instead.
+        HTTPException.__init__(self, description=info.message)
+        if isinstance(self, Unauthorized):
+            self.__dict__["www_authenticate"] = []  # the extension builds its own challenges
         self.error_code = error_code
         self.scopes = tuple(scopes)
         self.retry_after = retry_after
