@@ -14,6 +14,7 @@ from ._state import get_state
 from .decorators import is_public
 from .decorators import requirement_of
 from .errors import AuthError
+from .revocation import MemoryStore
 from .rules import _blueprint_names
 from .rules import blueprint_rule
 
@@ -57,14 +58,20 @@ def audit() -> list[dict[str, t.Any]]:
         static = endpoint == "static" or endpoint.endswith(".static")
         public = view is not None and is_public(view)
         own = requirement_of(view) if view is not None else None
+        # A MethodView may guard some methods and not others: judge each one.
+        by_method = {m: requirement_of(view, m) for m in methods} if hasattr(view, "view_class") else {}
         if static:
             guards.append("static files")
         if state.settings.ip_allowlist is not None:
             guards.append("app ip allow list")
         if public:
             guards.append("public")
-        if own is not None:
+        if own is not None and len(set(by_method.values())) > 1:
+            for m, req in by_method.items():
+                guards += [f"{m}: {g}" for g in _describe(req)] if req is not None else [f"{m}: none"]
+        elif own is not None:
             guards += _describe(own)
+        own_covers = own is not None and None not in by_method.values()
         if not static and not public:
             for name in _blueprint_names(endpoint):
                 bp_rule = blueprint_rule(app, state.callbacks.blueprint_rules, name)
@@ -72,9 +79,7 @@ def audit() -> list[dict[str, t.Any]]:
                     guards += [f"blueprint {name}: {g}" for g in _describe(bp_rule)]
             if state.settings.default_deny:
                 guards.append("default deny")
-        unguarded = not (
-            static or public or own is not None or any(g.startswith(("blueprint", "default")) for g in guards)
-        )
+        unguarded = not (static or public or own_covers or any(g.startswith(("blueprint", "default")) for g in guards))
         rows.append(
             {"endpoint": endpoint, "rule": rule.rule, "methods": methods, "guards": guards, "unguarded": unguarded}
         )
@@ -94,7 +99,7 @@ def routes_command(as_json: bool, fail_on_unguarded: bool) -> None:
         ep_width = max([len(r["endpoint"]) for r in rows] + [8])
         click.echo(f"{'RULE':<{width}}  {'ENDPOINT':<{ep_width}}  {'METHODS':<18}  GUARDS")
         for r in rows:
-            guards = "; ".join(r["guards"]) if r["guards"] else "UNGUARDED"
+            guards = "; ".join((["UNGUARDED"] if r["unguarded"] else []) + r["guards"])
             click.echo(f"{r['rule']:<{width}}  {r['endpoint']:<{ep_width}}  {','.join(r['methods']):<18}  {guards}")
         bad = [r for r in rows if r["unguarded"]]
         click.echo(f"\n{len(rows)} endpoint(s), {len(bad)} unguarded")
@@ -149,3 +154,6 @@ def revoke_command(token: str) -> None:
     except AuthError as err:
         raise click.ClickException(f"revocation store unavailable ({err.error_code})") from None
     click.echo(f"revoked jti {entry.identity.token_id} (subject {entry.identity.subject})")
+    if isinstance(state.revocations.store, MemoryStore):
+        # The in-memory store lives in this CLI process only: running servers never see it.
+        click.echo("warning: AUTHGATE_REVOCATION_STORE is 'memory'; use Redis to reach running servers", err=True)

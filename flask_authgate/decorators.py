@@ -86,6 +86,10 @@ def _guard(req: Requirement) -> cabc.Callable[[F], F]:
         if getattr(view, _SELF, None) is view:  # our own wrapper directly below: merge into one
             original = getattr(view, _INNER)
             merged = getattr(view, _REQ).merge(req)
+        elif isinstance(getattr(view, _REQ, None), Requirement):
+            # Our guard under a foreign decorator (functools.wraps copied its requirement up):
+            # check it all here too, so the order of the checks never depends on the stack.
+            merged = getattr(view, _REQ).merge(req)
 
         if inspect.iscoroutinefunction(original):
 

@@ -47,7 +47,7 @@ _Steps = cabc.Generator[_Step, t.Any, Identity]
 class RequestAuth:
     """What the extension knows about the current request (``g._authgate``)."""
 
-    __slots__ = ("identity", "plan_done", "results", "user")
+    __slots__ = ("identity", "plan_done", "reported", "results", "user")
 
     def __init__(self) -> None:
         #: token type -> the identity or the failure it resolved to.
@@ -56,6 +56,8 @@ class RequestAuth:
         self.identity: Identity | None = None
         self.user: t.Any = None
         self.plan_done = False
+        #: Token types whose failure was logged and signalled (once per request).
+        self.reported: set[str] = set()
 
 
 def request_auth(gobj: t.Any = None) -> RequestAuth:
@@ -140,6 +142,14 @@ def failed(err: AuthError, identity: Identity | None = None, app: t.Any = None, 
         signal.send(app, identity=identity, error_code=err.error_code, endpoint=endpoint)
 
 
+def _report(ra: RequestAuth, token_type: str, err: AuthError, app: t.Any, req: t.Any, report: bool) -> None:
+    # Only a refusal is reported: reading current_identity on a public view
+    # without (valid) credentials is not an authentication failure.
+    if report and token_type not in ra.reported:
+        ra.reported.add(token_type)
+        failed(err, None, app, req)
+
+
 def _loaded(ra: RequestAuth, token_type: str, identity: Identity, app: t.Any, req: t.Any) -> Identity:
     ra.results[token_type] = identity
     ra.identity = identity
@@ -148,13 +158,16 @@ def _loaded(ra: RequestAuth, token_type: str, identity: Identity, app: t.Any, re
     return identity
 
 
-def resolve(token_type: str = "access") -> Identity:
-    """The identity of this request for ``token_type`` tokens; raise the failure otherwise."""
+def resolve(token_type: str = "access", *, report: bool = True) -> Identity:
+    """The identity of this request for ``token_type`` tokens; raise the failure otherwise.
+
+    With ``report``, the failure is logged and signalled (once per request).
+    """
     app, req, gobj = request_objects()
-    return resolve_with(app, req, gobj, token_type)
+    return resolve_with(app, req, gobj, token_type, report=report)
 
 
-def resolve_with(app: t.Any, req: t.Any, gobj: t.Any, token_type: str) -> Identity:
+def resolve_with(app: t.Any, req: t.Any, gobj: t.Any, token_type: str, *, report: bool = True) -> Identity:
     """:func:`resolve` with the request objects already at hand (the hot path)."""
     ra = request_auth(gobj)
     done = ra.results.get(token_type)
@@ -162,8 +175,9 @@ def resolve_with(app: t.Any, req: t.Any, gobj: t.Any, token_type: str) -> Identi
         if isinstance(done, Identity):
             ra.identity = done
             return done
+        _report(ra, token_type, done, app, req, report)
         raise done
-    gen = _steps(app.extensions["authgate"], token_type, ra, req)
+    gen = _steps(get_state(app), token_type, ra, req)
     try:
         try:
             step = next(gen)
@@ -174,7 +188,7 @@ def resolve_with(app: t.Any, req: t.Any, gobj: t.Any, token_type: str) -> Identi
             identity: Identity = stop.value
     except AuthError as err:
         ra.results[token_type] = err
-        failed(err, None, app, req)
+        _report(ra, token_type, err, app, req, report)
         raise
     return _loaded(ra, token_type, identity, app, req)
 
@@ -188,6 +202,7 @@ async def resolve_async(token_type: str = "access") -> Identity:
         if isinstance(done, Identity):
             ra.identity = done
             return done
+        _report(ra, token_type, done, app, req, True)
         raise done
     gen = _steps(get_state(app), token_type, ra, req)
     try:
@@ -203,7 +218,7 @@ async def resolve_async(token_type: str = "access") -> Identity:
             identity: Identity = stop.value
     except AuthError as err:
         ra.results[token_type] = err
-        failed(err, None, app, req)
+        _report(ra, token_type, err, app, req, True)
         raise
     return _loaded(ra, token_type, identity, app, req)
 
@@ -216,7 +231,7 @@ def resolve_optional() -> Identity | None:
     if ra.identity is not None:
         return ra.identity
     try:
-        return resolve("access")
+        return resolve("access", report=False)
     except AuthError:
         return None
 

@@ -11,6 +11,7 @@ every error, and ``Retry-After`` on 503.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import typing as t
 import urllib.parse
@@ -25,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ._compat import request_objects
+from ._state import get_state
 from .challenges import challenges
 from .errors import ERRORS
 from .errors import PLAIN_CODES
@@ -139,8 +141,11 @@ def _direct(app: t.Any, req: t.Any, status: int) -> bool:
         handlers = by_code.get(status)
         if handlers and any(h is not handle_http_error for h in handlers.values()):
             return False
-        if name is not None and by_code.get(None):
+        classes = by_code.get(None)
+        if name is not None and classes:
             return False  # a blueprint handler for a class such as HTTPException
+        if classes and any(issubclass(c, AuthError) and h is not handle_auth_error for c, h in classes.items()):
+            return False  # the app's own handler for AuthError (ours is more specific than HTTPException)
     return True
 
 
@@ -153,13 +158,13 @@ def respond(err: AuthError) -> WerkzeugResponse:
     once the app has served a request, so the answer is cached per endpoint.
     """
     app, req, _ = request_objects()
-    state: GateState = app.extensions["authgate"]
+    state: GateState = get_state(app)
     key = (req.endpoint, t.cast(int, err.code))
     direct = state.direct_errors.get(key)
     if direct is None:
         direct = state.direct_errors[key] = _direct(app, req, key[1])
-    if not direct:
-        raise err
+    if not direct or inspect.iscoroutinefunction(state.callbacks.error_renderer):
+        raise err  # Flask's handler runs it (an async renderer cannot run inside an async view's loop)
     return render_error(err, state)
 
 

@@ -19,8 +19,8 @@ UserLoader = cabc.Callable[[Identity], t.Any]
 RolesLoader = cabc.Callable[[Identity], cabc.Iterable[str] | cabc.Awaitable[cabc.Iterable[str]]]
 #: ``raw API key -> Identity``, or ``None`` for an unknown key (401 ``api_key_invalid``). May be ``async def``.
 ApiKeyLoader = cabc.Callable[[str], Identity | cabc.Awaitable[Identity | None] | None]
-#: ``AuthError -> response value`` for the body; the extension keeps its status-specific headers.
-ErrorRenderer = cabc.Callable[["AuthError"], "ResponseReturnValue"]
+#: ``AuthError -> response value`` for the body; the extension keeps its status-specific headers. May be ``async def``.
+ErrorRenderer = cabc.Callable[["AuthError"], "ResponseReturnValue | cabc.Awaitable[ResponseReturnValue]"]
 
 
 @dataclasses.dataclass(slots=True)

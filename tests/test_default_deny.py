@@ -1,0 +1,318 @@
+"""``AUTHGATE_DEFAULT_DENY``: every endpoint needs an identity unless ``@public`` (issue 3).
+
+Static files and Flask's automatic ``OPTIONS`` answers stay open; a URL that
+matches no route still answers 404 and a wrong method 405, exactly as
+without the extension.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import typing as t
+
+import pytest
+from conftest import SECRET
+from flask import Blueprint
+from flask import Flask
+from flask.testing import FlaskClient
+from flask.views import MethodView
+
+from flask_authgate import AuthGate
+from flask_authgate import current_identity
+from flask_authgate import get_identity
+from flask_authgate import ip_allowed
+from flask_authgate import public
+from flask_authgate import roles_required
+
+TOKEN_MISSING = {
+    "error": "Unauthorized",
+    "code": "token_missing",
+    "message": "No authentication token was provided",
+    "status": 401,
+}
+NOT_FOUND = {
+    "error": "Not Found",
+    "code": "not_found",
+    "message": "The requested resource was not found",
+    "status": 404,
+}
+PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+
+
+class Env(t.NamedTuple):
+    app: Flask
+    gate: AuthGate
+    client: FlaskClient
+    ran: list[str]
+
+
+def build(tmp_path: pathlib.Path, token_format: str, *, default_deny: bool = True) -> Env:
+    static = tmp_path / "static"
+    static.mkdir(exist_ok=True)
+    (static / "app.css").write_text("body {}\n")
+    app = Flask("authgate_test", static_folder=str(static))
+    app.config.update(
+        TESTING=True, SECRET_KEY=SECRET, AUTHGATE_DEFAULT_DENY=default_deny, AUTHGATE_TOKEN_FORMAT=token_format
+    )
+    gate = AuthGate(app)
+    ran: list[str] = []
+
+    @app.get("/private")
+    def private() -> dict[str, str]:
+        ran.append("private")
+        return {"subject": current_identity.subject}
+
+    @app.get("/async-private")
+    async def async_private() -> dict[str, str]:
+        ran.append("async-private")
+        return {"subject": current_identity.subject}
+
+    @app.get("/public")
+    @public
+    def public_view() -> dict[str, str | None]:
+        ran.append("public")
+        identity = get_identity()
+        return {"subject": identity.subject if identity is not None else None, "anonymous": str(not current_identity)}
+
+    @app.get("/public-admin")
+    @public
+    @roles_required("admin")
+    def public_admin() -> str:
+        return "public-admin"
+
+    @app.get("/admin-public")
+    @roles_required("admin")
+    @public
+    def admin_public() -> str:
+        return "admin-public"
+
+    @app.get("/office")
+    @ip_allowed("10.0.0.0/8")
+    def office() -> str:
+        return "office"
+
+    @app.route("/explicit", methods=["GET", "POST", "OPTIONS"])
+    def explicit() -> str:
+        ran.append("explicit")
+        return "explicit"
+
+    @app.route("/explicit-public", methods=["GET", "OPTIONS"])
+    @public
+    def explicit_public() -> str:
+        ran.append("explicit-public")
+        return "explicit-public"
+
+    @public
+    class PublicClass(MethodView):
+        def get(self) -> str:
+            ran.append("public-class")
+            return "public-class"
+
+    class PublicDecorators(MethodView):
+        decorators: t.ClassVar[list[t.Callable[..., t.Any]]] = [public]
+
+        def get(self) -> str:
+            ran.append("public-decorators")
+            return "public-decorators"
+
+    class Closed(MethodView):
+        def get(self) -> str:
+            ran.append("closed")
+            return "closed"
+
+    app.add_url_rule("/mv/public-class", view_func=PublicClass.as_view("public_class"))
+    app.add_url_rule("/mv/public-decorators", view_func=PublicDecorators.as_view("public_decorators"))
+    app.add_url_rule("/mv/closed", view_func=Closed.as_view("closed"))
+
+    bp = Blueprint("pages", __name__)
+
+    @bp.get("/inside")
+    def inside() -> str:
+        ran.append("inside")
+        return "inside"
+
+    @bp.get("/inside-public")
+    @public
+    def inside_public() -> str:
+        return "inside-public"
+
+    app.register_blueprint(bp, url_prefix="/pages")
+    return Env(app, gate, app.test_client(), ran)
+
+
+@pytest.fixture
+def env(tmp_path: pathlib.Path, token_format: str) -> Env:
+    return build(tmp_path, token_format)
+
+
+def bearer(env: Env, subject: str = "alice", roles: t.Sequence[str] = ()) -> dict[str, str]:
+    with env.app.app_context():
+        token = env.gate.create_access_token(subject, roles=roles)
+    return {"Authorization": f"Bearer {token}"}
+
+
+CLOSED = [
+    pytest.param("/private", id="plain-view"),
+    pytest.param("/async-private", id="async-view"),
+    pytest.param("/mv/closed", id="methodview"),
+    pytest.param("/explicit", id="explicit-options-route"),
+    pytest.param("/pages/inside", id="blueprint-view"),
+]
+
+
+@pytest.mark.parametrize("path", CLOSED)
+def test_every_endpoint_needs_an_identity(env: Env, path: str) -> None:
+    rv = env.client.get(path)
+    assert rv.status_code == 401
+    assert rv.get_json() == TOKEN_MISSING
+    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"']
+    assert rv.headers["Cache-Control"] == "no-store"
+    assert env.ran == []
+    assert env.client.head(path).status_code == 401
+    assert env.client.get(path, headers=bearer(env)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("/mv/public-class", "public-class", id="methodview-class-decorated"),
+        pytest.param("/mv/public-decorators", "public-decorators", id="methodview-decorators-list"),
+        pytest.param("/pages/inside-public", "inside-public", id="blueprint-view"),
+    ],
+)
+def test_public_views_stay_open(env: Env, path: str, body: str) -> None:
+    rv = env.client.get(path)
+    assert rv.status_code == 200
+    assert rv.get_data(as_text=True) == body
+
+
+def test_a_public_view_sees_a_valid_identity(env: Env) -> None:
+    rv = env.client.get("/public", headers=bearer(env, "alice"))
+    assert rv.status_code == 200
+    assert rv.get_json() == {"subject": "alice", "anonymous": "False"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-credentials"),
+        pytest.param({"Authorization": "Bearer not.a.token"}, id="bad-token"),
+        pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, id="other-scheme"),
+    ],
+)
+def test_a_public_view_is_anonymous_without_a_valid_token(env: Env, headers: dict[str, str]) -> None:
+    rv = env.client.get("/public", headers=headers)
+    assert rv.status_code == 200
+    assert rv.get_json() == {"subject": None, "anonymous": "True"}
+
+
+@pytest.mark.parametrize("path", ["/public-admin", "/admin-public"])
+def test_public_keeps_the_views_own_guards(env: Env, path: str) -> None:
+    assert env.client.get(path).status_code == 401
+    assert env.client.get(path, headers=bearer(env, roles=["viewer"])).status_code == 403
+    assert env.client.get(path, headers=bearer(env, roles=["admin"])).status_code == 200
+
+
+def test_a_views_ip_guard_answers_before_default_deny(env: Env) -> None:
+    rv = env.client.get("/office", environ_base={"REMOTE_ADDR": "8.8.8.8"})
+    assert rv.status_code == 403
+    assert rv.get_json()["code"] == "ip_denied"
+    rv = env.client.get("/office", environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert rv.status_code == 401
+    rv = env.client.get("/office", headers=bearer(env), environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert rv.status_code == 200
+
+
+def test_static_files_stay_open(env: Env) -> None:
+    rv = env.client.get("/static/app.css")
+    assert rv.status_code == 200
+    assert rv.get_data(as_text=True) == "body {}\n"
+    rv.close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="bare"),
+        pytest.param(PREFLIGHT, id="cors-preflight"),
+        pytest.param({**PREFLIGHT, "Authorization": "Bearer not.a.token"}, id="with-bad-token"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        pytest.param("/private", {"GET", "HEAD", "OPTIONS"}, id="plain-view"),
+        pytest.param("/async-private", {"GET", "HEAD", "OPTIONS"}, id="async-view"),
+        pytest.param("/mv/closed", {"GET", "HEAD", "OPTIONS"}, id="methodview"),
+        pytest.param("/pages/inside", {"GET", "HEAD", "OPTIONS"}, id="blueprint-view"),
+    ],
+)
+def test_automatic_options_answers_stay_open(env: Env, headers: dict[str, str], path: str, allow: set[str]) -> None:
+    rv = env.client.options(path, headers=headers)
+    assert rv.status_code == 200
+    assert set(rv.allow) == allow
+    assert rv.data == b""
+    assert env.ran == []
+
+
+def test_explicit_options_route_answers_a_preflight_without_running_the_view(env: Env) -> None:
+    rv = env.client.options("/explicit", headers=PREFLIGHT)
+    assert rv.status_code == 200
+    assert rv.data == b""
+    assert set(rv.allow) == {"GET", "HEAD", "POST", "OPTIONS"}
+    assert env.ran == []
+
+
+def test_a_public_explicit_options_view_answers_its_own_preflight(env: Env) -> None:
+    # @public: nothing to protect, so the view's own OPTIONS handling (e.g. CORS headers) runs.
+    rv = env.client.options("/explicit-public", headers=PREFLIGHT)
+    assert rv.status_code == 200
+    assert rv.get_data(as_text=True) == "explicit-public"
+    assert env.ran == ["explicit-public"]
+
+
+def test_explicit_options_with_credentials_runs_the_checks(env: Env) -> None:
+    rv = env.client.options("/explicit", headers={**PREFLIGHT, "Authorization": "Bearer not.a.token"})
+    assert rv.status_code == 401
+    assert rv.get_json()["code"] == "token_invalid"
+    assert env.ran == []
+    rv = env.client.options("/explicit", headers={**PREFLIGHT, **bearer(env)})
+    assert rv.status_code == 200
+    assert rv.get_data(as_text=True) == "explicit"
+    assert env.ran == ["explicit"]
+
+
+@pytest.mark.parametrize("default_deny", [pytest.param(True, id="default-deny"), pytest.param(False, id="off")])
+def test_unknown_url_is_404_and_wrong_method_405(tmp_path: pathlib.Path, token_format: str, default_deny: bool) -> None:
+    env = build(tmp_path, token_format, default_deny=default_deny)
+    rv = env.client.get("/no/such/url")
+    assert rv.status_code == 404
+    assert rv.get_json() == NOT_FOUND
+    assert rv.headers["Cache-Control"] == "no-store"
+    rv = env.client.get("/no/such/url", headers={"Authorization": "Bearer not.a.token"})
+    assert rv.status_code == 404
+    rv = env.client.delete("/private")
+    assert rv.status_code == 405
+    assert set(rv.allow) == {"GET", "HEAD", "OPTIONS"}
+    assert env.ran == []
+
+
+def test_wrong_method_answer_is_unchanged_by_default_deny(tmp_path: pathlib.Path, token_format: str) -> None:
+    (tmp_path / "on").mkdir()
+    (tmp_path / "off").mkdir()
+    on = build(tmp_path / "on", token_format, default_deny=True)
+    off = build(tmp_path / "off", token_format, default_deny=False)
+    for path in ("/private", "/no/such/url", "/static/missing.css"):
+        a = on.client.delete(path)
+        b = off.client.delete(path)
+        assert (a.status_code, a.data, list(a.headers)) == (b.status_code, b.data, list(b.headers))
+        a = on.client.get(path if path != "/private" else "/nothing")
+        b = off.client.get(path if path != "/private" else "/nothing")
+        assert (a.status_code, a.data, list(a.headers)) == (b.status_code, b.data, list(b.headers))
+
+
+def test_off_by_default(tmp_path: pathlib.Path, token_format: str) -> None:
+    env = build(tmp_path, token_format, default_deny=False)
+    rv = env.client.get("/pages/inside")
+    assert rv.status_code == 200
+    assert rv.get_data(as_text=True) == "inside"
