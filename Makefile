@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 ## demo: install, seed the example database and run example_app on http://127.0.0.1:5000
 demo: $(STAMP)
 	$(BIN)/flask --app example_app seed
-	@echo "Open http://127.0.0.1:5000/  (Ctrl+C to stop)"
+	@echo ""
+	@echo "  Open http://127.0.0.1:5000/ and sign in with one of the logins above."
+	@echo "  The API is under /api and /auth (see docs/example.md). Ctrl+C stops the server."
+	@echo ""
 	$(BIN)/flask --app example_app run --host 127.0.0.1 --port 5000
 
 ## test: lint, types and the whole suite with branch coverage
@@ -39,6 +42,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/memory.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[bench]"
