@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import typing as t
 
@@ -129,6 +130,8 @@ def token_command(
             scopes=scopes,
             expires_in=expires,
             fresh=fresh and not refresh,
+            # A refresh token starts a family, as gate.create_refresh_token() does (reuse detection).
+            family=secrets.token_urlsafe(12) if refresh else None,
         )
     except (TypeError, ValueError, RuntimeError) as exc:
         raise click.UsageError(str(exc)) from None

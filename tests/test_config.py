@@ -1,0 +1,312 @@
+"""Every ``AUTHGATE_*`` key: its default, and a ConfigError naming the key for a bad value."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+import typing as t
+
+import pytest
+from conftest import SECRET
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask
+
+from flask_authgate import AuthGate
+from flask_authgate import ConfigError
+from flask_authgate.config import load_settings
+
+
+@pytest.fixture(scope="module")
+def rsa_public_pem() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def fresh_app(config: dict[str, t.Any]) -> Flask:
+    app = Flask("config_test")
+    app.config.update(SECRET_KEY=SECRET)
+    app.config.update(config)
+    return app
+
+
+RS256 = {"AUTHGATE_JWT_ALGORITHMS": ["RS256"]}
+
+BAD = [
+    # HMAC secrets: RFC 7518 §3.2, the key at least as long as the hash.
+    pytest.param({"AUTHGATE_JWT_SECRET": "x" * 31}, "AUTHGATE_JWT_SECRET is 31 bytes; HS256", id="hs256-short"),
+    pytest.param(
+        {"AUTHGATE_JWT_SECRET": "x" * 47, "AUTHGATE_JWT_ALGORITHMS": ["HS384"]},
+        "AUTHGATE_JWT_SECRET is 47 bytes; HS384 needs at least 48",
+        id="hs384-short",
+    ),
+    pytest.param(
+        {"AUTHGATE_JWT_SECRET": "x" * 63, "AUTHGATE_JWT_ALGORITHMS": ["HS512"]},
+        "AUTHGATE_JWT_SECRET is 63 bytes; HS512 needs at least 64",
+        id="hs512-short",
+    ),
+    pytest.param(
+        {"AUTHGATE_JWT_SECRET": "x" * 63, "AUTHGATE_JWT_ALGORITHMS": ["HS256", "HS512"]},
+        "HS512 needs at least 64",
+        id="longest-hash-wins",
+    ),
+    pytest.param(
+        {"AUTHGATE_JWT_SECRET": ["k" * 64, "short-old-key"]},
+        "AUTHGATE_JWT_SECRET[1] is 13 bytes",
+        id="short-key-in-rotation-list",
+    ),
+    pytest.param({"AUTHGATE_JWT_SECRET": []}, "AUTHGATE_JWT_SECRET must not be an empty list", id="empty-list"),
+    pytest.param({"AUTHGATE_JWT_SECRET": 12345}, "AUTHGATE_JWT_SECRET must be a string", id="secret-int"),
+    pytest.param(
+        {"SECRET_KEY": "dev"}, "AUTHGATE_JWT_SECRET (or SECRET_KEY) is 3 bytes", id="short-secret-key-fallback"
+    ),
+    pytest.param({"SECRET_KEY": None}, "AUTHGATE_JWT_SECRET (or SECRET_KEY) is not set", id="no-secret"),
+    pytest.param(
+        {"AUTHGATE_JWT_SECRET": "-----BEGIN PUBLIC KEY-----\n" + "A" * 64 + "\n-----END PUBLIC KEY-----\n"},
+        "AUTHGATE_JWT_SECRET is a PEM or SSH key",
+        id="pem-as-hmac-secret",
+    ),
+    # Algorithms.
+    pytest.param({"AUTHGATE_JWT_ALGORITHMS": ["none"]}, "AUTHGATE_JWT_ALGORITHMS contains 'none'", id="none"),
+    pytest.param({"AUTHGATE_JWT_ALGORITHMS": ["NoNe"]}, "AUTHGATE_JWT_ALGORITHMS contains 'NoNe'", id="NoNe"),
+    pytest.param({"AUTHGATE_JWT_ALGORITHMS": ["HS256", "NONE"]}, "AUTHGATE_JWT_ALGORITHMS", id="none-among-others"),
+    pytest.param({"AUTHGATE_JWT_ALGORITHMS": "none"}, "AUTHGATE_JWT_ALGORITHMS contains 'none'", id="none-string"),
+    pytest.param({"AUTHGATE_JWT_ALGORITHMS": []}, "AUTHGATE_JWT_ALGORITHMS must not be empty", id="no-algorithms"),
+    pytest.param({"AUTHGATE_JWT_ALGORITHMS": ["HS999"]}, "unknown algorithm 'HS999'", id="unknown-algorithm"),
+    pytest.param({"AUTHGATE_JWT_ALGORITHMS": ["hs256"]}, "unknown algorithm 'hs256'", id="algorithm-case"),
+    pytest.param(
+        {"AUTHGATE_JWT_ALGORITHMS": ["HS256", "RS256"]}, "AUTHGATE_JWT_ALGORITHMS mixes HMAC", id="mixed-hs-rs"
+    ),
+    pytest.param(RS256, "AUTHGATE_JWT_ALGORITHMS is ['RS256'] but no key is set", id="rs256-without-key"),
+    pytest.param(
+        {"AUTHGATE_JWT_ALGORITHMS": ["ES256"]}, "AUTHGATE_JWT_ALGORITHMS is ['ES256'] but no key", id="es256-no-key"
+    ),
+    pytest.param(
+        {**RS256, "AUTHGATE_JWT_PUBLIC_KEY": "not a pem"},
+        "AUTHGATE_JWT_PUBLIC_KEY is not a PEM key",
+        id="public-key-not-pem",
+    ),
+    pytest.param({**RS256, "AUTHGATE_JWT_PUBLIC_KEY": b"  "}, "AUTHGATE_JWT_PUBLIC_KEY must be a PEM", id="blank-pem"),
+    pytest.param({**RS256, "AUTHGATE_JWT_PUBLIC_KEYS": {}}, "AUTHGATE_JWT_PUBLIC_KEYS must be", id="public-keys-empty"),
+    pytest.param(
+        {**RS256, "AUTHGATE_JWT_PUBLIC_KEYS": {"": "x"}}, "AUTHGATE_JWT_PUBLIC_KEYS keys", id="public-keys-empty-kid"
+    ),
+    pytest.param({"AUTHGATE_JWT_PUBLIC_KEY": "<pem>"}, "AUTHGATE_JWT_PUBLIC_KEY(S)", id="public-key-with-hs256"),
+    pytest.param({**RS256, "AUTHGATE_JWKS_URL": "ftp://idp.example/jwks"}, "AUTHGATE_JWKS_URL", id="jwks-url-scheme"),
+    pytest.param({**RS256, "AUTHGATE_JWKS_URL": "file:///etc/passwd"}, "AUTHGATE_JWKS_URL", id="jwks-url-file"),
+    pytest.param({"AUTHGATE_JWT_KID": ""}, "AUTHGATE_JWT_KID", id="kid-empty"),
+    pytest.param({"AUTHGATE_JWT_TYP": [5]}, "AUTHGATE_JWT_TYP", id="typ-not-string"),
+    # Claims.
+    pytest.param({"AUTHGATE_JWT_AUDIENCE": [""]}, "AUTHGATE_JWT_AUDIENCE", id="audience-empty"),
+    pytest.param({"AUTHGATE_JWT_AUDIENCE": 5}, "AUTHGATE_JWT_AUDIENCE", id="audience-int"),
+    pytest.param({"AUTHGATE_JWT_ISSUER": ""}, "AUTHGATE_JWT_ISSUER", id="issuer-empty"),
+    pytest.param({"AUTHGATE_JWT_LEEWAY": 301}, "AUTHGATE_JWT_LEEWAY must be at most 300", id="leeway-too-big"),
+    pytest.param({"AUTHGATE_JWT_LEEWAY": -1}, "AUTHGATE_JWT_LEEWAY", id="leeway-negative"),
+    pytest.param({"AUTHGATE_JWT_LEEWAY": True}, "AUTHGATE_JWT_LEEWAY", id="leeway-bool"),
+    pytest.param({"AUTHGATE_JWT_LEEWAY": "5"}, "AUTHGATE_JWT_LEEWAY", id="leeway-string"),
+    pytest.param(
+        {"AUTHGATE_JWT_REQUIRED_CLAIMS": ["sub"]},
+        "AUTHGATE_JWT_REQUIRED_CLAIMS must include 'exp' and 'sub'",
+        id="required-claims-without-exp",
+    ),
+    pytest.param(
+        {"AUTHGATE_JWT_REQUIRED_CLAIMS": ["exp", "iat"]},
+        "AUTHGATE_JWT_REQUIRED_CLAIMS must include",
+        id="required-claims-without-sub",
+    ),
+    pytest.param({"AUTHGATE_JWT_REQUIRED_CLAIMS": [""]}, "AUTHGATE_JWT_REQUIRED_CLAIMS", id="required-claims-blank"),
+    pytest.param({"AUTHGATE_ROLES_CLAIM": "my roles"}, "AUTHGATE_ROLES_CLAIM", id="roles-claim-space"),
+    pytest.param({"AUTHGATE_SCOPES_CLAIM": ""}, "AUTHGATE_SCOPES_CLAIM", id="scopes-claim-empty"),
+    # Format, locations, headers.
+    pytest.param({"AUTHGATE_TOKEN_FORMAT": "paseto"}, "AUTHGATE_TOKEN_FORMAT must be one of", id="token-format"),
+    pytest.param({"AUTHGATE_TOKEN_LOCATIONS": ["query"]}, "AUTHGATE_TOKEN_LOCATIONS has unknown", id="location"),
+    pytest.param({"AUTHGATE_TOKEN_LOCATIONS": ["headers", "body"]}, "['body']", id="location-among-good"),
+    pytest.param({"AUTHGATE_TOKEN_LOCATIONS": []}, "AUTHGATE_TOKEN_LOCATIONS must not be empty", id="no-locations"),
+    pytest.param({"AUTHGATE_API_KEY_HEADER": "X API Key"}, "AUTHGATE_API_KEY_HEADER", id="api-key-header"),
+    pytest.param({"AUTHGATE_API_KEY_HEADER": "X-Key\r\nSet-Cookie"}, "AUTHGATE_API_KEY_HEADER", id="header-crlf"),
+    # Durations: a timedelta or a positive number of seconds.
+    pytest.param({"AUTHGATE_ACCESS_TOKEN_EXPIRES": True}, "AUTHGATE_ACCESS_TOKEN_EXPIRES must be", id="access-bool"),
+    pytest.param({"AUTHGATE_ACCESS_TOKEN_EXPIRES": -5}, "AUTHGATE_ACCESS_TOKEN_EXPIRES", id="access-negative"),
+    pytest.param({"AUTHGATE_ACCESS_TOKEN_EXPIRES": 0}, "AUTHGATE_ACCESS_TOKEN_EXPIRES", id="access-zero"),
+    pytest.param({"AUTHGATE_ACCESS_TOKEN_EXPIRES": "15m"}, "AUTHGATE_ACCESS_TOKEN_EXPIRES", id="access-string"),
+    pytest.param({"AUTHGATE_ACCESS_TOKEN_EXPIRES": float("nan")}, "AUTHGATE_ACCESS_TOKEN_EXPIRES", id="access-nan"),
+    pytest.param(
+        {"AUTHGATE_ACCESS_TOKEN_EXPIRES": float("inf")}, "AUTHGATE_ACCESS_TOKEN_EXPIRES", id="access-infinite"
+    ),
+    pytest.param(
+        {"AUTHGATE_REFRESH_TOKEN_EXPIRES": datetime.timedelta(seconds=-1)},
+        "AUTHGATE_REFRESH_TOKEN_EXPIRES",
+        id="refresh-negative-timedelta",
+    ),
+    pytest.param({"AUTHGATE_REFRESH_TOKEN_EXPIRES": False}, "AUTHGATE_REFRESH_TOKEN_EXPIRES", id="refresh-bool"),
+    pytest.param(
+        {"AUTHGATE_MAX_TOKEN_LIFETIME": 600},
+        "AUTHGATE_MAX_TOKEN_LIFETIME is shorter",
+        id="max-lifetime-below-refresh",
+    ),
+    pytest.param({"AUTHGATE_MAX_TOKEN_LIFETIME": "1d"}, "AUTHGATE_MAX_TOKEN_LIFETIME", id="max-lifetime-string"),
+    pytest.param({"AUTHGATE_JWKS_CACHE_LIFESPAN": 0}, "AUTHGATE_JWKS_CACHE_LIFESPAN", id="jwks-lifespan-zero"),
+    pytest.param({"AUTHGATE_JWKS_COOLDOWN": -1}, "AUTHGATE_JWKS_COOLDOWN", id="jwks-cooldown-negative"),
+    pytest.param({"AUTHGATE_JWKS_TIMEOUT": "2"}, "AUTHGATE_JWKS_TIMEOUT", id="jwks-timeout-string"),
+    pytest.param({"AUTHGATE_REDIS_TIMEOUT": 0}, "AUTHGATE_REDIS_TIMEOUT", id="redis-timeout-zero"),
+    pytest.param({"AUTHGATE_RETRY_AFTER": 0}, "AUTHGATE_RETRY_AFTER", id="retry-after-zero"),
+    # Challenge realm: a quoted-string that needs no escaping.
+    pytest.param({"AUTHGATE_REALM": 'my "api"'}, "AUTHGATE_REALM", id="realm-quote"),
+    pytest.param({"AUTHGATE_REALM": "a\\b"}, "AUTHGATE_REALM", id="realm-backslash"),
+    pytest.param({"AUTHGATE_REALM": ""}, "AUTHGATE_REALM", id="realm-empty"),
+    pytest.param({"AUTHGATE_REALM": "caf\u00e9"}, "AUTHGATE_REALM", id="realm-non-ascii"),
+    pytest.param({"AUTHGATE_REALM": "api\r\nX: y"}, "AUTHGATE_REALM", id="realm-crlf"),
+    pytest.param({"AUTHGATE_REALM": 5}, "AUTHGATE_REALM", id="realm-int"),
+    # Networks, parsed strictly.
+    pytest.param({"AUTHGATE_IP_ALLOWLIST": ["10.0.0.1/8"]}, "AUTHGATE_IP_ALLOWLIST", id="ip-host-bits"),
+    pytest.param({"AUTHGATE_IP_ALLOWLIST": ["intranet"]}, "AUTHGATE_IP_ALLOWLIST", id="ip-name"),
+    pytest.param({"AUTHGATE_IP_ALLOWLIST": ["10.0.0.0/33"]}, "AUTHGATE_IP_ALLOWLIST", id="ip-prefix"),
+    pytest.param({"AUTHGATE_IP_ALLOWLIST": []}, "AUTHGATE_IP_ALLOWLIST", id="ip-empty"),
+    pytest.param({"AUTHGATE_IP_ALLOWLIST": [10]}, "AUTHGATE_IP_ALLOWLIST", id="ip-int"),
+    pytest.param({"AUTHGATE_DEFAULT_DENY": "yes"}, "AUTHGATE_DEFAULT_DENY must be True or False", id="deny-string"),
+    pytest.param({"AUTHGATE_DEFAULT_DENY": 1}, "AUTHGATE_DEFAULT_DENY", id="deny-int"),
+    # Stores, formats, views.
+    pytest.param({"AUTHGATE_REVOCATION_STORE": "memcached://127.0.0.1"}, "AUTHGATE_REVOCATION_STORE", id="store-url"),
+    pytest.param({"AUTHGATE_REVOCATION_STORE": "redis"}, "AUTHGATE_REVOCATION_STORE", id="store-word"),
+    pytest.param({"AUTHGATE_REVOCATION_STORE": object()}, "AUTHGATE_REVOCATION_STORE object", id="store-object"),
+    pytest.param({"AUTHGATE_ERROR_FORMAT": "xml"}, "AUTHGATE_ERROR_FORMAT must be one of", id="error-format"),
+    pytest.param({"AUTHGATE_ERROR_FORMAT": "PROBLEM"}, "AUTHGATE_ERROR_FORMAT", id="error-format-case"),
+    pytest.param({"AUTHGATE_LOGIN_VIEW": ""}, "AUTHGATE_LOGIN_VIEW", id="login-view-empty"),
+    pytest.param({"AUTHGATE_TOKEN_CACHE_SIZE": -1}, "AUTHGATE_TOKEN_CACHE_SIZE", id="cache-negative"),
+    pytest.param({"AUTHGATE_TOKEN_CACHE_SIZE": True}, "AUTHGATE_TOKEN_CACHE_SIZE", id="cache-bool"),
+    pytest.param({"AUTHGATE_TOKEN_CACHE_SIZE": 1.5}, "AUTHGATE_TOKEN_CACHE_SIZE", id="cache-float"),
+    # Role hierarchy.
+    pytest.param(
+        {"AUTHGATE_ROLE_HIERARCHY": {"admin": ["editor"], "editor": ["admin"]}},
+        "AUTHGATE_ROLE_HIERARCHY has a cycle: admin -> editor -> admin",
+        id="hierarchy-cycle",
+    ),
+    pytest.param(
+        {"AUTHGATE_ROLE_HIERARCHY": {"admin": ["admin"]}}, "AUTHGATE_ROLE_HIERARCHY has a cycle", id="self-cycle"
+    ),
+    pytest.param(
+        {"AUTHGATE_ROLE_HIERARCHY": {"admin": "editor"}}, "AUTHGATE_ROLE_HIERARCHY['admin']", id="hierarchy-string"
+    ),
+    pytest.param({"AUTHGATE_ROLE_HIERARCHY": ["admin"]}, "AUTHGATE_ROLE_HIERARCHY must map", id="hierarchy-list"),
+    # Cookies.
+    pytest.param({"AUTHGATE_COOKIE_SAMESITE": "lax"}, "AUTHGATE_COOKIE_SAMESITE", id="samesite-case"),
+    pytest.param(
+        {"AUTHGATE_COOKIE_SAMESITE": "None", "AUTHGATE_COOKIE_SECURE": False},
+        "AUTHGATE_COOKIE_SAMESITE='None' needs AUTHGATE_COOKIE_SECURE=True",
+        id="samesite-none-insecure",
+    ),
+    pytest.param({"AUTHGATE_COOKIE_SECURE": "true"}, "AUTHGATE_COOKIE_SECURE", id="secure-string"),
+    pytest.param({"AUTHGATE_COOKIE_DOMAIN": ""}, "AUTHGATE_COOKIE_DOMAIN", id="cookie-domain-empty"),
+    pytest.param({"AUTHGATE_COOKIE_PATH": "api"}, "AUTHGATE_COOKIE_PATH", id="cookie-path-relative"),
+    pytest.param({"AUTHGATE_REFRESH_COOKIE_PATH": "/a;b"}, "AUTHGATE_REFRESH_COOKIE_PATH", id="cookie-path-semicolon"),
+    pytest.param({"AUTHGATE_ACCESS_COOKIE_NAME": "a b"}, "AUTHGATE_ACCESS_COOKIE_NAME", id="cookie-name-space"),
+    pytest.param({"AUTHGATE_CSRF_HEADER": ""}, "AUTHGATE_CSRF_HEADER", id="csrf-header-empty"),
+]
+
+
+@pytest.mark.parametrize(("config", "message"), BAD)
+def test_bad_value_names_the_key(config: dict[str, t.Any], message: str) -> None:
+    app = fresh_app(config)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        AuthGate(app)
+    # Nothing was installed: a fixed config can be tried again on the same app.
+    assert "authgate" not in app.extensions
+
+
+def test_public_key_with_hs256_real_pem(rsa_public_pem: bytes) -> None:
+    with pytest.raises(ConfigError, match=re.escape("AUTHGATE_JWT_PUBLIC_KEY(S)")):
+        AuthGate(fresh_app({"AUTHGATE_JWT_PUBLIC_KEY": rsa_public_pem}))
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_secret_in_message_is_never_echoed() -> None:
+    short = "hunter2-is-my-secret"
+    with pytest.raises(ConfigError) as info:
+        AuthGate(fresh_app({"AUTHGATE_JWT_SECRET": short}))
+    assert short not in str(info.value)
+
+
+def test_defaults() -> None:
+    settings = load_settings(fresh_app({}))
+    assert settings.secrets == (SECRET.encode(),)
+    assert settings.algorithms == ("HS256",)
+    assert settings.private_key is None
+    assert settings.signing_kid is None
+    assert dict(settings.public_keys) == {}
+    assert settings.jwks_url is None
+    assert (settings.jwks_lifespan, settings.jwks_cooldown, settings.jwks_timeout) == (300.0, 30.0, 2.0)
+    assert settings.jwt_types == frozenset()
+    assert settings.audience is None
+    assert settings.issuer is None
+    assert settings.leeway == 0
+    assert settings.required_claims == ("exp", "sub")
+    assert settings.roles_claim == "roles"
+    assert settings.scopes_claim == "scope"
+    assert settings.token_format == "jwt"
+    assert settings.token_locations == frozenset({"headers"})
+    assert settings.api_key_header == "X-API-Key"
+    assert settings.access_expires == 15 * 60
+    assert settings.refresh_expires == 30 * 86400
+    assert settings.max_token_lifetime == 30 * 86400
+    assert settings.realm == "api"
+    assert settings.ip_allowlist is None
+    assert settings.default_deny is False
+    assert settings.revocation_store == "memory"
+    assert settings.redis_timeout == 0.5
+    assert settings.retry_after == 5
+    assert settings.error_format == "json"
+    assert settings.login_view is None
+    assert dict(settings.role_hierarchy) == {}
+    assert settings.token_cache_size == 4096
+    assert settings.cookie_secure is True
+    assert settings.cookie_samesite == "Lax"
+    assert settings.cookie_domain is None
+    assert (settings.cookie_path, settings.refresh_cookie_path) == ("/", "/")
+    assert (settings.access_cookie_name, settings.refresh_cookie_name, settings.csrf_cookie_name) == (
+        "authgate_access",
+        "authgate_refresh",
+        "authgate_csrf",
+    )
+    assert settings.csrf_header == "X-CSRF-Token"
+
+
+def test_good_values_are_normalised() -> None:
+    settings = load_settings(
+        fresh_app(
+            {
+                "AUTHGATE_JWT_SECRET": ["n" * 64, b"o" * 64],
+                "AUTHGATE_JWT_ALGORITHMS": "HS512",
+                "AUTHGATE_ACCESS_TOKEN_EXPIRES": datetime.timedelta(minutes=5),
+                "AUTHGATE_REFRESH_TOKEN_EXPIRES": 3600,
+                "AUTHGATE_JWT_AUDIENCE": "api",
+                "AUTHGATE_JWT_LEEWAY": datetime.timedelta(seconds=30),
+                "AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"],
+                "AUTHGATE_IP_ALLOWLIST": ["10.0.0.0/8", " ::1/128 "],
+                "AUTHGATE_JWT_TYP": ["at+jwt"],
+                "AUTHGATE_ROLE_HIERARCHY": {"admin": ["editor"], "editor": ["viewer"]},
+            }
+        )
+    )
+    assert settings.secrets == (b"n" * 64, b"o" * 64)
+    assert settings.algorithms == ("HS512",)
+    assert (settings.access_expires, settings.refresh_expires, settings.max_token_lifetime) == (300, 3600, 3600)
+    assert settings.audience == ("api",)
+    assert settings.leeway == 30
+    assert settings.token_locations == frozenset({"headers", "cookies"})
+    assert settings.ip_allowlist == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    assert settings.jwt_types == frozenset({"at+jwt", "application/at+jwt"})
+    assert dict(settings.role_hierarchy) == {"admin": frozenset({"editor", "viewer"}), "editor": frozenset({"viewer"})}
+
+
+def test_secret_key_is_the_default_secret_and_jwt_secret_wins() -> None:
+    assert load_settings(fresh_app({"AUTHGATE_JWT_SECRET": "j" * 32})).secrets == (b"j" * 32,)
+
+
+def test_public_key_only_app_needs_no_secret(rsa_public_pem: bytes) -> None:
+    settings = load_settings(fresh_app({"SECRET_KEY": None, **RS256, "AUTHGATE_JWT_PUBLIC_KEY": rsa_public_pem}))
+    assert settings.secrets == ()
+    assert settings.asymmetric
