@@ -14,10 +14,13 @@ required claims and the types of ``sub`` and ``jti``.
 
 from __future__ import annotations
 
+import base64
 import collections.abc as cabc
 import hashlib
+import hmac
 import json
 import logging
+import re
 import typing as t
 
 import jwt
@@ -34,6 +37,23 @@ if t.TYPE_CHECKING:
 log = logging.getLogger("flask_authgate")
 
 _RSA_MIN_BITS = 2048
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_FAST_HEADER = frozenset({"alg", "typ", "kid"})
+#: alg -> (hash, length of an unpadded base64url signature)
+_HMAC_SPECS = {
+    "HS256": (hashlib.sha256, 43),
+    "HS384": (hashlib.sha384, 64),
+    "HS512": (hashlib.sha512, 86),
+}
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _kid_for_secret(secret: bytes) -> str:
@@ -126,6 +146,11 @@ class JwtCodec:
                     self._keys[settings.signing_kid] = public
             self._fallback = [self._keys[None]] if None in self._keys else []
         self._single = self._fallback[0] if len(self._keys) == 1 and self._fallback and jwks is None else None
+        self._required = tuple(settings.required_claims)
+        #: alg -> (digest, signature length in base64url) for the HMAC fast path.
+        self._hmac: dict[str, tuple[t.Any, int]] | None = (
+            {a: _HMAC_SPECS[a] for a in settings.algorithms if a in _HMAC_SPECS} if not settings.asymmetric else None
+        )
 
     @property
     def can_sign(self) -> bool:
@@ -167,6 +192,92 @@ class JwtCodec:
 
     def decode(self, token: str, token_type: str) -> dict[str, t.Any]:
         """Verify ``token`` and return its claims; raise :class:`AuthError` on any failure."""
+        if self._hmac is not None:
+            payload = self._decode_hmac(token)
+            if payload is not None:
+                return payload
+        return self._decode_pyjwt(token)
+
+    def _decode_hmac(self, token: str) -> dict[str, t.Any] | None:
+        """Verify a canonical HMAC token in one pass; ``None`` hands anything unusual to PyJWT.
+
+        PyJWT re-prepares the key and re-validates the base64 alphabet in
+        Python on every call, which is most of its cost. This path handles
+        only the common shape — three unpadded base64url segments, a header of
+        just ``alg`` (one of ours), ``typ`` and a known ``kid``, a signature of
+        exactly the digest's length in canonical base64 — and runs every check
+        PyJWT would: signature (constant time), JSON object payload, required
+        claims, audience, issuer and the types of ``sub`` and ``jti``. Anything
+        else (other header parameters such as ``crit``, ``jku`` or ``b64``,
+        padding, an unknown ``kid``...) goes through PyJWT, so the outcome is
+        the same either way; ``tests/test_fast_path.py`` checks that.
+        """
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None
+        head, body, sig = parts
+        if not (_SEGMENT.fullmatch(head) and _SEGMENT.fullmatch(body) and _SEGMENT.fullmatch(sig)):
+            return None
+        try:
+            header = json.loads(_b64decode(head))
+        except (ValueError, RecursionError):
+            return None
+        if type(header) is not dict or not header.keys() <= _FAST_HEADER:
+            return None
+        alg = header.get("alg")
+        specs = self._hmac or {}
+        spec = specs.get(alg) if type(alg) is str else None
+        kid = header.get("kid")
+        if spec is None or type(kid) is not str or ("typ" in header and type(header["typ"]) is not str):
+            return None
+        key = self._keys.get(kid)
+        digestmod, sig_len = spec
+        if key is None or len(sig) != sig_len:
+            return None
+        signature = _b64decode(sig)
+        if _b64encode(signature) != sig:
+            return None  # non-canonical trailing bits: PyJWT decides
+        expected = hmac.new(key, f"{head}.{body}".encode("ascii"), digestmod).digest()
+        if not hmac.compare_digest(signature, expected):
+            raise AuthError("token_invalid")
+        if self._types:
+            typ = header.get("typ")
+            if not isinstance(typ, str) or typ.lower() not in self._types:
+                raise AuthError("token_invalid")
+        try:
+            payload = json.loads(_b64decode(body))
+        except (ValueError, RecursionError):
+            raise AuthError("token_invalid") from None
+        if type(payload) is not dict:
+            raise AuthError("token_invalid")
+        self._check_claims(payload)
+        return payload
+
+    def _check_claims(self, payload: dict[str, t.Any]) -> None:
+        """The claim checks PyJWT makes with this codec's options (time claims are checked later)."""
+        for claim in self._required:
+            if payload.get(claim) is None:
+                raise AuthError("token_invalid")
+        if "sub" in payload and type(payload["sub"]) is not str:
+            raise AuthError("token_invalid")
+        if "jti" in payload and type(payload["jti"]) is not str:
+            raise AuthError("token_invalid")
+        aud = payload.get("aud")
+        if self._audience is None:
+            if aud:
+                raise AuthError("token_invalid")  # RFC 7519 §4.1.3: an audience we are not in
+        else:
+            if not aud:
+                raise AuthError("token_invalid")
+            auds = [aud] if isinstance(aud, str) else aud
+            if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
+                raise AuthError("token_invalid")
+            if not any(a in auds for a in self._audience):
+                raise AuthError("token_invalid")
+        if self._issuer is not None and payload.get("iss") != self._issuer:
+            raise AuthError("token_invalid")
+
+    def _decode_pyjwt(self, token: str) -> dict[str, t.Any]:
         key = self._single if self._single is not None else self._key_for(token)
         keys = key if isinstance(key, list) else [key]
         if not keys:

@@ -1,0 +1,412 @@
+"""``AUTHGATE_JWKS_URL``: tokens of an outside identity provider, verified with its published keys.
+
+The provider is a real HTTP server on 127.0.0.1 run by the test: it counts
+requests, can rotate its keys, serve bad answers and go down.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import http.server
+import json
+import threading
+import time
+import typing as t
+
+import jwt
+import pytest
+from conftest import make_app
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask
+from flask.testing import FlaskClient
+from jwt.algorithms import RSAAlgorithm
+
+from flask_authgate import AuthGate
+from flask_authgate import current_identity
+from flask_authgate import login_required
+from flask_authgate.errors import ERRORS
+from flask_authgate.jwks import JwksClient
+
+AUDIENCE = "https://api.example.test"
+
+
+@pytest.fixture(scope="module")
+def key_pool() -> list[rsa.RSAPrivateKey]:
+    return [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(4)]
+
+
+class Provider:
+    """A tiny identity provider: a JWKS endpoint and a token minter."""
+
+    def __init__(self, pool: list[rsa.RSAPrivateKey]) -> None:
+        self._pool = list(pool)
+        self.keys: dict[str, rsa.RSAPrivateKey] = {}
+        self.requests: list[str] = []
+        #: When set, served instead of the key set: (status, body).
+        self.override: tuple[int, bytes] | None = None
+        self._lock = threading.Lock()
+        provider = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with provider._lock:
+                    provider.requests.append(self.path)
+                    status, data = provider.override or (200, json.dumps(provider.jwks()).encode())
+                if self.path != "/jwks.json":
+                    status, data = 404, b"{}"
+                self.send_response(status)
+                if status in (301, 302, 307):
+                    self.send_header("Location", "/jwks.json")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: t.Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        self.up = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/jwks.json"
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def fetches(self) -> int:
+        return self.requests.count("/jwks.json")
+
+    def add_key(self, kid: str) -> rsa.RSAPrivateKey:
+        key = self._pool.pop()
+        self.keys[kid] = key
+        return key
+
+    def spare_key(self) -> rsa.RSAPrivateKey:
+        return self._pool.pop()
+
+    def jwks(self) -> dict[str, t.Any]:
+        keys = []
+        for kid, key in self.keys.items():
+            jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+            jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
+            keys.append(jwk)
+        return {"keys": keys}
+
+    def token(
+        self,
+        kid: str | None,
+        *,
+        key: rsa.RSAPrivateKey | None = None,
+        typ: str | None = "JWT",
+        headers: dict[str, t.Any] | None = None,
+        **claims: t.Any,
+    ) -> str:
+        now = int(time.time())
+        payload = {"iss": self.issuer, "aud": AUDIENCE, "sub": "user-1", "iat": now, "exp": now + 300, **claims}
+        head: dict[str, t.Any] = {"typ": typ, **(headers or {})}
+        if kid is not None:
+            head["kid"] = kid
+        signer = key if key is not None else self.keys[t.cast(str, kid)]
+        # typ=None makes PyJWT leave the header out (it adds "JWT" otherwise).
+        return jwt.encode(payload, signer, algorithm="RS256", headers=head)
+
+    def stop(self) -> None:
+        if self.up:
+            self.server.shutdown()
+            self.server.server_close()
+            self._thread.join(timeout=10)
+            self.up = False
+
+
+@pytest.fixture
+def provider(key_pool: list[rsa.RSAPrivateKey]) -> cabc.Iterator[Provider]:
+    idp = Provider(key_pool)
+    idp.add_key("k1")
+    try:
+        yield idp
+    finally:
+        idp.stop()
+
+
+class Clock:
+    """A monotonic clock the test moves forward (the JWKS lifespan and cooldown use it)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+def build(provider: Provider, **config: t.Any) -> tuple[Flask, AuthGate, Clock]:
+    app, gate = make_app(
+        {
+            "AUTHGATE_JWT_ALGORITHMS": ["RS256"],
+            "AUTHGATE_JWKS_URL": provider.url,
+            "AUTHGATE_JWT_ISSUER": provider.issuer,
+            "AUTHGATE_JWT_AUDIENCE": AUDIENCE,
+            **config,
+        }
+    )
+
+    @app.get("/me")
+    @login_required
+    def me() -> dict[str, t.Any]:
+        return {"sub": current_identity.subject, "scheme": current_identity.scheme}
+
+    clock = Clock()
+    jwks_client(app).clock = clock
+    return app, gate, clock
+
+
+def jwks_client(app: Flask) -> JwksClient:
+    client = app.extensions["authgate"].jwks
+    assert isinstance(client, JwksClient)
+    return client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def body(code: str) -> dict[str, t.Any]:
+    info = ERRORS[code]
+    phrase = {401: "Unauthorized", 503: "Service Unavailable"}[info.status]
+    return {"error": phrase, "code": code, "message": info.message, "status": info.status}
+
+
+def assert_ok(client: FlaskClient, token: str) -> None:
+    rv = client.get("/me", headers=bearer(token))
+    assert rv.status_code == 200, rv.get_json()
+    assert rv.get_json() == {"sub": "user-1", "scheme": "jwt"}
+
+
+def assert_refused(client: FlaskClient, token: str, code: str = "token_invalid") -> None:
+    rv = client.get("/me", headers=bearer(token))
+    assert rv.get_json() == body(code)
+    if code == "auth_unavailable":
+        assert rv.status_code == 503
+        assert rv.headers["Retry-After"] == "5"
+        assert "WWW-Authenticate" not in rv.headers
+    else:
+        assert rv.status_code == 401
+        assert rv.headers.getlist("WWW-Authenticate") == [
+            f'Bearer realm="api", error="invalid_token", error_description="{ERRORS[code].message}"'
+        ]
+    assert rv.headers["Cache-Control"] == "no-store"
+
+
+def test_provider_tokens_verify(provider: Provider) -> None:
+    app, _, _ = build(provider)
+    assert_ok(app.test_client(), provider.token("k1"))
+    assert provider.fetches == 1
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param({"aud": "https://other.example.test"}, id="wrong-audience"),
+        pytest.param({"iss": "https://evil.example.test/"}, id="wrong-issuer"),
+        pytest.param({"exp": 1}, id="expired"),
+    ],
+)
+def test_provider_claims_are_checked(provider: Provider, claims: dict[str, t.Any]) -> None:
+    app, _, _ = build(provider)
+    code = "token_expired" if "exp" in claims else "token_invalid"
+    assert_refused(app.test_client(), provider.token("k1", **claims), code)
+
+
+def test_keys_are_cached(provider: Provider) -> None:
+    app, _, _ = build(provider)
+    client = app.test_client()
+    for i in range(10):
+        assert_ok(client, provider.token("k1", jti=f"t{i}"))
+    assert provider.fetches == 1
+
+
+def test_cached_keys_are_refreshed_after_the_lifespan(provider: Provider) -> None:
+    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
+    client = app.test_client()
+    assert_ok(client, provider.token("k1", jti="a"))
+    clock.offset = 301
+    assert_ok(client, provider.token("k1", jti="b"))
+    assert provider.fetches == 2
+
+
+def test_unknown_kid_refreshes_at_most_once_per_cooldown(provider: Provider) -> None:
+    app, _, clock = build(provider, AUTHGATE_JWKS_COOLDOWN=60)
+    client = app.test_client()
+    stranger = provider.spare_key()
+    assert_ok(client, provider.token("k1"))
+    assert provider.fetches == 1
+    for i in range(5):  # inside the cooldown: no fetch at all
+        assert_refused(client, provider.token("nope", key=stranger, jti=f"a{i}"))
+    assert provider.fetches == 1
+    clock.offset = 61
+    for i in range(5):  # the cooldown passed: one fetch, then quiet again
+        assert_refused(client, provider.token("nope", key=stranger, jti=f"b{i}"))
+    assert provider.fetches == 2
+
+
+def test_first_request_with_unknown_kid_costs_one_fetch(provider: Provider) -> None:
+    app, _, _ = build(provider)
+    assert_refused(app.test_client(), provider.token("nope", key=provider.spare_key()))
+    assert provider.fetches == 1
+
+
+def test_rotation_at_the_provider_is_picked_up(provider: Provider) -> None:
+    app, _, clock = build(provider)  # default cooldown: 30 s
+    client = app.test_client()
+    assert_ok(client, provider.token("k1"))
+    provider.add_key("k2")
+    clock.offset = 31
+    assert_ok(client, provider.token("k2"))
+    assert_ok(client, provider.token("k1", jti="still-published"))
+    assert provider.fetches == 2
+
+
+def test_dropped_key_empties_the_verified_token_cache(provider: Provider) -> None:
+    app, _, clock = build(provider)
+    client = app.test_client()
+    old = provider.token("k1")
+    assert_ok(client, old)
+    assert len(app.extensions["authgate"].tokens.cache) == 1  # verified once, now cached
+    del provider.keys["k1"]  # the provider retires a (compromised?) key
+    provider.add_key("k2")
+    clock.offset = 31
+    assert_ok(client, provider.token("k2"))  # unknown kid: refresh, and k1 is gone
+    assert_refused(client, old)
+    assert provider.fetches == 2
+
+
+def test_provider_down_keeps_the_cached_keys(provider: Provider) -> None:
+    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
+    client = app.test_client()
+    assert_ok(client, provider.token("k1", jti="a"))
+    provider.add_key("k2")  # published, but we never fetched it
+    k2_token = provider.token("k2")
+    provider.stop()
+    clock.offset = 400  # the cache is stale and the cooldown over: we try, and fail
+    assert_ok(client, provider.token("k1", jti="b"))
+    assert_refused(client, k2_token, "auth_unavailable")
+    assert provider.fetches == 1
+
+
+def test_provider_down_from_the_start(provider: Provider) -> None:
+    provider.stop()
+    app, _, _ = build(provider)
+    assert_refused(app.test_client(), provider.token("k1"), "auth_unavailable")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param((500, b'{"error": "boom"}'), id="status-500"),
+        pytest.param((200, b"<html>not json</html>"), id="not-json"),
+        pytest.param((200, b'{"keys": 5}'), id="keys-not-a-list"),
+        pytest.param((200, b"[1, 2]"), id="a-list"),
+        pytest.param((200, b"x" * (2 << 20)), id="too-large"),
+        pytest.param((204, b""), id="status-204"),
+        pytest.param((302, b""), id="redirect-not-followed"),
+    ],
+)
+def test_bad_provider_answers_fail_closed(provider: Provider, answer: tuple[int, bytes]) -> None:
+    app, _, clock = build(provider)
+    client = app.test_client()
+    good = provider.token("k1")
+    assert_ok(client, good)
+    provider.add_key("k2")
+    provider.override = answer
+    clock.offset = 31
+    assert_refused(client, provider.token("k2"), "auth_unavailable")
+    assert_ok(client, provider.token("k1", jti="cached-key-still-works"))
+
+
+def test_unusable_entries_are_skipped(provider: Provider) -> None:
+    jwks = provider.jwks()
+    good = jwks["keys"][0]
+    entries = [
+        {"kty": "RSA"},  # no kid
+        {**good, "kid": "enc", "use": "enc"},  # an encryption key
+        {**good, "kid": "hs", "alg": "HS256"},  # an algorithm we do not accept
+        {"kid": "broken", "kty": "RSA", "n": "AA", "e": "AQAB", "alg": "RS256"},
+        {"kid": "oct", "kty": "oct", "k": "c2VjcmV0"},
+        good,
+    ]
+    provider.override = (200, json.dumps({"keys": entries}).encode())
+    app, _, _ = build(provider)
+    assert_ok(app.test_client(), provider.token("k1"))
+    assert jwks_client(app).kids == frozenset({"k1"})
+
+
+def test_rsa_key_without_alg_uses_the_configured_algorithm(provider: Provider) -> None:
+    entry = provider.jwks()["keys"][0]
+    del entry["alg"]
+    provider.override = (200, json.dumps({"keys": [entry]}).encode())
+    app, _, _ = build(provider)
+    assert_ok(app.test_client(), provider.token("k1"))
+
+
+@pytest.mark.parametrize(
+    ("typ", "ok"),
+    [
+        pytest.param("at+jwt", True, id="at+jwt"),
+        pytest.param("application/at+jwt", True, id="application/at+jwt"),
+        pytest.param("AT+JWT", True, id="case-insensitive"),
+        pytest.param("JWT", False, id="JWT"),
+        pytest.param(None, False, id="missing"),
+    ],
+)
+def test_typ_check(provider: Provider, typ: str | None, ok: bool) -> None:
+    app, _, _ = build(provider, AUTHGATE_JWT_TYP="at+jwt")
+    token = provider.token("k1", typ=typ)
+    assert jwt.get_unverified_header(token).get("typ") == typ
+    if ok:
+        assert_ok(app.test_client(), token)
+    else:
+        assert_refused(app.test_client(), token)
+
+
+def test_no_typ_check_by_default(provider: Provider) -> None:
+    app, _, _ = build(provider)
+    assert_ok(app.test_client(), provider.token("k1", typ=None))
+
+
+@pytest.mark.parametrize("header", ["jku", "x5u"])
+def test_key_url_headers_are_never_fetched(provider: Provider, header: str) -> None:
+    app, _, _ = build(provider)
+    client = app.test_client()
+    assert_ok(client, provider.token("k1"))
+    before = list(provider.requests)
+    attacker = provider.spare_key()
+    evil = f"http://127.0.0.1:{provider.port}/evil.json"
+    for kid in ("k1", "attacker"):
+        assert_refused(client, provider.token(kid, key=attacker, headers={header: evil}))
+    assert provider.requests == before
+
+
+def test_embedded_jwk_header_is_not_trusted(provider: Provider) -> None:
+    app, _, _ = build(provider)
+    attacker = provider.spare_key()
+    embedded = RSAAlgorithm.to_jwk(attacker.public_key(), as_dict=True)
+    assert_refused(app.test_client(), provider.token("k1", key=attacker, headers={"jwk": embedded}))
+
+
+def test_token_without_kid_is_invalid(provider: Provider) -> None:
+    app, _, _ = build(provider)
+    assert_refused(app.test_client(), provider.token(None, key=provider.keys["k1"]))
+
+
+def test_hmac_token_naming_a_published_kid_is_invalid(provider: Provider) -> None:
+    app, _, _ = build(provider)
+    now = int(time.time())
+    claims = {"iss": provider.issuer, "aud": AUDIENCE, "sub": "user-1", "exp": now + 60}
+    token = jwt.encode(claims, "k" * 64, algorithm="HS256", headers={"kid": "k1"})
+    assert_refused(app.test_client(), token)
