@@ -1,0 +1,194 @@
+"""The HMAC fast path in ``JwtCodec`` decides exactly as PyJWT does.
+
+``JwtCodec._decode_hmac`` verifies the common token shape in one pass and
+hands anything unusual to PyJWT. This differential test throws valid,
+tampered and odd tokens at both paths and requires the same outcome: the same
+claims, or the same machine code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import typing as t
+
+import pytest
+from conftest import SECRET
+from conftest import make_app
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from flask_authgate.errors import AuthError
+from flask_authgate.jwt_tokens import JwtCodec
+from flask_authgate.jwt_tokens import _kid_for_secret
+
+KEY = SECRET.encode()
+KID = _kid_for_secret(KEY)
+Outcome = tuple[str, t.Any]
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign(header: dict[str, t.Any], payload: t.Any, *, key: bytes = KEY, alg: str = "HS256") -> str:
+    head = b64(json.dumps(header).encode())
+    body = b64(json.dumps(payload).encode())
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    sig = hmac.new(key, f"{head}.{body}".encode(), digest).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def codec(config: dict[str, t.Any] | None = None) -> JwtCodec:
+    app, _ = make_app(config)
+    return t.cast(JwtCodec, app.extensions["authgate"].tokens.codec)
+
+
+def outcome(fn: t.Callable[[str], dict[str, t.Any] | None], token: str) -> Outcome | None:
+    try:
+        result = fn(token)
+    except AuthError as err:
+        return ("error", err.error_code)
+    return None if result is None else ("ok", result)
+
+
+def assert_same(c: JwtCodec, token: str) -> Outcome:
+    slow = outcome(c._decode_pyjwt, token)
+    fast = outcome(c._decode_hmac, token)
+    assert slow is not None
+    assert (fast or slow) == slow, token
+    return slow
+
+
+GOOD = {"sub": "alice", "exp": 4_000_000_000, "jti": "j1", "type": "access"}
+HEADER = {"alg": "HS256", "typ": "JWT", "kid": KID}
+
+CASES = {
+    "valid": sign(HEADER, GOOD),
+    "no-typ": sign({"alg": "HS256", "kid": KID}, GOOD),
+    "no-kid": sign({"alg": "HS256", "typ": "JWT"}, GOOD),
+    "unknown-kid": sign({**HEADER, "kid": "other"}, GOOD),
+    "kid-int": sign({**HEADER, "kid": 5}, GOOD),
+    "typ-int": sign({**HEADER, "typ": 5}, GOOD),
+    "crit": sign({**HEADER, "crit": ["x"], "x": 1}, GOOD),
+    "jku": sign({**HEADER, "jku": "http://127.0.0.1:1/jwks"}, GOOD),
+    "b64-false": sign({**HEADER, "b64": False, "crit": ["b64"]}, GOOD),
+    "alg-none": sign({**HEADER, "alg": "none"}, GOOD),
+    "alg-HS384": sign({**HEADER, "alg": "HS384"}, GOOD, alg="HS384"),
+    "wrong-key": sign(HEADER, GOOD, key=b"k" * 64),
+    "payload-array": sign(HEADER, [1, 2]),
+    "payload-string": sign(HEADER, "x"),
+    "missing-exp": sign(HEADER, {"sub": "alice"}),
+    "missing-sub": sign(HEADER, {"exp": 4_000_000_000}),
+    "null-sub": sign(HEADER, {**GOOD, "sub": None}),
+    "sub-int": sign(HEADER, {**GOOD, "sub": 5}),
+    "jti-int": sign(HEADER, {**GOOD, "jti": 5}),
+    "aud-unexpected": sign(HEADER, {**GOOD, "aud": "api"}),
+    "aud-empty": sign(HEADER, {**GOOD, "aud": ""}),
+    "aud-empty-list": sign(HEADER, {**GOOD, "aud": []}),
+    "iss-any": sign(HEADER, {**GOOD, "iss": "someone"}),
+}
+
+
+def _tampered() -> dict[str, str]:
+    head, body, sig = CASES["valid"].split(".")
+    flipped = sig[:-1] + ("A" if sig[-1] != "A" else "B")
+    noncanonical = sig[:-1] + chr(ord(sig[-1]) ^ 1) if sig[-1] not in "AQgw" else sig[:-1] + "B"
+    return {
+        "sig-flipped": f"{head}.{body}.{flipped}",
+        "sig-padded": f"{head}.{body}.{sig}=",
+        "sig-noncanonical": f"{head}.{body}.{noncanonical}",
+        "sig-short": f"{head}.{body}.{sig[:-2]}",
+        "payload-swapped": f"{head}.{b64(json.dumps({**GOOD, 'sub': 'mallory'}).encode())}.{sig}",
+        "two-segments": f"{head}.{body}",
+        "four-segments": f"{head}.{body}.{sig}.{sig}",
+        "bad-base64-header": f"{head}x.{body}.{sig}",
+        "empty-payload": f"{head}..{sig}",
+    }
+
+
+ALL = {**CASES, **_tampered()}
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_fast_path_matches_pyjwt(name: str) -> None:
+    result = assert_same(codec(), ALL[name])
+    # PyJWT ignores jku and a non-string typ; an unknown HMAC kid tries every configured key.
+    if name in (
+        "valid",
+        "no-typ",
+        "no-kid",
+        "aud-empty",
+        "aud-empty-list",
+        "iss-any",
+        "sig-padded",
+        "jku",
+        "typ-int",
+        "unknown-kid",
+    ):
+        assert result[0] == "ok"
+    else:
+        assert result == ("error", "token_invalid")
+
+
+def test_fast_path_handles_the_common_token() -> None:
+    c = codec()
+    token = CASES["valid"]
+    assert c._decode_hmac(token) == GOOD  # verified here, PyJWT not consulted
+
+
+@pytest.mark.parametrize(
+    ("claims", "ok"),
+    [
+        pytest.param({"aud": "api", "iss": "https://issuer"}, True, id="both-match"),
+        pytest.param({"aud": ["x", "api"], "iss": "https://issuer"}, True, id="aud-list"),
+        pytest.param({"aud": "apix", "iss": "https://issuer"}, False, id="aud-prefix"),
+        pytest.param({"aud": [5], "iss": "https://issuer"}, False, id="aud-not-str"),
+        pytest.param({"aud": 5, "iss": "https://issuer"}, False, id="aud-number"),
+        pytest.param({"iss": "https://issuer"}, False, id="aud-missing"),
+        pytest.param({"aud": "api"}, False, id="iss-missing"),
+        pytest.param({"aud": "api", "iss": None}, False, id="iss-null"),
+        pytest.param({"aud": "api", "iss": "https://ISSUER"}, False, id="iss-case"),
+    ],
+)
+def test_audience_and_issuer_match_pyjwt(claims: dict[str, t.Any], ok: bool) -> None:
+    c = codec({"AUTHGATE_JWT_AUDIENCE": "api", "AUTHGATE_JWT_ISSUER": "https://issuer"})
+    result = assert_same(c, sign(HEADER, {**GOOD, **claims}))
+    assert (result[0] == "ok") is ok
+
+
+def test_rotation_list_key_by_kid() -> None:
+    old = b"o" * 64
+    c = codec({"AUTHGATE_JWT_SECRET": [SECRET, old.decode()]})
+    token = sign({**HEADER, "kid": _kid_for_secret(old)}, GOOD, key=old)
+    assert c._decode_hmac(token) == GOOD
+    assert assert_same(c, token) == ("ok", GOOD)
+
+
+claim_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.text(max_size=8),
+    st.lists(st.text(max_size=4), max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    claims=st.dictionaries(st.sampled_from(["sub", "exp", "jti", "aud", "iss", "nbf", "x"]), claim_values, max_size=6),
+    header_extra=st.dictionaries(st.sampled_from(["typ", "kid", "crit", "cty", "x5u"]), claim_values, max_size=2),
+    alg=st.sampled_from(["HS256", "HS384", "none", "RS256"]),
+)
+def test_fast_path_matches_pyjwt_on_arbitrary_tokens(
+    claims: dict[str, t.Any], header_extra: dict[str, t.Any], alg: str
+) -> None:
+    header = {"alg": alg, "kid": KID, **header_extra}
+    token = sign(header, claims, alg=alg if alg.startswith("HS") else "HS256")
+    assert_same(CODEC, token)
+
+
+CODEC = codec()
