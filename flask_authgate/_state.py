@@ -27,6 +27,8 @@ class GateState:
         "cookie_name",
         "cookie_names",
         "direct_errors",
+        "header_on",
+        "header_only",
         "jwks",
         "plans",
         "plans_version",
@@ -52,6 +54,10 @@ class GateState:
         #: The registrars of the :class:`~flask_authgate.AuthGate` (shared by its apps).
         self.callbacks = callbacks
         cookies = "cookies" in settings.token_locations
+        #: Whether bearer tokens are read from the ``Authorization`` header.
+        self.header_on = "headers" in settings.token_locations
+        #: The header is the only token location (the loader's shortcut for "no credentials").
+        self.header_only = self.header_on and not cookies
         #: The access-token cookie, when cookies are a token location.
         self.cookie_name = settings.access_cookie_name if cookies else None
         #: token type -> its cookie, when cookies are a token location.

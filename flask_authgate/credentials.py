@@ -61,12 +61,14 @@ def find(
     environ: dict[str, t.Any],
     cookies: t.Mapping[str, str] | None,
     *,
+    header: bool = True,
     cookie_name: str | None,
     api_key_environ: str | None,
 ) -> Credentials | None:
     """The one set of credentials a request carries, or ``None``.
 
     :param environ: The WSGI environ.
+    :param header: Whether the ``Authorization`` header is a token location.
     :param cookies: The request cookies, when cookies are a token location.
     :param cookie_name: The access-token cookie name, when cookies are a token location.
     :param api_key_environ: The environ key of the API-key header, when API keys are on.
@@ -75,7 +77,7 @@ def find(
         ``api_key_invalid`` when the one present is malformed.
     """
     found: list[Credentials] = []
-    token = parse_authorization(environ.get("HTTP_AUTHORIZATION"))
+    token = parse_authorization(environ.get("HTTP_AUTHORIZATION")) if header else None
     if token is not None:
         found.append(Credentials(token, "header"))
     if api_key_environ is not None:

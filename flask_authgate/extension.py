@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections.abc as cabc
 import secrets
 import typing as t
+import weakref
 
 from flask import Blueprint
 from flask import Flask
@@ -35,6 +36,19 @@ from .typing import RolesLoader
 from .typing import UserLoader
 
 
+def _install_hook(app: Flask) -> None:
+    """Put the app-wide rules first among the app's ``before_request`` hooks, once.
+
+    First, so the IP allow list is checked before anything else; installed only
+    when a rule needs it (an allow list, deny by default or a protected
+    blueprint), so other apps pay nothing per request. The list is changed
+    directly because ``protect()`` may run after the app has served requests.
+    """
+    hooks = app.before_request_funcs.setdefault(None, [])
+    if before_request not in hooks:
+        hooks.insert(0, before_request)
+
+
 class TokenPair(t.TypedDict):
     """What :meth:`AuthGate.create_token_pair` and :meth:`AuthGate.rotate_refresh_token` return."""
 
@@ -58,6 +72,8 @@ class AuthGate:
 
     def __init__(self, app: Flask | None = None) -> None:
         self._callbacks = Callbacks()
+        #: The apps this gate was initialised on, so protect() can reach them.
+        self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
         if app is not None:
             self.init_app(app)
 
@@ -96,10 +112,9 @@ class AuthGate:
         app.register_error_handler(AuthError, handle_auth_error)
         for status in (401, 403, 404):
             app.register_error_handler(status, handle_http_error)
-        # First of all before_request hooks, so the app-wide IP allow list is
-        # checked before anything else; it also applies protect() rules, so they
-        # hold whether protect() ran before or after register_blueprint.
-        app.before_request_funcs.setdefault(None, []).insert(0, before_request)
+        self._apps.add(app)
+        if settings.ip_allowlist is not None or settings.default_deny or self._callbacks.blueprint_rules:
+            _install_hook(app)
         from .cli import authgate_cli
 
         if "authgate" not in app.cli.commands:
@@ -135,6 +150,8 @@ class AuthGate:
         callbacks = self._callbacks
         callbacks.blueprint_rules[blueprint.name] = rule
         callbacks.rules_version += 1
+        for app in list(self._apps):
+            _install_hook(app)
 
     # -- registrars --------------------------------------------------------
 
@@ -314,8 +331,11 @@ class AuthGate:
         settings = state.settings
         if state.cookie_name is None:
             raise RuntimeError("set_token_cookies needs 'cookies' in AUTHGATE_TOKEN_LOCATIONS")
-        claims = state.tokens.codec.peek(access_token)
-        csrf = claims.get("csrf")
+        try:
+            claims = state.tokens.codec.peek(access_token)
+        except Exception:  # each codec fails its own way on a foreign token
+            claims = {}
+        csrf = claims.get("csrf") if isinstance(claims, dict) else None
         if not isinstance(csrf, str):
             raise ValueError("this access token carries no CSRF value; issue it with this app")
         common: dict[str, t.Any] = {

@@ -91,6 +91,7 @@ def _steps(state: GateState, token_type: str, ra: RequestAuth, req: t.Any) -> _S
     creds = credentials.find(
         req.environ,
         req.cookies if cookie_name is not None else None,
+        header=state.header_on,
         cookie_name=cookie_name,
         api_key_environ=state.api_key_environ if api_key_on else None,
     )
@@ -177,7 +178,14 @@ def resolve_with(app: t.Any, req: t.Any, gobj: t.Any, token_type: str, *, report
             return done
         _report(ra, token_type, done, app, req, report)
         raise done
-    gen = _steps(get_state(app), token_type, ra, req)
+    state = get_state(app)
+    if state.header_only and state.callbacks.api_key_loader is None and not req.environ.get("HTTP_AUTHORIZATION"):
+        # Nothing to look at: the common 401, without the loader's steps.
+        err = AuthError("token_missing")
+        ra.results[token_type] = err
+        _report(ra, token_type, err, app, req, report)
+        raise err
+    gen = _steps(state, token_type, ra, req)
     try:
         try:
             step = next(gen)

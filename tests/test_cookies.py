@@ -250,3 +250,19 @@ def test_set_token_cookies_needs_the_cookie_location() -> None:
         token = gate.create_access_token("alice")
         with pytest.raises(RuntimeError, match="AUTHGATE_TOKEN_LOCATIONS"):
             gate.set_token_cookies(Response(), token)
+
+
+def test_cookies_only_ignores_the_authorization_header(token_format: str) -> None:
+    app, gate = build(token_format, AUTHGATE_TOKEN_LOCATIONS=["cookies"])
+    with app.app_context():
+        token = gate.create_access_token("alice")
+    rv = app.test_client().get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert rv.status_code == 401
+    assert rv.get_json() == body("token_missing")
+
+
+@pytest.mark.parametrize("token", ["not-a-token", "a.b.c", "x" * 50])
+def test_set_token_cookies_refuses_a_foreign_token(cookie_app: tuple[Flask, AuthGate], token: str) -> None:
+    app, gate = cookie_app
+    with app.test_request_context(), pytest.raises(ValueError, match="CSRF"):
+        gate.set_token_cookies(Response(), token)
