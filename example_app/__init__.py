@@ -1,40 +1,121 @@
-"""A small example app using flask-authgate (grown into the full demo later)."""
+"""The flask-authgate example: a notes API and the single page that uses it.
+
+Run it with ``make demo``, or::
+
+    flask --app example_app seed
+    flask --app example_app run
+
+Configuration comes from ``FLASK_*`` environment variables (Flask's
+``from_prefixed_env``; values are parsed as JSON when they can be), then from
+the ``config`` mapping passed to :func:`create_app`. The defaults are safe for
+development: an SQLite file and a random secret key in the instance folder,
+and the in-memory revocation store. For a deployment set at least:
+
+``FLASK_SECRET_KEY``
+    A random key of at least 32 bytes, the same in every process.
+``FLASK_AUTHGATE_REVOCATION_STORE``
+    ``redis://...`` when several processes or machines serve the app.
+``FLASK_DATABASE``
+    The SQLite file.
+``FLASK_PROXY_FIX_X_FOR``
+    The number of proxies in front of the app that set ``X-Forwarded-For``.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 import typing as t
 
-import click
 from flask import Flask
+from flask import Response
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from flask_authgate import AuthGate
-from flask_authgate import current_identity
-from flask_authgate import login_required
-from flask_authgate import roles_required
+from flask_authgate import public
 
-gate = AuthGate()
+from . import api
+from . import auth
+from . import db
+
+gate = auth.gate
+
+__all__ = ["create_app", "gate"]
 
 
-def create_app(config: dict[str, t.Any] | None = None) -> Flask:
-    app = Flask(__name__)
-    app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY", "dev-only-secret-key-change-me-0123456789abcdef")
-    app.config.update(config or {})
+def _dev_secret_key(instance_path: str) -> str:
+    """A random key kept in the instance folder, shared by every process of one checkout."""
+    os.makedirs(instance_path, exist_ok=True)
+    path = os.path.join(instance_path, "dev-secret-key")
+    if not os.path.exists(path):
+        fd, tmp = tempfile.mkstemp(dir=instance_path)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(64))
+            try:
+                os.link(tmp, path)  # atomic: two processes starting at once agree on one key
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(tmp)
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _json_http_error(err: HTTPException) -> Response:
+    """Other HTTP errors (405, 500 ...) as JSON too; 401/403/404 are rendered by flask-authgate."""
+    status = err.code or 500
+    code = err.name.lower().replace(" ", "_")
+    response = jsonify({"error": err.name, "code": code, "message": err.description, "status": status})
+    response.status_code = status
+    for name, value in err.get_headers():
+        if name.lower() != "content-type":
+            response.headers.add(name, value)  # e.g. Allow on a 405 (RFC 9110 §15.5.6)
+    return response
+
+
+def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
+    """Build the example app: defaults, then ``FLASK_*`` variables, then ``config``."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        DATABASE=os.path.join(app.instance_path, "example.sqlite"),
+        PROXY_FIX_X_FOR=0,
+        # Every view needs a token unless it is marked @public.
+        AUTHGATE_DEFAULT_DENY=True,
+    )
+    app.config.from_prefixed_env()
+    if config is not None:
+        app.config.update(config)
+    if not app.config.get("SECRET_KEY") and not app.config.get("AUTHGATE_JWT_SECRET"):
+        app.config["SECRET_KEY"] = _dev_secret_key(app.instance_path)
+
+    proxies = int(app.config["PROXY_FIX_X_FOR"])
+    if proxies > 0:
+        # Behind N proxies: request.remote_addr becomes the client's address (for @ip_allowed).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
     gate.init_app(app)
+    db.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api.bp)
+    app.cli.add_command(auth.revoke_user_command)
+    app.register_error_handler(HTTPException, _json_http_error)
 
-    @app.get("/api/me")
-    @login_required
-    def me() -> dict[str, t.Any]:
-        return {"subject": current_identity.subject, "roles": sorted(current_identity.roles)}
+    @app.get("/")
+    @public
+    def index() -> Response:
+        return app.send_static_file("index.html")
 
-    @app.get("/api/admin")
-    @roles_required("admin")
-    def admin() -> dict[str, t.Any]:
-        return {"ok": True}
-
-    @app.cli.command("seed")
-    def seed() -> None:
-        """Print a demo admin token."""
-        click.echo(gate.create_access_token("admin", roles=["admin"]))
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        # Tokens live in JavaScript memory: no inline script, no foreign script.
+        response.headers.setdefault(
+            "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
 
     return app
