@@ -168,16 +168,24 @@ def resolve(token_type: str = "access", *, report: bool = True) -> Identity:
     return resolve_with(app, req, gobj, token_type, report=report)
 
 
+def _earlier(ra: RequestAuth, token_type: str, app: t.Any, req: t.Any, report: bool) -> Identity | None:
+    """What this request already resolved ``token_type`` to: the identity, or its failure raised again."""
+    done = ra.results.get(token_type)
+    if done is None:
+        return None
+    if isinstance(done, Identity):
+        ra.identity = done
+        return done
+    _report(ra, token_type, done, app, req, report)
+    raise done
+
+
 def resolve_with(app: t.Any, req: t.Any, gobj: t.Any, token_type: str, *, report: bool = True) -> Identity:
     """:func:`resolve` with the request objects already at hand (the hot path)."""
     ra = request_auth(gobj)
-    done = ra.results.get(token_type)
+    done = _earlier(ra, token_type, app, req, report)
     if done is not None:
-        if isinstance(done, Identity):
-            ra.identity = done
-            return done
-        _report(ra, token_type, done, app, req, report)
-        raise done
+        return done
     state = get_state(app)
     if state.header_only and state.callbacks.api_key_loader is None and not req.environ.get("HTTP_AUTHORIZATION"):
         # Nothing to look at: the common 401, without the loader's steps.
@@ -205,13 +213,9 @@ async def resolve_async(token_type: str = "access") -> Identity:
     """:func:`resolve` for ``async def`` views: async callbacks are awaited."""
     app, req, gobj = request_objects()
     ra = request_auth(gobj)
-    done = ra.results.get(token_type)
+    done = _earlier(ra, token_type, app, req, True)
     if done is not None:
-        if isinstance(done, Identity):
-            ra.identity = done
-            return done
-        _report(ra, token_type, done, app, req, True)
-        raise done
+        return done
     gen = _steps(get_state(app), token_type, ra, req)
     try:
         try:
