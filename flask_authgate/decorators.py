@@ -20,6 +20,7 @@ from flask import request
 
 from . import credentials
 from ._compat import default_options_response
+from ._compat import request_objects
 from ._state import get_state
 from .authorization import Requirement
 from .authorization import check_networks
@@ -28,6 +29,7 @@ from .authorization import enforce_async
 from .config import SCOPE_RE
 from .config import parse_networks
 from .errors import AuthError
+from .loader import nothing_sent
 from .responses import respond
 
 F = t.TypeVar("F", bound=cabc.Callable[..., t.Any])
@@ -91,14 +93,21 @@ def _guard(req: Requirement) -> cabc.Callable[[F], F]:
             # check it all here too, so the order of the checks never depends on the stack.
             merged = getattr(view, _REQ).merge(req)
 
+        # Needs an identity and nothing checked before it: "no credentials" may short-cut.
+        plain = merged.login and not merged.networks
         if inspect.iscoroutinefunction(original):
 
             @functools.wraps(original)
             async def async_wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-                if request.method == "OPTIONS":
+                app, rq, _ = request_objects()
+                if rq.method == "OPTIONS":
                     answer = _preflight(merged)
                     if answer is not None:
                         return answer
+                elif plain and "HTTP_AUTHORIZATION" not in rq.environ:
+                    missing = nothing_sent(app, rq)
+                    if missing is not None:
+                        return respond(missing, app, rq)
                 try:
                     await enforce_async(merged)
                 except AuthError as err:
@@ -110,10 +119,15 @@ def _guard(req: Requirement) -> cabc.Callable[[F], F]:
 
             @functools.wraps(original)
             def sync_wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-                if request.method == "OPTIONS":
+                app, rq, _ = request_objects()
+                if rq.method == "OPTIONS":
                     answer = _preflight(merged)
                     if answer is not None:
                         return answer
+                elif plain and "HTTP_AUTHORIZATION" not in rq.environ:
+                    missing = nothing_sent(app, rq)
+                    if missing is not None:
+                        return respond(missing, app, rq)
                 try:
                     enforce(merged)
                 except AuthError as err:

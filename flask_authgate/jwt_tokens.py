@@ -48,6 +48,14 @@ _HMAC_SPECS = {
 }
 
 
+def _pyjwt_accepts_hmac_key(secret: bytes) -> bool:
+    try:
+        get_default_algorithms()["HS256"].prepare_key(secret)
+    except jwt.InvalidKeyError:
+        return False
+    return True
+
+
 def _b64decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
@@ -147,10 +155,15 @@ class JwtCodec:
             self._fallback = [self._keys[None]] if None in self._keys else []
         self._single = self._fallback[0] if len(self._keys) == 1 and self._fallback and jwks is None else None
         self._required = tuple(settings.required_claims)
+        self._only_secret: bytes | None = (
+            settings.secrets[0] if not settings.asymmetric and len(set(settings.secrets)) == 1 else None
+        )
         #: alg -> (digest, signature length in base64url) for the HMAC fast path.
         self._hmac: dict[str, tuple[t.Any, int]] | None = (
             {a: _HMAC_SPECS[a] for a in settings.algorithms if a in _HMAC_SPECS} if not settings.asymmetric else None
         )
+        if self._hmac is not None and not all(_pyjwt_accepts_hmac_key(k) for k in settings.secrets):
+            self._hmac = None  # PyJWT refuses such a key on every token: let it decide
 
     @property
     def can_sign(self) -> bool:
@@ -228,9 +241,14 @@ class JwtCodec:
         specs = self._hmac or {}
         spec = specs.get(alg) if type(alg) is str else None
         kid = header.get("kid")
-        if spec is None or type(kid) is not str or ("typ" in header and type(header["typ"]) is not str):
+        if spec is None or (kid is not None and type(kid) is not str):
             return None
-        key = self._keys.get(kid)
+        if "typ" in header and type(header["typ"]) is not str:
+            return None
+        # The key named by kid; with one secret, that secret whatever the kid (as PyJWT's path does).
+        key = self._keys.get(kid) if kid is not None else None
+        if key is None:
+            key = self._only_secret
         digestmod, sig_len = spec
         if key is None or len(sig) != sig_len:
             return None

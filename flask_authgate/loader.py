@@ -168,6 +168,26 @@ def resolve(token_type: str = "access", *, report: bool = True) -> Identity:
     return resolve_with(app, req, gobj, token_type, report=report)
 
 
+def nothing_sent(app: t.Any, req: t.Any) -> AuthError | None:
+    """The ``token_missing`` failure (reported) when a request plainly carries no credentials.
+
+    The guards' shortcut for the most common refusal: only the
+    ``Authorization`` header is a credential location here and it is absent.
+    ``None`` when that cannot be decided this cheaply.
+    """
+    state: GateState | None = app.extensions.get("authgate")
+    if (
+        state is None
+        or not state.header_only
+        or state.callbacks.api_key_loader is not None
+        or req.environ.get("HTTP_AUTHORIZATION")
+    ):
+        return None
+    err = AuthError("token_missing")
+    failed(err, None, app, req)
+    return err
+
+
 def _earlier(ra: RequestAuth, token_type: str, app: t.Any, req: t.Any, report: bool) -> Identity | None:
     """What this request already resolved ``token_type`` to: the identity, or its failure raised again."""
     done = ra.results.get(token_type)

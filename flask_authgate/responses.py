@@ -97,6 +97,14 @@ def _headers(
     return tuple(lines)
 
 
+@functools.lru_cache(maxsize=512)
+def _default(
+    error_code: ErrorCode, error_format: str, realm: str, api_key: bool, scopes: tuple[str, ...]
+) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """The default body and headers of one case, in one cached look-up."""
+    return body(error_code, error_format)[0], _headers(error_code, error_format, realm, api_key, scopes)
+
+
 def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResponse:
     """The response for ``err``: the app's ``error_renderer`` or the default body, plus the headers."""
     if state is None:
@@ -116,8 +124,8 @@ def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResp
         renderer = state.callbacks.error_renderer
         key = (err.error_code, settings.error_format, settings.realm, state.api_keys_on, err.scopes)
         if renderer is None:
-            data, _ = body(err.error_code, settings.error_format)
-            response = state.app.response_class(data, status=err.code, headers=list(_headers(*key)))
+            data, headers = _default(*key)
+            response = state.app.response_class(data, status=err.code, headers=list(headers))
         else:
             response = current_app.make_response(current_app.ensure_sync(renderer)(err))
             response.status_code = t.cast(int, err.code)
@@ -149,7 +157,7 @@ def _direct(app: t.Any, req: t.Any, status: int) -> bool:
     return True
 
 
-def respond(err: AuthError) -> WerkzeugResponse:
+def respond(err: AuthError, app: t.Any = None, req: t.Any = None) -> WerkzeugResponse:
     """Answer ``err`` from inside a guard, without a trip through Flask's exception handling.
 
     Used only when the app (and the request's blueprints) has no error handler
@@ -157,13 +165,15 @@ def respond(err: AuthError) -> WerkzeugResponse:
     handler sees it, as it would any ``abort()``. Flask refuses new handlers
     once the app has served a request, so the answer is cached per endpoint.
     """
-    app, req, _ = request_objects()
+    if app is None or req is None:
+        app, req, _ = request_objects()
     state: GateState = get_state(app)
     key = (req.endpoint, t.cast(int, err.code))
     direct = state.direct_errors.get(key)
     if direct is None:
         direct = state.direct_errors[key] = _direct(app, req, key[1])
-    if not direct or inspect.iscoroutinefunction(state.callbacks.error_renderer):
+    renderer = state.callbacks.error_renderer
+    if not direct or (renderer is not None and inspect.iscoroutinefunction(renderer)):
         raise err  # Flask's handler runs it (an async renderer cannot run inside an async view's loop)
     return render_error(err, state)
 
