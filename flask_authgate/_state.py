@@ -66,8 +66,8 @@ class GateState:
         )
         #: The WSGI environ key of the API-key header (used once an api_key_loader is registered).
         self.api_key_environ = "HTTP_" + settings.api_key_header.upper().replace("-", "_")
-        #: "METHOD endpoint" -> the requirement the app-wide rules put on it (or None).
-        self.plans: dict[str, Requirement | None] = {}
+        #: (method, endpoint) -> the requirement the app-wide rules put on it (or None).
+        self.plans: dict[tuple[str, str], Requirement | None] = {}
         self.plans_version = -1
         #: (endpoint, status) -> whether a guard may answer directly (no app handler of its own).
         self.direct_errors: dict[tuple[str | None, int], bool] = {}

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import typing as t
 
-from flask import current_app
-from flask import request
-
 from . import credentials
 from ._compat import default_options_response
 from ._compat import request_objects
@@ -73,33 +70,36 @@ def compute_plan(app: Flask, state: GateState, endpoint: str, method: str | None
     return plan.merge(own) if own is not None else plan
 
 
-def enforce_endpoint() -> Response | None:
-    """Apply the plan of the current endpoint, once per request."""
-    ra = request_auth()
-    if ra.plan_done:
-        return None
-    ra.plan_done = True
-    endpoint = request.endpoint
+def enforce_endpoint(app: t.Any = None, req: t.Any = None, state: GateState | None = None) -> Response | None:
+    """Apply the plan of the current endpoint (looked up first: most endpoints have none)."""
+    if app is None or req is None:
+        app, req, _ = request_objects()
+    endpoint = req.endpoint
     if endpoint is None:
         return None  # no route: Flask answers 404/405 as it would without us
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    state = get_state(app)
+    if state is None:
+        state = get_state(app)
     version = state.callbacks.rules_version
     if state.plans_version != version:
         state.plans = {}
         state.plans_version = version
-    key = f"{request.method} {endpoint}"  # MethodView methods carry their own guards
+    method = req.method
+    key = (method, endpoint)  # MethodView methods carry their own guards
     try:
         plan = state.plans[key]
     except KeyError:
-        plan = state.plans[key] = compute_plan(app, state, endpoint, request.method)
+        plan = state.plans[key] = compute_plan(app, state, endpoint, method)
     if plan is None:
         return None
-    if request.method == "OPTIONS":
-        rule = request.url_rule
+    ra = request_auth()
+    if ra.plan_done:
+        return None
+    ra.plan_done = True
+    if method == "OPTIONS":
+        rule = req.url_rule
         automatic = rule is not None and getattr(rule, "provide_automatic_options", False)
         if automatic or not credentials.present(
-            request.environ,
+            req.environ,
             cookie_name=state.cookie_name,
             api_key_environ=state.api_key_environ if state.api_keys_on else None,
         ):
@@ -114,10 +114,11 @@ def enforce_endpoint() -> Response | None:
 
 def before_request() -> Response | None:
     """The app-wide hook: IP allow list first, then the endpoint's plan."""
-    state = request_objects()[0].extensions["authgate"]
+    app, req, _ = request_objects()
+    state: GateState = app.extensions["authgate"]
     allow = state.settings.ip_allowlist
     if allow is not None:
         check_networks((allow,))
     if not (state.settings.default_deny or state.callbacks.blueprint_rules):
         return None
-    return enforce_endpoint()
+    return enforce_endpoint(app, req, state)
