@@ -350,8 +350,9 @@ def load_settings(app: Flask) -> Settings:
         raise ConfigError("AUTHGATE_REVOCATION_STORE object must implement the RevocationStore protocol")
 
     login_view = cfg.get("AUTHGATE_LOGIN_VIEW")
-    if login_view is not None and (not isinstance(login_view, str) or not login_view):
-        raise ConfigError("AUTHGATE_LOGIN_VIEW must be an endpoint name or a path")
+    if login_view is not None and (not isinstance(login_view, str) or not re.fullmatch(r"[\x21-\x7e]+", login_view)):
+        # It goes into the Location header: printable ASCII only, no space, CR or LF.
+        raise ConfigError("AUTHGATE_LOGIN_VIEW must be an endpoint name or a path (printable ASCII, no spaces)")
 
     cache_size = cfg.get("AUTHGATE_TOKEN_CACHE_SIZE", 4096)
     if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:

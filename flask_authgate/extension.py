@@ -92,6 +92,7 @@ class AuthGate:
             make_store(settings.revocation_store, timeout=settings.redis_timeout),
             retry_after=settings.retry_after,
             max_lifetime=settings.max_token_lifetime,
+            leeway=settings.leeway,
         )
         jwks = None
         if settings.jwks_url is not None:
@@ -107,6 +108,7 @@ class AuthGate:
         tokens = TokenService(settings, codec, revocations)
         if jwks is not None:
             jwks.on_keys_dropped = tokens.cache.clear
+            tokens.before_hit = jwks.refresh_if_stale
         app.extensions["authgate"] = GateState(app, settings, tokens, revocations, jwks, self._callbacks)
 
         app.register_error_handler(AuthError, handle_auth_error)

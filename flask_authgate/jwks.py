@@ -27,6 +27,8 @@ from .errors import AuthError
 log = logging.getLogger("flask_authgate")
 
 _MAX_BYTES = 1 << 20
+#: What a failed or broken fetch raises (RecursionError: a deeply nested JSON document).
+_FETCH_ERRORS = (OSError, ValueError, TypeError, RecursionError, http.client.HTTPException, urllib.error.URLError)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -119,7 +121,7 @@ class JwksClient:
             self._attempted_at = now
             try:
                 keys = self._fetch()
-            except (OSError, ValueError, TypeError, http.client.HTTPException, urllib.error.URLError) as exc:
+            except _FETCH_ERRORS as exc:
                 self._last_failed = True
                 log.warning(
                     "authgate: JWKS fetch failed (%s); keeping %d cached key(s)", type(exc).__name__, len(self._keys)
@@ -133,11 +135,14 @@ class JwksClient:
             self.on_keys_dropped()
         return True
 
+    def refresh_if_stale(self) -> None:
+        """Fetch the set again once its lifespan is over (also before a verified-token cache hit)."""
+        if self._fetched_at is None or self.clock() - self._fetched_at > self._lifespan:
+            self.refresh()
+
     def get_key(self, kid: str) -> t.Any:
         """The key for ``kid``; raise 401 ``token_invalid`` or 503 ``auth_unavailable``."""
-        now = self.clock()
-        if self._fetched_at is None or now - self._fetched_at > self._lifespan:
-            self.refresh()
+        self.refresh_if_stale()
         key = self._keys.get(kid)
         if key is None:
             ok = self.refresh()

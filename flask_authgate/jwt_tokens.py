@@ -56,6 +56,15 @@ def _pyjwt_accepts_hmac_key(secret: bytes) -> bool:
     return True
 
 
+_B64_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+
+
+def _canonical(segment: str) -> bool:
+    """Whether the unused low bits of the last character are zero (PyJWT refuses other segments)."""
+    rem = len(segment) % 4
+    return rem < 2 or not _B64_INDEX[segment[-1]] & (0xF if rem == 2 else 0x3)
+
+
 def _b64decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
@@ -231,6 +240,8 @@ class JwtCodec:
         head, body, sig = parts
         if not (_SEGMENT.fullmatch(head) and _SEGMENT.fullmatch(body) and _SEGMENT.fullmatch(sig)):
             return None
+        if not (_canonical(head) and _canonical(body)):
+            return None  # non-canonical base64: PyJWT decides (and refuses)
         try:
             header = json.loads(_b64decode(head))
         except (ValueError, RecursionError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 import typing as t
 import urllib.parse
 
@@ -23,6 +24,7 @@ from flask import redirect
 from flask import request
 from flask import url_for
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ._compat import request_objects
@@ -38,6 +40,8 @@ if t.TYPE_CHECKING:
     from flask import Response
 
     from ._state import GateState
+
+log = logging.getLogger("flask_authgate")
 
 
 @functools.lru_cache(maxsize=128)
@@ -80,7 +84,12 @@ def _login_redirect(state: GateState) -> WerkzeugResponse | None:
     # Location header nor point to another site.
     target = urllib.parse.quote(request.path, safe="/")
     target = "/" + target.lstrip("/")
-    location = view if view.startswith("/") else url_for(view)
+    try:
+        location = view if view.startswith("/") else url_for(view)
+    except BuildError:
+        # Fail closed to the JSON 401 rather than a 500; say which key is wrong.
+        log.error("authgate: AUTHGATE_LOGIN_VIEW %r is not an endpoint of this app; answering 401", view)
+        return None
     location += ("&" if "?" in location else "?") + urllib.parse.urlencode({"next": target})
     return redirect(location, 302)
 

@@ -172,10 +172,12 @@ def make_store(setting: t.Any, *, timeout: float) -> RevocationStore:
 class Revocations:
     """The revocation rules over a store; every backend failure becomes 503."""
 
-    def __init__(self, store: RevocationStore, *, retry_after: int, max_lifetime: float) -> None:
+    def __init__(self, store: RevocationStore, *, retry_after: int, max_lifetime: float, leeway: float = 0) -> None:
         self.store = store
         self._retry_after = retry_after
-        self._max_lifetime = max_lifetime
+        # A token is accepted until exp + leeway: every entry must outlive that.
+        self._leeway = leeway
+        self._max_lifetime = max_lifetime + leeway
 
     def _unavailable(self, exc: BaseException) -> AuthError:
         log.error("authgate: revocation store unavailable (%s)", type(exc).__name__)
@@ -201,7 +203,7 @@ class Revocations:
         return any(v is not None for v in values[1:])
 
     def revoke_token(self, jti: str, expires_at: float) -> None:
-        self._put("jti:" + jti, time.time(), expires_at)
+        self._put("jti:" + jti, time.time(), expires_at + self._leeway)
 
     def revoke_family(self, family: str) -> None:
         self._put("fam:" + family, time.time(), time.time() + self._max_lifetime)
@@ -213,6 +215,7 @@ class Revocations:
     def consume(self, jti: str, expires_at: float) -> bool:
         """Mark a refresh token used; ``False`` if it already was (reuse)."""
         try:
+            expires_at += self._leeway
             return self.store.put_if_absent("jti:" + jti, time.time(), max(expires_at, time.time() + 1))
         except Exception as exc:
             raise self._unavailable(exc) from None

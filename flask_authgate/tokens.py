@@ -67,9 +67,15 @@ class Verified(t.NamedTuple):
 
 def _number(value: t.Any) -> float:
     # RFC 7519 §2: a NumericDate is a JSON number; not a string, not a boolean.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise AuthError("token_invalid")
-    return float(value)
+    try:
+        number = float(value)  # an int beyond a float's range raises OverflowError
+    except OverflowError:
+        raise AuthError("token_invalid") from None
+    if not math.isfinite(number):
+        raise AuthError("token_invalid")
+    return number
 
 
 def _optional_str(value: t.Any) -> str | None:
@@ -143,6 +149,9 @@ class TokenService:
         self._max_life = settings.max_token_lifetime
         self._roles_claim = settings.roles_claim
         self._scopes_claim = settings.scopes_claim
+        #: Called before a cache hit is used: the JWKS client refreshes a stale key set there,
+        #: which empties the cache if a key was retired (so its tokens stop verifying in time).
+        self.before_hit: cabc.Callable[[], None] | None = None
 
     # -- verifying ---------------------------------------------------------
 
@@ -184,6 +193,9 @@ class TokenService:
     def verify(self, token: str, token_type: str = "access") -> Verified:
         """Verify ``token`` as a ``token_type`` token; raise :class:`AuthError` if it is not one."""
         entry = self.cache.get(token)
+        if entry is not None and self.before_hit is not None:
+            self.before_hit()
+            entry = self.cache.get(token)
         now = self.clock()
         if entry is None:
             entry = self._build(self.codec.decode(token, token_type))

@@ -198,3 +198,30 @@ def test_fast_path_matches_pyjwt_on_arbitrary_tokens(
 
 
 CODEC = codec()
+
+
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _set_spare_bits(segment: str) -> str:
+    # The unused low bits of the last character set: the same bytes, non-canonical base64.
+    spare = {2: 0xF, 3: 0x3}[len(segment) % 4]
+    return segment[:-1] + B64URL[B64URL.index(segment[-1]) | spare]
+
+
+@pytest.mark.parametrize("segment", ["header", "payload"])
+def test_fast_path_matches_pyjwt_on_noncanonical_segments(segment: str) -> None:
+    checked = 0
+    for pad in range(4):  # lengths mod 4 of 2 and 3 leave spare bits in the last character
+        head = b64(json.dumps({**HEADER, "kid": KID + "y" * pad}).encode())  # kid: a fast-path header
+        body = b64(json.dumps({**GOOD, "x": "y" * pad}).encode())
+        if len(head if segment == "header" else body) % 4 < 2:
+            continue
+        if segment == "header":
+            head = _set_spare_bits(head)
+        else:
+            body = _set_spare_bits(body)
+        sig = hmac.new(KEY, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        assert assert_same(CODEC, f"{head}.{body}.{b64(sig)}") == ("error", "token_invalid")
+        checked += 1
+    assert checked >= 2
