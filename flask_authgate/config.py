@@ -95,6 +95,11 @@ def _get(app: Flask, key: str, default: t.Any) -> t.Any:
     return app.config.get(key, default)
 
 
+#: The longest duration any setting accepts: beyond it, dates overflow (cookie expiry) and
+#: tokens stop meaning anything (RFC 6750 §5.2: a token's lifetime MUST be limited).
+MAX_DURATION = 10 * 365 * 86400
+
+
 def duration(key: str, value: t.Any) -> float:
     """A ``timedelta`` or a positive number of seconds, as seconds."""
     if isinstance(value, datetime.timedelta):
@@ -105,6 +110,8 @@ def duration(key: str, value: t.Any) -> float:
         raise ConfigError(f"{key} must be a datetime.timedelta or a number of seconds, not {type(value).__name__}")
     if not seconds > 0 or seconds != seconds or seconds == float("inf"):
         raise ConfigError(f"{key} must be a positive, finite duration")
+    if seconds > MAX_DURATION:
+        raise ConfigError(f"{key} must be at most 10 years ({MAX_DURATION} seconds)")
     return seconds
 
 

@@ -80,10 +80,13 @@ def _login_redirect(state: GateState) -> WerkzeugResponse | None:
         return None
     if accept["text/html"] <= accept["application/json"]:
         return None
-    # The path is percent-encoded and relative, so it can neither break the
-    # Location header nor point to another site.
-    target = urllib.parse.quote(request.path, safe="/")
-    target = "/" + target.lstrip("/")
+    # The path (under the app's script root) and query are percent-encoded and the
+    # target is relative, so it can neither break the Location header nor point
+    # to another site.
+    target = "/" + urllib.parse.quote(request.script_root + request.path, safe="/").lstrip("/")
+    query = request.query_string.decode("latin-1")
+    if query:
+        target += "?" + urllib.parse.quote(query, safe="=&")
     try:
         location = view if view.startswith("/") else url_for(view)
     except BuildError:

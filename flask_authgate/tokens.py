@@ -162,6 +162,10 @@ class TokenService:
         exp = _number(claims.get("exp"))
         nbf = _number(claims["nbf"]) if claims.get("nbf") is not None else None
         iat = _number(claims["iat"]) if claims.get("iat") is not None else None
+        if iat is not None and exp - iat > self._max_life + self._leeway:
+            # Issued for longer than any token may live: refused whatever time it is now,
+            # so it cannot become acceptable once a revoke_subject() entry has expired.
+            raise AuthError("token_invalid")
         token_type = claims.get("type", "access")
         if token_type not in TOKEN_TYPES:
             raise AuthError("token_invalid")

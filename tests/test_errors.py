@@ -317,8 +317,16 @@ def test_browser_is_redirected_with_next(login_app: tuple[Flask, AuthGate]) -> N
     app, _gate = login_app
     rv = app.test_client().get("/reports/2024?x=1", headers={"Accept": BROWSER})
     assert rv.status_code == 302
-    assert rv.headers["Location"] == "/login?next=%2Freports%2F2024"
+    assert rv.headers["Location"] == "/login?next=%2Freports%2F2024%3Fx%3D1"
     assert rv.headers.getlist("Cache-Control") == ["no-store"]
+
+
+def test_redirect_next_keeps_the_script_root(login_app: tuple[Flask, AuthGate]) -> None:
+    # Mounted under /app (SCRIPT_NAME): next= must point back inside the app.
+    app, _gate = login_app
+    rv = app.test_client().get("/reports/2024", headers={"Accept": BROWSER}, base_url="http://localhost/app/")
+    assert rv.status_code == 302
+    assert rv.headers["Location"] == "/app/login?next=%2Fapp%2Freports%2F2024"
 
 
 @pytest.mark.parametrize(

@@ -349,3 +349,39 @@ def test_login_view_naming_no_endpoint_answers_the_json_401(caplog: pytest.LogCa
     assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"']
     assert rv.headers.getlist("Cache-Control") == ["no-store"]
     assert any("AUTHGATE_LOGIN_VIEW" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["AUTHGATE_ACCESS_TOKEN_EXPIRES", "AUTHGATE_REFRESH_TOKEN_EXPIRES", "AUTHGATE_MAX_TOKEN_LIFETIME"],
+)
+def test_durations_beyond_ten_years_are_refused_at_init(key: str) -> None:
+    # 1e15 s used to pass init_app and then break set_token_cookies at login (a 500).
+    with pytest.raises(ConfigError, match=key):
+        make_app(
+            {key: 1e15, "AUTHGATE_MAX_TOKEN_LIFETIME": 1e15} if key != "AUTHGATE_MAX_TOKEN_LIFETIME" else {key: 1e15}
+        )
+
+
+def test_a_token_issued_for_longer_than_the_maximum_lifetime_is_invalid_even_near_its_end() -> None:
+    # iat 40 days ago, exp in one day: its remaining life is short, but it was issued for 41 days,
+    # beyond AUTHGATE_MAX_TOKEN_LIFETIME (30 days), so a revoke_subject() entry expiring cannot revive it.
+    app, _gate = make_app()
+
+    @app.get("/me")
+    @login_required
+    def me() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    now = int(time.time())
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()).rstrip(b"=")
+    for iat, status in ((now - 40 * 86400, 401), (now - 10 * 86400, 200)):
+        claims = {"sub": "alice", "iat": iat, "exp": now + 86400, "jti": f"j{iat}"}
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+        signing_input = header + b"." + body
+        sig = base64.urlsafe_b64encode(hmac.new(SECRET.encode(), signing_input, hashlib.sha256).digest()).rstrip(b"=")
+        token = (signing_input + b"." + sig).decode()
+        rv = app.test_client().get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert rv.status_code == status
+        if status == 401:
+            assert rv.get_json()["code"] == "token_invalid"
