@@ -346,14 +346,20 @@ class JwtCodec:
         if not self._settings.asymmetric:
             return {"keys": []}
         algs = get_default_algorithms()
-        out = []
-        for kid, key in self._keys.items():
+        out: list[dict[str, t.Any]] = []
+        seen: set[str] = set()
+        # Keys with a kid first: the same key configured again without one adds nothing.
+        for kid, key in sorted(self._keys.items(), key=lambda item: item[0] is None):
             public = key.public_key() if hasattr(key, "sign") else key
             for name in self._algorithms:
                 try:
                     jwk = json.loads(algs[name].to_jwk(public))
                 except Exception:  # noqa: S112 - the key belongs to another algorithm family
                     continue
+                material = json.dumps(jwk, sort_keys=True)
+                if kid is None and material in seen:
+                    break
+                seen.add(material)
                 jwk.update({"use": "sig", "alg": name})
                 if kid:
                     jwk["kid"] = kid

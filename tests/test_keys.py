@@ -259,6 +259,21 @@ def test_jwks_publishes_public_keys_only(mixed_app: tuple[Flask, AuthGate]) -> N
     assert all(not PRIVATE_MEMBERS & set(k) for k in jwks["keys"])
 
 
+def test_jwks_lists_a_key_configured_twice_once(rsa_keys: dict[str, rsa.RSAPrivateKey]) -> None:
+    # The private key (with its kid) and the same key as AUTHGATE_JWT_PUBLIC_KEY: one entry, with the kid.
+    app, gate = build(
+        {
+            "AUTHGATE_JWT_ALGORITHMS": ["RS256"],
+            "AUTHGATE_JWT_PRIVATE_KEY": pem_private(rsa_keys["new"]),
+            "AUTHGATE_JWT_KID": "rsa-2",
+            "AUTHGATE_JWT_PUBLIC_KEY": pem_public(rsa_keys["new"]),
+        }
+    )
+    with app.app_context():
+        keys = gate.jwks()["keys"]
+    assert [k.get("kid") for k in keys] == ["rsa-2"]
+
+
 def test_pyjwkset_verifies_tokens_with_the_published_set(
     mixed_app: tuple[Flask, AuthGate],
     rsa_keys: dict[str, rsa.RSAPrivateKey],
