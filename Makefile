@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types pytest docs bench bench-quick throughput clean
+.PHONY: demo test test-lowest lint types pytest docs bench bench-quick throughput clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ types: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term
 
+## test-lowest: the suite against the lowest versions pyproject.toml allows (the browser and
+## gunicorn tests are left to `make test`), so the lower bounds stay true
+LOWEST := flask==3.0.0 werkzeug==3.0.0 pyjwt==2.14.0 itsdangerous==2.1.2 blinker==1.6.2
+test-lowest:
+	$(PYTHON) -m venv .venv-lowest
+	.venv-lowest/bin/python -m pip install -q --upgrade pip
+	.venv-lowest/bin/python -m pip install -q $(LOWEST) cryptography redis asgiref pytest hypothesis requests
+	.venv-lowest/bin/python -m pip install -q --no-deps -e .
+	.venv-lowest/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_real_http.py
+
 ## docs: build the documentation; any warning fails
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site
@@ -52,4 +62,4 @@ throughput: $(STAMP)
 	$(BIN)/python bench/throughput.py
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .coverage test-artifacts
+	rm -rf $(VENV) .venv-lowest site .pytest_cache .mypy_cache .ruff_cache .coverage test-artifacts

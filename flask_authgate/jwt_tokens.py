@@ -214,6 +214,10 @@ class JwtCodec:
 
     def decode(self, token: str, token_type: str) -> dict[str, t.Any]:
         """Verify ``token`` and return its claims; raise :class:`AuthError` on any failure."""
+        if "=" in token:
+            # RFC 7515 §2: JWS segments are base64url *without* padding. PyJWT 2.15 accepts a
+            # padded signature as the same token (2.14 does not); refuse it on every version.
+            raise AuthError("token_invalid")
         if self._hmac is not None:
             payload = self._decode_hmac(token)
             if payload is not None:
@@ -252,8 +256,8 @@ class JwtCodec:
         specs = self._hmac or {}
         spec = specs.get(alg) if type(alg) is str else None
         kid = header.get("kid")
-        if spec is None or (kid is not None and type(kid) is not str):
-            return None
+        if spec is None or ("kid" in header and type(kid) is not str):
+            return None  # a kid that is present must be a string (PyJWT refuses "kid": null)
         if "typ" in header and type(header["typ"]) is not str:
             return None
         # The key named by kid; with one secret, that secret whatever the kid (as PyJWT's path does).

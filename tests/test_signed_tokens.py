@@ -267,7 +267,10 @@ def test_padded_copy_of_a_revoked_token_is_still_revoked(token_format: str) -> N
     with app.app_context():
         token = gate.create_access_token("alice")
     padded = token + "="
-    # Both libraries accept the altered copy as the same token ...
+    if token_format == "jwt":  # JWS segments carry no padding (RFC 7515 §2): refused outright
+        assert client.get("/private", headers=bearer(padded)).get_json() == body("token_invalid")
+        return
+    # itsdangerous accepts the altered copy as the same token ...
     assert client.get("/private", headers=bearer(padded)).status_code == 200
     with app.app_context():
         gate.revoke(token)
@@ -278,8 +281,8 @@ def test_padded_copy_of_a_revoked_token_is_still_revoked(token_format: str) -> N
         assert rv.get_json() == body("token_revoked")
 
 
-def test_revoking_the_padded_copy_revokes_the_original(token_format: str) -> None:
-    app, gate = build(token_format=token_format)
+def test_revoking_the_padded_copy_revokes_the_original() -> None:
+    app, gate = build(token_format="signed")  # a padded JWT is not a token at all (see above)
     with app.app_context():
         token = gate.create_access_token("alice")
         gate.revoke(token + "=")
