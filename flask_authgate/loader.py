@@ -15,7 +15,10 @@ generator that yields each callback to call, and driven either synchronously
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc as cabc
+import concurrent.futures
+import contextvars
 import dataclasses
 import hmac
 import inspect
@@ -168,6 +171,27 @@ def resolve(token_type: str = "access", *, report: bool = True) -> Identity:
     return resolve_with(app, req, gobj, token_type, report=report)
 
 
+def call_sync(app: t.Any, callback: cabc.Callable[..., t.Any], arg: t.Any) -> t.Any:
+    """Call a user callback from synchronous code, awaiting it if it is ``async def``.
+
+    Flask's ``ensure_sync`` runs a coroutine with asgiref, which refuses when
+    this thread already runs an event loop — as inside an ``async def`` view
+    that reads ``current_identity`` or calls ``authorize()`` with no guard to
+    have loaded the identity first. There the coroutine runs to completion on
+    a helper thread, in a copy of this context (so the request context goes
+    with it), while this thread waits.
+    """
+    if not inspect.iscoroutinefunction(callback):
+        return callback(arg)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return app.ensure_sync(callback)(arg)
+    context = contextvars.copy_context()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(context.run, asyncio.run, callback(arg)).result()
+
+
 def nothing_sent(app: t.Any, req: t.Any) -> AuthError | None:
     """The ``token_missing`` failure (reported) when a request plainly carries no credentials.
 
@@ -219,7 +243,7 @@ def resolve_with(app: t.Any, req: t.Any, gobj: t.Any, token_type: str, *, report
             step = next(gen)
             while True:
                 callback, arg = step
-                step = gen.send(app.ensure_sync(callback)(arg))
+                step = gen.send(call_sync(app, callback, arg))
         except StopIteration as stop:
             identity: Identity = stop.value
     except AuthError as err:

@@ -390,3 +390,38 @@ def test_hidden_404_goes_through_the_apps_own_404_handler_too() -> None:
         assert hidden.get_json() == {"page": "custom not found"}
         assert hidden.data == missing.data
         assert list(hidden.headers) == list(missing.headers)
+
+
+def test_unguarded_async_view_with_async_loaders(token_format: str) -> None:
+    # No guard loads the identity first: require_owner() verifies the token itself, from inside
+    # the view's event loop, and must still await the async user_loader and roles_loader.
+    app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format})
+    seen: list[str] = []
+
+    @gate.user_loader
+    async def load_user(identity: t.Any) -> dict[str, str] | None:
+        seen.append(identity.subject)
+        return None if identity.subject == "ghost" else {"name": identity.subject}
+
+    @gate.roles_loader
+    async def load_roles(identity: t.Any) -> list[str]:
+        return ["editor"]
+
+    @app.get("/notes/<owner>")
+    async def note(owner: str) -> dict[str, t.Any]:
+        require_owner(owner)
+        return {"sub": current_identity.subject, "roles": sorted(current_identity.roles)}
+
+    client = app.test_client()
+    with app.app_context():
+        alice = gate.create_access_token("alice")
+        ghost = gate.create_access_token("ghost")
+    ok = client.get("/notes/alice", headers={"Authorization": f"Bearer {alice}"})
+    assert (ok.status_code, ok.get_json()) == (200, {"sub": "alice", "roles": ["editor"]})
+    other = client.get("/notes/bob", headers={"Authorization": f"Bearer {alice}"})
+    assert (other.status_code, other.get_json()["code"]) == (403, "not_owner")
+    gone = client.get("/notes/ghost", headers={"Authorization": f"Bearer {ghost}"})
+    assert (gone.status_code, gone.get_json()["code"]) == (401, "identity_not_found")
+    anonymous = client.get("/notes/alice")
+    assert (anonymous.status_code, anonymous.get_json()["code"]) == (401, "token_missing")
+    assert seen == ["alice", "alice", "ghost"]
