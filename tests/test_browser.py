@@ -129,6 +129,9 @@ def sign_in(page: Page, username: str) -> None:
     expect(page.locator("#session")).to_have_text(
         f"Signed in as {username} ({'admin' if username == 'admin' else 'user'}) Log out"
     )
+    # Let the first view's requests finish, so a test that revokes or moves the clock next
+    # changes nothing under a request still in flight.
+    page.wait_for_load_state("networkidle")
 
 
 def stored_session(page: Page) -> dict[str, t.Any] | None:
