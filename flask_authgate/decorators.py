@@ -15,9 +15,6 @@ import functools
 import inspect
 import typing as t
 
-from flask import current_app
-from flask import request
-
 from . import credentials
 from ._compat import default_options_response
 from ._compat import request_objects
@@ -65,20 +62,29 @@ def is_public(view: t.Any) -> bool:
     return bool(getattr(view, PUBLIC, False) or getattr(getattr(view, "view_class", None), PUBLIC, False))
 
 
-def _preflight(req: Requirement) -> t.Any:
-    """Flask's default OPTIONS answer, if this is a request without credentials; else ``None``."""
-    if request.method != "OPTIONS":
-        return None
-    state = get_state()
+def _preflight(req: Requirement, app: t.Any, rq: t.Any) -> t.Any:
+    """Flask's default OPTIONS answer for a request without credentials; else ``None``."""
+    state = get_state(app)
     if credentials.present(
-        request.environ,
+        rq.environ,
         cookie_name=state.cookie_name,
         api_key_environ=state.api_key_environ if state.api_keys_on else None,
     ):
         return None
     if req.networks:
         check_networks(req.networks)
-    return default_options_response(current_app)
+    return default_options_response(app)
+
+
+def _answer_early(req: Requirement, plain: bool, app: t.Any, rq: t.Any) -> t.Any:
+    """What a guard answers before any token is read: a preflight, or the 401 of a bare request."""
+    if rq.method == "OPTIONS":
+        return _preflight(req, app, rq)
+    if plain and "HTTP_AUTHORIZATION" not in rq.environ:
+        missing = nothing_sent(app, rq)
+        if missing is not None:
+            return respond(missing, app, rq)
+    return None
 
 
 def _guard(req: Requirement) -> cabc.Callable[[F], F]:
@@ -100,18 +106,13 @@ def _guard(req: Requirement) -> cabc.Callable[[F], F]:
             @functools.wraps(original)
             async def async_wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
                 app, rq, _ = request_objects()
-                if rq.method == "OPTIONS":
-                    answer = _preflight(merged)
-                    if answer is not None:
-                        return answer
-                elif plain and "HTTP_AUTHORIZATION" not in rq.environ:
-                    missing = nothing_sent(app, rq)
-                    if missing is not None:
-                        return respond(missing, app, rq)
+                answer = _answer_early(merged, plain, app, rq)
+                if answer is not None:
+                    return answer
                 try:
                     await enforce_async(merged)
                 except AuthError as err:
-                    return respond(err)
+                    return respond(err, app, rq)
                 return await original(*args, **kwargs)
 
             wrapper: t.Any = async_wrapper
@@ -120,18 +121,13 @@ def _guard(req: Requirement) -> cabc.Callable[[F], F]:
             @functools.wraps(original)
             def sync_wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
                 app, rq, _ = request_objects()
-                if rq.method == "OPTIONS":
-                    answer = _preflight(merged)
-                    if answer is not None:
-                        return answer
-                elif plain and "HTTP_AUTHORIZATION" not in rq.environ:
-                    missing = nothing_sent(app, rq)
-                    if missing is not None:
-                        return respond(missing, app, rq)
+                answer = _answer_early(merged, plain, app, rq)
+                if answer is not None:
+                    return answer
                 try:
                     enforce(merged)
                 except AuthError as err:
-                    return respond(err)
+                    return respond(err, app, rq)
                 return original(*args, **kwargs)
 
             wrapper = sync_wrapper

@@ -192,20 +192,20 @@ def call_sync(app: t.Any, callback: cabc.Callable[..., t.Any], arg: t.Any) -> t.
         return pool.submit(context.run, asyncio.run, callback(arg)).result()
 
 
-def nothing_sent(app: t.Any, req: t.Any) -> AuthError | None:
-    """The ``token_missing`` failure (reported) when a request plainly carries no credentials.
+def bare(state: GateState | None, req: t.Any) -> bool:
+    """Whether the request plainly carries no credentials: the header is the only place one
+    could be (no cookies, no API keys) and it is absent. The shortcut for the common 401."""
+    return (
+        state is not None
+        and state.header_only
+        and state.callbacks.api_key_loader is None
+        and not req.environ.get("HTTP_AUTHORIZATION")
+    )
 
-    The guards' shortcut for the most common refusal: only the
-    ``Authorization`` header is a credential location here and it is absent.
-    ``None`` when that cannot be decided this cheaply.
-    """
-    state: GateState | None = app.extensions.get("authgate")
-    if (
-        state is None
-        or not state.header_only
-        or state.callbacks.api_key_loader is not None
-        or req.environ.get("HTTP_AUTHORIZATION")
-    ):
+
+def nothing_sent(app: t.Any, req: t.Any) -> AuthError | None:
+    """The ``token_missing`` failure (reported) for a :func:`bare` request, else ``None``."""
+    if not bare(app.extensions.get("authgate"), req):
         return None
     err = AuthError("token_missing")
     failed(err, None, app, req)
@@ -231,7 +231,7 @@ def resolve_with(app: t.Any, req: t.Any, gobj: t.Any, token_type: str, *, report
     if done is not None:
         return done
     state = get_state(app)
-    if state.header_only and state.callbacks.api_key_loader is None and not req.environ.get("HTTP_AUTHORIZATION"):
+    if bare(state, req):
         # Nothing to look at: the common 401, without the loader's steps.
         err = AuthError("token_missing")
         ra.results[token_type] = err
