@@ -39,8 +39,7 @@ from flask_authgate import public
 from . import api
 from . import auth
 from . import db
-
-gate = auth.gate
+from .extensions import gate
 
 __all__ = ["create_app", "gate"]
 

@@ -11,7 +11,7 @@ route                              guard
 ``GET /api/notes``                 login (the app's default deny)
 ``POST /api/notes``                login
 ``GET /api/notes/<id>``            ``require_owner(..., hide=True)``: someone else's note is a 404
-``PUT, DELETE /api/notes/<id>``    ``require_owner(...)``: someone else's note is a 403
+``PUT, DELETE /api/notes/<id>``    ``require_owner(..., hide=True)``: someone else's note is a 404 too
 =================================  =============================================
 """
 
@@ -136,9 +136,9 @@ def get_note(note_id: int) -> dict[str, t.Any]:
 
 @bp.put("/notes/<int:note_id>")
 def update_note(note_id: int) -> Response | dict[str, t.Any]:
-    """Someone else's note: 403 ``not_owner``."""
+    """Someone else's note: the same 404 as a missing one (a 403 would tell that it exists)."""
     row = _existing(note_id)
-    require_owner(row["owner_id"])
+    require_owner(row["owner_id"], hide=True)
     data = _note_input()
     if isinstance(data, Response):
         return data
@@ -148,6 +148,6 @@ def update_note(note_id: int) -> Response | dict[str, t.Any]:
 @bp.delete("/notes/<int:note_id>")
 def delete_note(note_id: int) -> Response:
     row = _existing(note_id)
-    require_owner(row["owner_id"])
+    require_owner(row["owner_id"], hide=True)
     db.delete_note(note_id)
     return Response(status=204)

@@ -12,7 +12,7 @@ from http import HTTPStatus
 import click
 from flask import Blueprint
 from flask import Response
-from flask import g
+from flask import current_app
 from flask import jsonify
 from flask import request
 from flask.cli import with_appcontext
@@ -20,7 +20,6 @@ from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
 from flask_authgate import AuthError
-from flask_authgate import AuthGate
 from flask_authgate import Identity
 from flask_authgate import TokenPair
 from flask_authgate import current_identity
@@ -29,8 +28,8 @@ from flask_authgate import public
 from flask_authgate import refresh_token_required
 
 from . import db
+from .extensions import gate
 
-gate = AuthGate()
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 #: Scopes granted at login, by role: the admin may read reports.
@@ -48,7 +47,7 @@ def error(status: int, code: str, message: str, *, challenge: bool = False) -> R
     response.headers["Cache-Control"] = "no-store"
     if challenge:
         # RFC 9110 §15.5.2: every 401 carries a challenge.
-        realm = gate.current_state().settings.realm
+        realm = current_app.config.get("AUTHGATE_REALM", "api")
         response.headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
     return response
 
@@ -59,7 +58,9 @@ def json_body() -> dict[str, t.Any]:
 
 
 def _cached_user(subject: str) -> db.User | None:
-    cache: dict[str, db.User | None] = g.setdefault("_example_users", {})
+    # Kept with the request (its WSGI environ), never on g: g belongs to the app context,
+    # which Flask reuses for a request pushed inside one, so it would outlive the request.
+    cache: dict[str, db.User | None] = request.environ.setdefault("example_app.users", {})
     if subject not in cache:
         cache[subject] = db.user_by_id(int(subject)) if subject.isdigit() else None
     return cache[subject]
@@ -79,15 +80,7 @@ def load_user(identity: Identity) -> db.User | None:
 
 
 def _cookies_enabled() -> bool:
-    return "cookies" in gate.current_state().settings.token_locations
-
-
-def _presented(cookie_name: str) -> str | None:
-    """The token this request carries, from the ``Authorization`` header or the cookie."""
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get(cookie_name) if _cookies_enabled() else None
+    return "cookies" in current_app.config.get("AUTHGATE_TOKEN_LOCATIONS", ["headers"])
 
 
 def _session_response(pair: TokenPair, user: db.User | None, *, cookies: bool, status: int = 200) -> Response:
@@ -142,17 +135,16 @@ def logout() -> Response:
 
     ``{"everywhere": true}`` revokes every token of the user instead.
     """
-    settings = gate.current_state().settings
     data = json_body()
     if data.get("everywhere") is True:
         gate.revoke_subject(current_identity.subject)
     else:
-        access = _presented(settings.access_cookie_name)
+        access = gate.current_token()
         if access is not None:
             gate.revoke(access)
         refresh_token = data.get("refresh_token")
-        if not isinstance(refresh_token, str) and _cookies_enabled():
-            refresh_token = request.cookies.get(settings.refresh_cookie_name)
+        if not isinstance(refresh_token, str):
+            refresh_token = gate.current_token("refresh")
         if isinstance(refresh_token, str) and refresh_token:
             try:
                 gate.revoke(refresh_token)
@@ -172,6 +164,12 @@ def logout() -> Response:
 @click.argument("username")
 def revoke_user_command(username: str) -> None:
     """Revoke every token of USERNAME issued until now ("log out everywhere")."""
+    if current_app.config.get("AUTHGATE_REVOCATION_STORE", "memory") == "memory":
+        # This command is its own process: an in-memory revocation would reach no server.
+        raise click.ClickException(
+            "AUTHGATE_REVOCATION_STORE is 'memory', so no running server would see this revocation; "
+            "run the example with a shared store (REDIS_URL=redis://...)"
+        )
     user = db.user_by_name(username)
     if user is None:
         raise click.ClickException(f"no user named {username!r}")

@@ -12,15 +12,16 @@ from .decorators import public as public
 from .decorators import refresh_token_required as refresh_token_required
 from .decorators import roles_accepted as roles_accepted
 from .decorators import roles_required as roles_required
+from .decorators import scopes_accepted as scopes_accepted
 from .decorators import scopes_required as scopes_required
 from .errors import AuthError as AuthError
 from .errors import ConfigError as ConfigError
 from .extension import AuthGate as AuthGate
 from .extension import TokenPair as TokenPair
 from .identity import Identity as Identity
-from .identity import current_identity as current_identity
-from .identity import current_user as current_user
-from .identity import get_identity as get_identity
+from .pipeline import current_identity as current_identity
+from .pipeline import current_user as current_user
+from .pipeline import get_identity as get_identity
 from .revocation import MemoryStore as MemoryStore
 from .revocation import RedisStore as RedisStore
 from .revocation import RevocationStore as RevocationStore
@@ -54,6 +55,7 @@ __all__ = [
     "require_owner",
     "roles_accepted",
     "roles_required",
+    "scopes_accepted",
     "scopes_required",
     "verify_api_key",
 ]

@@ -9,10 +9,13 @@ from flask import current_app
 if t.TYPE_CHECKING:
     from flask import Flask
 
-    from .authorization import Requirement
     from .config import Settings
+    from .errors import AuthError
+    from .identity import Identity
     from .jwks import JwksClient
+    from .requirements import Requirement
     from .revocation import Revocations
+    from .rules import BlueprintRules
     from .tokens import TokenService
     from .typing import Callbacks
 
@@ -32,8 +35,12 @@ class GateState:
         "jwks",
         "plans",
         "plans_version",
+        "render",
         "revocations",
+        "rules",
         "settings",
+        "static_views",
+        "step_up",
         "tokens",
     )
 
@@ -45,6 +52,9 @@ class GateState:
         revocations: Revocations,
         jwks: JwksClient | None,
         callbacks: Callbacks,
+        rules: BlueprintRules,
+        render: t.Callable[[AuthError], t.Any],
+        static_views: tuple[t.Any, ...] = (),
     ) -> None:
         self.app = app
         self.settings = settings
@@ -53,13 +63,21 @@ class GateState:
         self.jwks = jwks
         #: The registrars of the :class:`~flask_authgate.AuthGate` (shared by its apps).
         self.callbacks = callbacks
+        #: The blueprint rules of the :class:`~flask_authgate.AuthGate` (shared by its apps).
+        self.rules = rules
+        #: Renders an :class:`~flask_authgate.AuthError` as this app's response (the one renderer).
+        self.render = render
+        #: The app's own static file view (recognised by object, not by name).
+        self.static_views = static_views
+        #: The step-up (RFC 9470) check, set when the app uses step-up guards.
+        self.step_up: t.Callable[[Identity, Requirement], AuthError | None] | None = None
         cookies = "cookies" in settings.token_locations
         #: Whether bearer tokens are read from the ``Authorization`` header.
         self.header_on = "headers" in settings.token_locations
         #: The header is the only token location (the loader's shortcut for "no credentials").
         self.header_only = self.header_on and not cookies
         #: The access-token cookie, when cookies are a token location.
-        self.cookie_name = settings.access_cookie_name if cookies else None
+        self.cookie_name: str | None = settings.access_cookie_name if cookies else None
         #: token type -> its cookie, when cookies are a token location.
         self.cookie_names: dict[str, str] = (
             {"access": settings.access_cookie_name, "refresh": settings.refresh_cookie_name} if cookies else {}
@@ -76,13 +94,18 @@ class GateState:
     def api_keys_on(self) -> bool:
         return self.callbacks.api_key_loader is not None
 
+    @property
+    def memory_revocations(self) -> bool:
+        """Whether revocations live in this process only (the in-memory store)."""
+        return bool(self.settings.revocation_store == "memory")
+
 
 def get_state(app: Flask | None = None) -> GateState:
     """The state of ``app`` (default: the current app)."""
     app = app if app is not None else current_app
-    try:
-        return t.cast(GateState, app.extensions["authgate"])
-    except KeyError:
-        raise RuntimeError(
-            "flask-authgate is not set up on this app: call AuthGate(app) or gate.init_app(app) in your app factory"
-        ) from None
+    state = app.extensions.get("authgate")
+    if state is not None:
+        return t.cast(GateState, state)
+    raise RuntimeError(
+        "flask-authgate is not set up on this app: call AuthGate(app) or gate.init_app(app) in your app factory"
+    )

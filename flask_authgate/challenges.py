@@ -13,6 +13,7 @@ import functools
 
 from .errors import ERRORS
 from .errors import ErrorCode
+from .errors import message_for
 
 
 def quote(value: str) -> str:
@@ -26,6 +27,8 @@ def challenges(
     realm: str,
     api_key: bool,
     scopes: tuple[str, ...] = (),
+    token_type: str = "access",
+    params: tuple[tuple[str, str], ...] = (),
 ) -> tuple[str, ...]:
     """The challenge lines for an error: one per enabled scheme, or none.
 
@@ -33,6 +36,9 @@ def challenges(
     :param realm: The configured realm.
     :param api_key: Whether API keys are accepted (adds an ``ApiKey`` challenge to 401s).
     :param scopes: For ``insufficient_scope``: the scopes the request needed.
+    :param token_type: The token the ``error_description`` names.
+    :param params: Extra ``name="value"`` parameters a guard adds (step-up's
+        ``acr_values`` and ``max_age``), validated where the guard was built.
     """
     info = ERRORS[error_code]
     kind = info.challenge
@@ -46,9 +52,11 @@ def challenges(
     if kind == "invalid_request":
         return (f'{bearer}, error="invalid_request"',)
     api = f"ApiKey realm={quote(realm)}"
-    if kind == "invalid_token":
-        bearer += f', error="invalid_token", error_description={quote(info.message)}'
+    description = quote(message_for(error_code, token_type))
+    if kind in ("invalid_token", "insufficient_user_authentication", "invalid_dpop_proof"):
+        bearer += f', error="{kind}", error_description={description}'
+        bearer += "".join(f", {name}={quote(value)}" for name, value in params)
     elif kind == "invalid_key":
-        api += f', error="invalid_key", error_description={quote(info.message)}'
+        api += f', error="invalid_key", error_description={description}'
     # RFC 9110 §11.6.1: one challenge per field line, for interoperability.
     return (bearer, api) if api_key else (bearer,)

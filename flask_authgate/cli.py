@@ -12,15 +12,15 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from ._state import get_state
-from .decorators import is_public
-from .decorators import requirement_of
 from .errors import AuthError
-from .revocation import MemoryStore
-from .rules import _blueprint_names
-from .rules import blueprint_rule
+from .requirements import is_public
+from .requirements import misplaced_requirement
+from .requirements import requirement_of
+from .rules import blueprint_names
+from .rules import is_static
 
 if t.TYPE_CHECKING:
-    from .authorization import Requirement
+    from .requirements import Requirement
 
 authgate_cli = AppGroup("authgate", help="flask-authgate: audit routes, issue and revoke development tokens.")
 
@@ -33,16 +33,20 @@ def _describe(req: Requirement) -> list[str]:
         out += ["ip " + " | ".join(",".join(str(n) for n in group) for group in req.networks)]
     if req.token_type == "refresh":
         out.append("refresh token")
-    elif req.login and not (req.roles_all or req.roles_any or req.scopes or req.fresh):
+    elif req.needs_login and not req.checks_identity:
         out.append("login")
     if req.fresh:
         out.append("fresh login")
+    if req.step_up:
+        out.append("step-up" + (": " + ", ".join(req.acr_values) if req.acr_values else ""))
     if req.roles_all:
         out.append("roles all: " + ", ".join(sorted(req.roles_all)))
     for group in req.roles_any:
         out.append("roles any: " + ", ".join(sorted(group)))
-    if req.scopes:
-        out.append("scopes: " + ", ".join(sorted(req.scopes)))
+    if req.scopes_all:
+        out.append("scopes: " + ", ".join(sorted(req.scopes_all)))
+    for group in req.scopes_any:
+        out.append("scopes any: " + ", ".join(sorted(group)))
     return out
 
 
@@ -56,9 +60,13 @@ def audit() -> list[dict[str, t.Any]]:
         view = app.view_functions.get(endpoint)
         methods = sorted(set(rule.methods or ()) - _AUTO) or sorted(rule.methods or ())
         guards: list[str] = []
-        static = endpoint == "static" or endpoint.endswith(".static")
+        static = view is not None and is_static(state, view)
         public = view is not None and is_public(view)
         own = requirement_of(view) if view is not None else None
+        misplaced = misplaced_requirement(view) if view is not None else None
+        if misplaced is not None:
+            guards.append("guard above @route (enforced by the app-wide hook)")
+            own = misplaced
         # A MethodView may guard some methods and not others: judge each one.
         by_method = {m: requirement_of(view, m) for m in methods} if hasattr(view, "view_class") else {}
         if static:
@@ -74,8 +82,8 @@ def audit() -> list[dict[str, t.Any]]:
             guards += _describe(own)
         own_covers = own is not None and None not in by_method.values()
         if not static and not public:
-            for name in _blueprint_names(endpoint):
-                bp_rule = blueprint_rule(app, state.callbacks.blueprint_rules, name)
+            for name in blueprint_names(endpoint):
+                bp_rule = state.rules.rule_of(app, name)
                 if bp_rule is not None:
                     guards += [f"blueprint {name}: {g}" for g in _describe(bp_rule)]
             if state.settings.default_deny:
@@ -141,7 +149,7 @@ def token_command(
 @authgate_cli.command("revoke")
 @click.argument("token")
 def revoke_command(token: str) -> None:
-    """Revoke TOKEN (by its jti) in the configured revocation store."""
+    """Revoke TOKEN (by its jti) in the configured revocation store (Redis: the CLI is its own process)."""
     state = get_state()
     try:
         entry = state.tokens.inspect(token)
@@ -152,11 +160,16 @@ def revoke_command(token: str) -> None:
         return
     if entry.identity.token_id is None:
         raise click.ClickException("token has no jti; revoke its subject instead")
+    if state.memory_revocations:
+        # The in-memory store lives in this CLI process only: no running server would ever see
+        # the revocation, so reporting success would be a lie.
+        raise click.ClickException(
+            "AUTHGATE_REVOCATION_STORE is 'memory': a revocation made by this command lives in this "
+            "process only and no running server would see it. Configure a shared store (redis://...) "
+            "or call gate.revoke(token) inside the server"
+        )
     try:
         state.revocations.revoke_token(entry.identity.token_id, entry.exp)
     except AuthError as err:
         raise click.ClickException(f"revocation store unavailable ({err.error_code})") from None
     click.echo(f"revoked jti {entry.identity.token_id} (subject {entry.identity.subject})")
-    if isinstance(state.revocations.store, MemoryStore):
-        # The in-memory store lives in this CLI process only: running servers never see it.
-        click.echo("warning: AUTHGATE_REVOCATION_STORE is 'memory'; use Redis to reach running servers", err=True)

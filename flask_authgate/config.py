@@ -27,10 +27,10 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 )
 TOKEN_LOCATIONS = frozenset({"headers", "cookies"})
 #: RFC 9110 §5.6.2 ``token``: what a header name, a scheme or a realm-safe word may hold.
-_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: RFC 6750 §3 charset for realm and scope values (no ``"`` and no ``\``).
-_QUOTABLE_RE = re.compile(r"^[\x20\x21\x23-\x5b\x5d-\x7e]*$")
-SCOPE_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+# Every pattern here is used with fullmatch: "$" would also match before a final newline.
+_QUOTABLE_RE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -140,7 +140,7 @@ def _str_list(key: str, value: t.Any, *, allow_empty: bool = False) -> tuple[str
 
 
 def _name(key: str, value: t.Any) -> str:
-    if not isinstance(value, str) or not _TOKEN_RE.match(value):
+    if not isinstance(value, str) or not _TOKEN_RE.fullmatch(value):
         raise ConfigError(f"{key} must be a non-empty name of letters, digits and -._~ (an HTTP token)")
     return value
 
@@ -296,7 +296,7 @@ def load_settings(app: Flask) -> Settings:
     if signing_kid is not None and (not isinstance(signing_kid, str) or not signing_kid):
         raise ConfigError("AUTHGATE_JWT_KID must be a non-empty string")
     jwks_url = cfg.get("AUTHGATE_JWKS_URL")
-    if jwks_url is not None and (not isinstance(jwks_url, str) or not re.match(r"^https?://[^\s]+$", jwks_url)):
+    if jwks_url is not None and (not isinstance(jwks_url, str) or not re.fullmatch(r"https?://[\x21-\x7e]+", jwks_url)):
         raise ConfigError("AUTHGATE_JWKS_URL must be an http:// or https:// URL")
     asymmetric = any(a in ASYMMETRIC_ALGORITHMS for a in algorithms)
     if asymmetric and token_format == "jwt" and not (public_keys or private_key or jwks_url):
@@ -345,7 +345,7 @@ def load_settings(app: Flask) -> Settings:
         )
 
     realm = cfg.get("AUTHGATE_REALM", "api")
-    if not isinstance(realm, str) or not realm or not _QUOTABLE_RE.match(realm):
+    if not isinstance(realm, str) or not realm or not _QUOTABLE_RE.fullmatch(realm):
         raise ConfigError('AUTHGATE_REALM must be non-empty printable ASCII without " or \\')
 
     allow = cfg.get("AUTHGATE_IP_ALLOWLIST")
@@ -376,7 +376,7 @@ def load_settings(app: Flask) -> Settings:
     paths = {}
     for pkey, default in (("AUTHGATE_COOKIE_PATH", "/"), ("AUTHGATE_REFRESH_COOKIE_PATH", "/")):
         p = cfg.get(pkey, default)
-        if not isinstance(p, str) or not p.startswith("/") or not _QUOTABLE_RE.match(p) or ";" in p:
+        if not isinstance(p, str) or not p.startswith("/") or not _QUOTABLE_RE.fullmatch(p) or ";" in p:
             raise ConfigError(f"{pkey} must be a path starting with '/'")
         paths[pkey] = p
 

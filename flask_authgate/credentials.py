@@ -44,17 +44,17 @@ def parse_authorization(value: str | None) -> str | None:
     if not value:
         return None
     if len(value) > MAX_CREDENTIAL_LENGTH:
-        raise AuthError("token_invalid")
+        raise AuthError("token_invalid", reason="header_too_long")
     match = _BEARER.fullmatch(value)
     if match is not None:
         return match.group(1)
     if _SECOND_CREDENTIAL.search(value):
-        raise AuthError("invalid_request")  # RFC 6750 §3.1, RFC 9110 §5.3
+        raise AuthError("invalid_request", reason="credentials_twice")  # RFC 6750 §3.1, RFC 9110 §5.3
     if value[:6].lower() != "bearer":
         return None  # another scheme (Basic ...): no credentials we speak (RFC 6750 §3.1)
     if not value[6:].strip():
         return None  # "Bearer" with nothing after it: no credentials
-    raise AuthError("token_invalid")
+    raise AuthError("token_invalid", reason="malformed_header")
 
 
 def find(
@@ -91,15 +91,15 @@ def find(
     if not found:
         return None
     if len(found) > 1:
-        raise AuthError("invalid_request")
+        raise AuthError("invalid_request", reason="credentials_twice")
     creds = found[0]
     if creds.source == "api_key":
         if len(creds.value) > MAX_API_KEY_LENGTH or not _API_KEY.fullmatch(creds.value):
-            raise AuthError("api_key_invalid")
+            raise AuthError("api_key_invalid", reason="malformed_api_key")
     elif creds.source == "cookie" and (
         len(creds.value) > MAX_CREDENTIAL_LENGTH or not _B64TOKEN.fullmatch(creds.value)
     ):
-        raise AuthError("token_invalid")
+        raise AuthError("token_invalid", reason="malformed_cookie")
     return creds
 
 

@@ -15,104 +15,59 @@ import functools
 import inspect
 import typing as t
 
-from . import credentials
+from . import pipeline
 from ._compat import default_options_response
-from ._compat import request_objects
 from ._state import get_state
-from .authorization import Requirement
-from .authorization import check_networks
-from .authorization import enforce
-from .authorization import enforce_async
-from .config import SCOPE_RE
 from .config import parse_networks
+from .errors import SCOPE_TOKEN
 from .errors import AuthError
-from .loader import nothing_sent
+from .requirements import PUBLIC_ATTR
+from .requirements import REQUIREMENT_ATTR
+from .requirements import WRAPPED_ATTR
+from .requirements import Requirement
 from .responses import respond
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+    from flask import Request
 
 F = t.TypeVar("F", bound=cabc.Callable[..., t.Any])
 
-_REQ = "__authgate__"
 _INNER = "__authgate_view__"
 _SELF = "__authgate_wrapper__"
-PUBLIC = "__authgate_public__"
 
 
-def requirement_of(view: t.Any, http_method: str | None = None) -> Requirement | None:
-    """The requirement guards put on ``view`` (or on its ``MethodView`` methods), if any.
-
-    With ``http_method``, only the guards of the ``MethodView`` method that
-    handles it count (``HEAD`` falls back to ``get``, as ``MethodView`` does);
-    without it, the guards of every method are merged.
-    """
-    req = getattr(view, _REQ, None)
-    view_class = getattr(view, "view_class", None)
-    if view_class is not None:
-        names = (getattr(view_class, "methods", None) or ()) if http_method is None else (http_method,)
-        for name in names:
-            method = getattr(view_class, name.lower(), None)
-            if method is None and name.upper() == "HEAD":
-                method = getattr(view_class, "get", None)
-            more = getattr(method, _REQ, None)
-            if more is not None:
-                req = more if req is None else req.merge(more)
-    return t.cast("Requirement | None", req)
-
-
-def is_public(view: t.Any) -> bool:
-    return bool(getattr(view, PUBLIC, False) or getattr(getattr(view, "view_class", None), PUBLIC, False))
-
-
-def _preflight(req: Requirement, app: t.Any, rq: t.Any) -> t.Any:
-    """Flask's default OPTIONS answer for a request without credentials; else ``None``."""
+def _gate(requirement: Requirement, app: Flask, req: Request) -> t.Any:
+    """What a guard answers instead of the view, or ``None`` to run the view."""
     state = get_state(app)
-    if credentials.present(
-        rq.environ,
-        cookie_name=state.cookie_name,
-        api_key_environ=state.api_key_environ if state.api_keys_on else None,
-    ):
-        return None
-    if req.networks:
-        check_networks(req.networks)
-    return default_options_response(app)
-
-
-def _answer_early(req: Requirement, plain: bool, app: t.Any, rq: t.Any) -> t.Any:
-    """What a guard answers before any token is read: a preflight, or the 401 of a bare request."""
-    if rq.method == "OPTIONS":
-        return _preflight(req, app, rq)
-    if plain and "HTTP_AUTHORIZATION" not in rq.environ:
-        missing = nothing_sent(app, rq)
-        if missing is not None:
-            return respond(missing, app, rq)
+    try:
+        if pipeline.preflight(app, state, req, requirement):
+            return default_options_response(app)
+        pipeline.check(app, state, req, requirement)
+    except AuthError as err:
+        return respond(err, app, req, state)
     return None
 
 
-def _guard(req: Requirement) -> cabc.Callable[[F], F]:
+def _guard(requirement: Requirement) -> cabc.Callable[[F], F]:
     def decorator(view: F) -> F:
         original: cabc.Callable[..., t.Any] = view
-        merged = req
+        merged = requirement
         if getattr(view, _SELF, None) is view:  # our own wrapper directly below: merge into one
             original = getattr(view, _INNER)
-            merged = getattr(view, _REQ).merge(req)
-        elif isinstance(getattr(view, _REQ, None), Requirement):
+            merged = getattr(view, REQUIREMENT_ATTR).merge(requirement)
+        elif isinstance(getattr(view, REQUIREMENT_ATTR, None), Requirement):
             # Our guard under a foreign decorator (functools.wraps copied its requirement up):
             # check it all here too, so the order of the checks never depends on the stack.
-            merged = getattr(view, _REQ).merge(req)
+            merged = getattr(view, REQUIREMENT_ATTR).merge(requirement)
 
-        # Needs an identity and nothing checked before it: "no credentials" may short-cut.
-        plain = merged.login and not merged.networks
         if inspect.iscoroutinefunction(original):
 
             @functools.wraps(original)
             async def async_wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-                app, rq, _ = request_objects()
-                answer = _answer_early(merged, plain, app, rq)
+                answer = _gate(merged, *pipeline.current())
                 if answer is not None:
                     return answer
-                try:
-                    await enforce_async(merged)
-                except AuthError as err:
-                    return respond(err, app, rq)
                 return await original(*args, **kwargs)
 
             wrapper: t.Any = async_wrapper
@@ -120,39 +75,47 @@ def _guard(req: Requirement) -> cabc.Callable[[F], F]:
 
             @functools.wraps(original)
             def sync_wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-                app, rq, _ = request_objects()
-                answer = _answer_early(merged, plain, app, rq)
+                answer = _gate(merged, *pipeline.current())
                 if answer is not None:
                     return answer
-                try:
-                    enforce(merged)
-                except AuthError as err:
-                    return respond(err, app, rq)
                 return original(*args, **kwargs)
 
             wrapper = sync_wrapper
-        setattr(wrapper, _REQ, merged)
+        setattr(wrapper, REQUIREMENT_ATTR, merged)
         setattr(wrapper, _INNER, original)
         setattr(wrapper, _SELF, wrapper)
+        # The function itself carries the requirement too: a guard written above
+        # @app.route leaves the bare function registered, and the app-wide rules
+        # enforce its requirement there anyway (see rules.compute_plan).
+        _mark(original, merged)
         return t.cast(F, wrapper)
 
     return decorator
 
 
-def _names(kind: str, values: tuple[t.Any, ...]) -> frozenset[str]:
+def _mark(view: t.Any, requirement: Requirement) -> None:
+    try:
+        setattr(view, WRAPPED_ATTR, requirement)
+    except (AttributeError, TypeError):  # pragma: no cover - a callable that takes no attributes
+        pass
+
+
+def names(kind: str, values: tuple[t.Any, ...]) -> frozenset[str]:
+    """Validate the role or scope names a guard (or ``protect()``) was given."""
     if not values:
         raise TypeError(f"{kind}() needs at least one name, e.g. @{kind}('admin')")
+    scopes = kind.startswith("scopes")
     out: set[str] = set()
     for value in values:
         if callable(value):
             raise TypeError(f"{kind}() takes names, not a function: write @{kind}('name'), not @{kind}")
         if not isinstance(value, str) or not value.strip():
             raise TypeError(f"{kind}() names must be non-empty strings, not {value!r}")
-        out.update(value.split() if kind.startswith("scopes") else [value])
-    if kind.startswith("scopes"):
-        bad = [s for s in out if not SCOPE_RE.match(s)]
+        out.update(value.split(" ") if scopes else [value])
+    if scopes:
+        bad = [s for s in out if not SCOPE_TOKEN.fullmatch(s)]
         if bad:
-            raise ValueError(f"{kind}(): {bad[0]!r} is not a valid scope (RFC 6750 §3 characters)")
+            raise ValueError(f"{kind}(): {bad[0]!r} is not a valid scope (RFC 6749 §3.3 scope-token)")
     return frozenset(out)
 
 
@@ -167,7 +130,7 @@ def login_required(view: F | None = None, /) -> F | cabc.Callable[[F], F]:
 
     .. versionadded:: 0.1
     """
-    decorator: cabc.Callable[[F], F] = _guard(Requirement(login=True))
+    decorator: cabc.Callable[[F], F] = _guard(Requirement.login())
     return decorator(view) if view is not None else decorator
 
 
@@ -182,7 +145,7 @@ def roles_required(*roles: str) -> cabc.Callable[[F], F]:
 
     .. versionadded:: 0.1
     """
-    return _guard(Requirement(login=True, roles_all=_names("roles_required", roles)))
+    return _guard(Requirement.roles(names("roles_required", roles)))
 
 
 def roles_accepted(*roles: str) -> cabc.Callable[[F], F]:
@@ -190,7 +153,7 @@ def roles_accepted(*roles: str) -> cabc.Callable[[F], F]:
 
     .. versionadded:: 0.1
     """
-    return _guard(Requirement(login=True, roles_any=(_names("roles_accepted", roles),)))
+    return _guard(Requirement.any_role(names("roles_accepted", roles)))
 
 
 def scopes_required(*scopes: str) -> cabc.Callable[[F], F]:
@@ -201,7 +164,17 @@ def scopes_required(*scopes: str) -> cabc.Callable[[F], F]:
 
     .. versionadded:: 0.1
     """
-    return _guard(Requirement(login=True, scopes=_names("scopes_required", scopes)))
+    return _guard(Requirement.scopes(names("scopes_required", scopes)))
+
+
+def scopes_accepted(*scopes: str) -> cabc.Callable[[F], F]:
+    """Require at least one of the OAuth ``scopes`` (as :func:`roles_accepted` is for roles).
+
+    Failure is 403 ``insufficient_scope`` whose challenge lists the accepted scopes.
+
+    .. versionadded:: 0.2
+    """
+    return _guard(Requirement.any_scope(names("scopes_accepted", scopes)))
 
 
 def ip_allowed(*networks: str) -> cabc.Callable[[F], F]:
@@ -218,7 +191,7 @@ def ip_allowed(*networks: str) -> cabc.Callable[[F], F]:
         if callable(value):
             raise TypeError("ip_allowed() takes networks, e.g. @ip_allowed('10.0.0.0/8')")
     parsed = parse_networks(f"ip_allowed{networks!r}", networks)
-    return _guard(Requirement(networks=(parsed,)))
+    return _guard(Requirement.network(parsed))
 
 
 def refresh_token_required(view: F) -> F:
@@ -226,7 +199,7 @@ def refresh_token_required(view: F) -> F:
 
     .. versionadded:: 0.1
     """
-    return _guard(Requirement(login=True, token_type="refresh"))(view)
+    return _guard(Requirement.refresh())(view)
 
 
 def fresh_login_required(view: F) -> F:
@@ -237,7 +210,7 @@ def fresh_login_required(view: F) -> F:
 
     .. versionadded:: 0.1
     """
-    return _guard(Requirement(login=True, fresh=True))(view)
+    return _guard(Requirement.fresh_login())(view)
 
 
 def public(view: F) -> F:
@@ -247,5 +220,5 @@ def public(view: F) -> F:
 
     .. versionadded:: 0.1
     """
-    setattr(view, PUBLIC, True)
+    setattr(view, PUBLIC_ATTR, True)
     return view

@@ -9,9 +9,13 @@ code (``error_code``). The HTTP status, the fixed message and the kind of
 from __future__ import annotations
 
 import collections.abc as cabc
+import json
+import re
 import typing as t
 from http import HTTPStatus
 
+from flask import current_app
+from flask import has_app_context
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import Forbidden
 from werkzeug.exceptions import HTTPException
@@ -42,12 +46,23 @@ ErrorCode = t.Literal[
     "ip_denied",
     "csrf_failed",
     "auth_unavailable",
+    "dpop_proof_invalid",
+    "insufficient_user_authentication",
 ]
 
 #: What the ``WWW-Authenticate`` challenge carries for a code: ``None`` for no
 #: challenge at all, ``""`` for a bare challenge (RFC 6750 §3.1: no error when
 #: no credentials were presented), otherwise the RFC 6750 ``error`` value.
-ChallengeKind = t.Literal[None, "", "invalid_request", "invalid_token", "insufficient_scope", "invalid_key"]
+ChallengeKind = t.Literal[
+    None,
+    "",
+    "invalid_request",
+    "invalid_token",
+    "insufficient_scope",
+    "invalid_key",
+    "invalid_dpop_proof",
+    "insufficient_user_authentication",
+]
 
 
 class ErrorInfo(t.NamedTuple):
@@ -78,7 +93,25 @@ ERRORS: dict[str, ErrorInfo] = {
     "ip_denied": ErrorInfo(403, "Your network address is not allowed to access this resource", None),
     "csrf_failed": ErrorInfo(403, "The CSRF token is missing or does not match", None),
     "auth_unavailable": ErrorInfo(503, "The authentication service is temporarily unavailable", None),
+    "dpop_proof_invalid": ErrorInfo(401, "The DPoP proof is invalid", "invalid_dpop_proof"),
+    "insufficient_user_authentication": ErrorInfo(
+        401, "A stronger or more recent authentication is required", "insufficient_user_authentication"
+    ),
 }
+
+#: The token types a message can name: the sentences of :data:`ERRORS` are about access
+#: tokens, and say "refresh token" instead when a refresh token was refused.
+TOKEN_TYPES = ("access", "refresh")
+
+#: RFC 6749 §3.3 ``scope-token``: what one scope may hold (no space, ``"`` or ``\``).
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def message_for(error_code: str, token_type: str = "access") -> str:
+    """The fixed sentence of a code, naming the token type where the sentence is about a token."""
+    message = ERRORS[error_code].message
+    return message.replace("access token", "refresh token") if token_type == "refresh" else message
+
 
 #: Codes for the plain ``abort(status)`` of other code in the app.
 PLAIN_CODES: dict[int, ErrorCode] = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
@@ -98,9 +131,20 @@ class AuthError(HTTPException):
 
     :param error_code: One of the machine codes in :data:`ERRORS`.
     :param scopes: For ``insufficient_scope``: the scopes the request needed,
-        sent in the challenge's ``scope`` attribute.
+        sent in the challenge's ``scope`` attribute. Each must be an RFC 6749
+        §3.3 ``scope-token`` (``ValueError`` otherwise): these values reach a
+        header, so they are checked where they enter.
+    :param retry_after: Seconds for ``Retry-After`` (``auth_unavailable``);
+        the app's ``AUTHGATE_RETRY_AFTER`` when not given.
+    :param reason: Why the request was refused, in a few words
+        (``"audience"``, ``"unknown_kid"`` ...): logged and sent to the
+        signals' receivers, never to the client.
+    :param token_type: ``"access"`` or ``"refresh"``: the token the message
+        is about (``"The refresh token was revoked"``).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        ``reason`` and ``token_type``; ``scopes`` are validated.
     """
 
     #: The machine code, one of :data:`ERRORS`.
@@ -109,6 +153,13 @@ class AuthError(HTTPException):
     scopes: tuple[str, ...]
     #: Seconds for ``Retry-After`` (``auth_unavailable`` only).
     retry_after: int | None
+    #: Why the request was refused (logs and signals only), or ``None``.
+    reason: str | None
+    #: The token type the message names.
+    token_type: str
+    #: Extra challenge parameters set by a guard (``acr_values``, ``max_age`` for step-up),
+    #: built from the guard's own validated arguments, never from the request.
+    challenge_params: tuple[tuple[str, str], ...]
 
     _by_status: t.ClassVar[dict[int, type[AuthError]]] = {}
 
@@ -128,19 +179,35 @@ class AuthError(HTTPException):
         *,
         scopes: cabc.Iterable[str] = (),
         retry_after: int | None = None,
+        reason: str | None = None,
+        token_type: str = "access",
+        challenge_params: cabc.Iterable[tuple[str, str]] = (),
     ) -> None:
-        info = ERRORS[error_code]
+        if isinstance(scopes, str):
+            raise TypeError("AuthError(scopes=...) takes a list of scopes, not one string")
+        scopes = tuple(scopes)
+        for scope in scopes:
+            if not isinstance(scope, str) or not SCOPE_TOKEN.fullmatch(scope):
+                raise ValueError(f"{scope!r} is not an RFC 6749 scope-token (it would reach WWW-Authenticate)")
+        if token_type not in TOKEN_TYPES:
+            raise ValueError(f"token_type must be one of {TOKEN_TYPES}")
         # Straight to HTTPException: Unauthorized.__init__ imports on every call,
         # and this runs on every refusal. Its attributes are set here instead.
-        HTTPException.__init__(self, description=info.message)
+        HTTPException.__init__(self, description=message_for(error_code, token_type))
         if isinstance(self, Unauthorized):
             self.__dict__["www_authenticate"] = []  # the extension builds its own challenges
         self.error_code = error_code
-        self.scopes = tuple(scopes)
+        self.scopes = scopes
         self.retry_after = retry_after
+        self.reason = reason
+        self.token_type = token_type
+        self.challenge_params = tuple(challenge_params)
 
     def __reduce__(self) -> tuple[t.Any, ...]:
-        return (_rebuild, (self.error_code, self.scopes, self.retry_after))
+        return (
+            _rebuild,
+            (self.error_code, self.scopes, self.retry_after, self.reason, self.token_type, self.challenge_params),
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.code} {self.error_code!r}>"
@@ -148,21 +215,73 @@ class AuthError(HTTPException):
     @property
     def message(self) -> str:
         """The fixed, safe sentence for :attr:`error_code`."""
-        return ERRORS[self.error_code].message
+        return message_for(self.error_code, self.token_type)
 
     def get_response(  # type: ignore[override]
         self,
         environ: WSGIRequest | dict[str, t.Any] | None = None,
         scope: dict[str, t.Any] | None = None,
     ) -> SansIOResponse:
-        """Render like the extension's handler does, even when no handler ran."""
-        from .responses import render_error
+        """Render as the extension's handler does, even when no handler ran.
 
-        return render_error(self)
+        The app's state renders it (its realm, format and renderer); outside an
+        app that has the extension, a plain JSON body is all there is to say.
+        """
+        state = current_app.extensions.get("authgate") if has_app_context() else None
+        if state is not None:
+            return t.cast("SansIOResponse", state.render(self))
+        return super().get_response(environ)
+
+    def get_body(
+        self,
+        environ: WSGIRequest | dict[str, t.Any] | None = None,
+        scope: dict[str, t.Any] | None = None,
+    ) -> str:
+        """The contract's JSON body (used only where no app renders the error)."""
+        info = ERRORS[self.error_code]
+        return json.dumps(
+            {
+                "error": reason_phrase(info.status),
+                "code": self.error_code,
+                "message": self.message,
+                "status": info.status,
+            }
+        )
+
+    def get_headers(
+        self,
+        environ: WSGIRequest | dict[str, t.Any] | None = None,
+        scope: dict[str, t.Any] | None = None,
+    ) -> list[tuple[str, str]]:
+        headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+        kind = ERRORS[self.error_code].challenge
+        if kind is not None:
+            # The default realm and no other scheme: no app configured anything else.
+            line = 'Bearer realm="api"'
+            if kind == "insufficient_scope":
+                line += ', error="insufficient_scope"' + (f', scope="{" ".join(self.scopes)}"' if self.scopes else "")
+            elif kind:
+                line += f', error="{kind}", error_description="{self.message}"'
+            headers.append(("WWW-Authenticate", line))
+        return headers
 
 
-def _rebuild(error_code: ErrorCode, scopes: tuple[str, ...], retry_after: int | None) -> AuthError:
-    return AuthError(error_code, scopes=scopes, retry_after=retry_after)
+def _rebuild(
+    error_code: ErrorCode,
+    scopes: tuple[str, ...],
+    retry_after: int | None,
+    reason: str | None = None,
+    token_type: str = "access",
+    challenge_params: tuple[tuple[str, str], ...] = (),
+) -> AuthError:
+    return AuthError(
+        error_code,
+        scopes=scopes,
+        retry_after=retry_after,
+        reason=reason,
+        token_type=token_type,
+        challenge_params=challenge_params,
+    )
 
 
 class BadRequestAuthError(AuthError, BadRequest):

@@ -11,20 +11,25 @@ from flask import Blueprint
 from flask import Flask
 from flask import Response
 
+from . import credentials
+from . import pipeline
 from ._state import GateState
 from ._state import get_state
-from .authorization import Requirement
 from .config import load_settings
-from .decorators import _names
+from .decorators import names
 from .errors import AuthError
+from .identity import thaw
 from .jwks import JwksClient
 from .jwt_tokens import JwtCodec
-from .loader import resolve
+from .requirements import Requirement
 from .responses import handle_auth_error
 from .responses import handle_http_error
+from .responses import render_error
 from .revocation import Revocations
 from .revocation import make_store
+from .rules import BlueprintRules
 from .rules import before_request
+from .rules import static_views
 from .signed_tokens import SignedCodec
 from .tokens import RESERVED
 from .tokens import Codec
@@ -39,10 +44,11 @@ from .typing import UserLoader
 def _install_hook(app: Flask) -> None:
     """Put the app-wide rules first among the app's ``before_request`` hooks, once.
 
-    First, so the IP allow list is checked before anything else; installed only
-    when a rule needs it (an allow list, deny by default or a protected
-    blueprint), so other apps pay nothing per request. The list is changed
-    directly because ``protect()`` may run after the app has served requests.
+    First, so the IP allow list is checked before anything else. Every app
+    gets it: besides the allow list, deny by default and protected
+    blueprints, it enforces a guard written above ``@app.route`` (which would
+    otherwise leave the view open). An endpoint without rules costs one
+    dictionary look-up.
     """
     hooks = app.before_request_funcs.setdefault(None, [])
     if before_request not in hooks:
@@ -72,6 +78,7 @@ class AuthGate:
 
     def __init__(self, app: Flask | None = None) -> None:
         self._callbacks = Callbacks()
+        self._rules = BlueprintRules()
         #: The apps this gate was initialised on, so protect() can reach them.
         self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
         if app is not None:
@@ -109,14 +116,24 @@ class AuthGate:
         if jwks is not None:
             jwks.on_keys_dropped = tokens.cache.clear
             tokens.before_hit = jwks.refresh_if_stale
-        app.extensions["authgate"] = GateState(app, settings, tokens, revocations, jwks, self._callbacks)
+        state = GateState(
+            app,
+            settings,
+            tokens,
+            revocations,
+            jwks,
+            self._callbacks,
+            self._rules,
+            render=lambda err: render_error(err, state),
+            static_views=static_views(app),
+        )
+        app.extensions["authgate"] = state
 
         app.register_error_handler(AuthError, handle_auth_error)
         for status in (401, 403, 404):
             app.register_error_handler(status, handle_http_error)
         self._apps.add(app)
-        if settings.ip_allowlist is not None or settings.default_deny or self._callbacks.blueprint_rules:
-            _install_hook(app)
+        _install_hook(app)
         from .cli import authgate_cli
 
         if "authgate" not in app.cli.commands:
@@ -143,17 +160,14 @@ class AuthGate:
             if isinstance(value, str):
                 raise TypeError(f"protect({name}=...) takes a list of names, not one string")
         roles, any_roles, scopes = tuple(roles), tuple(any_roles), tuple(scopes)
-        rule = Requirement(
-            login=True,
-            roles_all=_names("protect(roles)", roles) if roles else frozenset(),
-            roles_any=(_names("protect(any_roles)", any_roles),) if any_roles else (),
-            scopes=_names("scopes_required", scopes) if scopes else frozenset(),
-        )
-        callbacks = self._callbacks
-        callbacks.blueprint_rules[blueprint.name] = rule
-        callbacks.rules_version += 1
-        for app in list(self._apps):
-            _install_hook(app)
+        rule = Requirement.login()
+        if roles:
+            rule = rule.merge(Requirement.roles(names("protect(roles)", roles)))
+        if any_roles:
+            rule = rule.merge(Requirement.any_role(names("protect(any_roles)", any_roles)))
+        if scopes:
+            rule = rule.merge(Requirement.scopes(names("scopes_required", scopes)))
+        self._rules.add(blueprint.name, rule)
 
     # -- registrars --------------------------------------------------------
 
@@ -279,7 +293,8 @@ class AuthGate:
         ``token_revoked`` (OWASP refresh-token reuse detection). The new
         access token is not fresh.
         """
-        identity = resolve("refresh")
+        app, req = pipeline.current()
+        identity = pipeline.authenticate(app, get_state(app), req, "refresh")
         tokens = self._tokens()
         settings = tokens.settings
         claims = identity.claims
@@ -287,13 +302,13 @@ class AuthGate:
         if identity.token_id is None or not tokens.revocations.consume(identity.token_id, float(claims["exp"])):
             if family is not None:
                 tokens.revocations.revoke_family(family)
-            raise AuthError("token_revoked")
+            raise AuthError("token_revoked", token_type="refresh", reason="refresh_reused")
         skip = RESERVED | {settings.roles_claim, settings.scopes_claim}
         return self.create_token_pair(
             identity.subject,
             roles=claims.get(settings.roles_claim) or (),
             scopes=identity.scopes,
-            claims={k: v for k, v in claims.items() if k not in skip},
+            claims={k: thaw(v) for k, v in claims.items() if k not in skip},
             _family=family,
         )
 
@@ -319,6 +334,30 @@ class AuthGate:
     def jwks(self) -> dict[str, list[dict[str, t.Any]]]:
         """The public JWK Set of this app's verification keys, to publish at ``/.well-known/jwks.json``."""
         return self._tokens().codec.jwks()
+
+    def current_token(self, token_type: str = "access") -> str | None:
+        """The raw token the current request carries, or ``None``; it is not verified here.
+
+        ``"access"``: the ``Authorization`` bearer token, else the access-token
+        cookie. ``"refresh"``: the refresh-token cookie. For a logout view that
+        revokes what it was called with: ``gate.revoke(gate.current_token())``.
+
+        .. versionadded:: 0.2
+        """
+        state = get_state()
+        _app, req = pipeline.current()
+        cookie_name = state.cookie_names.get(token_type)
+        try:
+            creds = credentials.find(
+                req.environ,
+                req.cookies if cookie_name is not None else None,
+                header=state.header_on and token_type == "access",
+                cookie_name=cookie_name,
+                api_key_environ=None,
+            )
+        except AuthError:
+            return None
+        return creds.value if creds is not None else None
 
     # -- cookies -----------------------------------------------------------
 
@@ -381,8 +420,3 @@ class AuthGate:
                 samesite=settings.cookie_samesite,
             )
         return response
-
-    @staticmethod
-    def current_state() -> GateState:
-        """The per-app state of the current app (advanced use and tests)."""
-        return get_state()

@@ -1,4 +1,9 @@
-"""The :class:`Identity` of a request and the proxies that reach it."""
+"""The :class:`Identity` of a request: who made it, immutable all the way down.
+
+The proxies that reach the current request's identity (``current_identity``,
+``current_user``, ``get_identity``) live in :mod:`flask_authgate.pipeline`,
+which owns the per-request state; this module is a leaf.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ import collections.abc as cabc
 import dataclasses
 import types
 import typing as t
-
-from werkzeug.local import LocalProxy
 
 Scheme = t.Literal["jwt", "signed", "api_key"]
 
@@ -19,7 +22,8 @@ class Identity:
     :param subject: The ``sub`` claim, or the owner of an API key.
     :param roles: Role names from the token's roles claim (or the roles loader).
     :param scopes: OAuth scopes from the token's scope claim.
-    :param claims: Every claim of the token, read-only.
+    :param claims: Every claim of the token, read-only all the way down:
+        nested objects are read-only mappings and arrays are tuples.
     :param scheme: ``"jwt"``, ``"signed"`` or ``"api_key"``.
     :param token_id: The ``jti`` claim, or ``None``.
     :param token_type: ``"access"`` or ``"refresh"``.
@@ -44,8 +48,9 @@ class Identity:
                 raise TypeError(f"Identity.{name} must be a collection of strings, not one string")
             if not isinstance(value, frozenset):
                 object.__setattr__(self, name, frozenset(value))
-        if not isinstance(self.claims, types.MappingProxyType):
-            object.__setattr__(self, "claims", types.MappingProxyType(dict(self.claims)))
+        # Deeply immutable: a cached identity is shared by every request with the
+        # same token, so a view must not be able to change what the next one sees.
+        object.__setattr__(self, "claims", freeze(self.claims))
 
     @property
     def fresh(self) -> bool:
@@ -53,30 +58,21 @@ class Identity:
         return self.claims.get("fresh") is True
 
 
-def _get_identity() -> Identity | None:
-    from .loader import resolve_optional
-
-    return resolve_optional()
-
-
-def _get_user() -> t.Any:
-    from .loader import load_optional_user
-
-    return load_optional_user()
-
-
-def get_identity() -> Identity | None:
-    """The request's :class:`Identity`, or ``None`` when the caller is anonymous.
-
-    A request whose credentials fail verification is anonymous here; the
-    failure is reported by the first guard that needs an identity.
-    """
-    return _get_identity()
+def freeze(value: t.Any) -> t.Any:
+    """A deeply read-only copy of JSON-like data: mappings become read-only mappings, lists tuples."""
+    if isinstance(value, cabc.Mapping):
+        return types.MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(freeze(v) for v in value)
+    return value
 
 
-#: Proxy to the request's :class:`Identity`; falsy when anonymous. A proxy is
-#: never ``is None``: write ``if not current_identity``.
-current_identity: Identity = t.cast(Identity, LocalProxy(_get_identity))
-
-#: Proxy to what the ``user_loader`` returned for this request, or ``None``.
-current_user: t.Any = LocalProxy(_get_user)
+def thaw(value: t.Any) -> t.Any:
+    """Plain ``dict`` / ``list`` copies of frozen claims (for ``jsonify`` or re-issuing a token)."""
+    if isinstance(value, cabc.Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [thaw(v) for v in value]
+    return value

@@ -196,20 +196,20 @@ class JwtCodec:
         try:
             header = jwt.get_unverified_header(token)
         except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
-            raise AuthError("token_invalid") from None
+            raise AuthError("token_invalid", reason="malformed") from None
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="malformed")
         if self._jwks is not None:
             if not kid:
-                raise AuthError("token_invalid")
+                raise AuthError("token_invalid", reason="unknown_kid")
             return self._jwks.get_key(kid)
         key = self._keys.get(kid) if kid else None
         if key is not None:
             return key
         if kid and self._settings.asymmetric:
             # RFC 8725 §3.10: an unknown kid names no key we hold; never try others.
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="unknown_kid")
         return self._fallback
 
     def decode(self, token: str, token_type: str) -> dict[str, t.Any]:
@@ -217,7 +217,7 @@ class JwtCodec:
         if "=" in token:
             # RFC 7515 §2: JWS segments are base64url *without* padding. PyJWT 2.15 accepts a
             # padded signature as the same token (2.14 does not); refuse it on every version.
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="padding")
         if self._hmac is not None:
             payload = self._decode_hmac(token)
             if payload is not None:
@@ -272,17 +272,17 @@ class JwtCodec:
             return None  # non-canonical trailing bits: PyJWT decides
         expected = hmac.new(key, f"{head}.{body}".encode("ascii"), digestmod).digest()
         if not hmac.compare_digest(signature, expected):
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="signature")
         if self._types:
             typ = header.get("typ")
             if not isinstance(typ, str) or typ.lower() not in self._types:
-                raise AuthError("token_invalid")
+                raise AuthError("token_invalid", reason="typ")
         try:
             payload = json.loads(_b64decode(body))
         except (ValueError, RecursionError):
-            raise AuthError("token_invalid") from None
+            raise AuthError("token_invalid", reason="malformed") from None
         if type(payload) is not dict:
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="malformed")
         self._check_claims(payload)
         return payload
 
@@ -290,31 +290,31 @@ class JwtCodec:
         """The claim checks PyJWT makes with this codec's options (time claims are checked later)."""
         for claim in self._required:
             if payload.get(claim) is None:
-                raise AuthError("token_invalid")
+                raise AuthError("token_invalid", reason="missing_claim")
         if "sub" in payload and type(payload["sub"]) is not str:
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="claim_type")
         if "jti" in payload and type(payload["jti"]) is not str:
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="claim_type")
         aud = payload.get("aud")
         if self._audience is None:
             if aud:
-                raise AuthError("token_invalid")  # RFC 7519 §4.1.3: an audience we are not in
+                raise AuthError("token_invalid", reason="audience")  # RFC 7519 §4.1.3: an audience we are not in
         else:
             if not aud:
-                raise AuthError("token_invalid")
+                raise AuthError("token_invalid", reason="audience")
             auds = [aud] if isinstance(aud, str) else aud
             if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
-                raise AuthError("token_invalid")
+                raise AuthError("token_invalid", reason="audience")
             if not any(a in auds for a in self._audience):
-                raise AuthError("token_invalid")
+                raise AuthError("token_invalid", reason="audience")
         if self._issuer is not None and payload.get("iss") != self._issuer:
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="issuer")
 
     def _decode_pyjwt(self, token: str) -> dict[str, t.Any]:
         key = self._single if self._single is not None else self._key_for(token)
         keys = key if isinstance(key, list) else [key]
         if not keys:
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="unknown_kid")
         for i, candidate in enumerate(keys):
             try:
                 complete = self._jwt.decode_complete(
@@ -327,21 +327,21 @@ class JwtCodec:
             except jwt.InvalidSignatureError:
                 if i + 1 < len(keys):
                     continue  # a rotation list: the next key may have signed it
-                raise AuthError("token_invalid") from None
+                raise AuthError("token_invalid", reason="signature") from None
             except jwt.PyJWKClientConnectionError:
-                raise AuthError("auth_unavailable") from None
+                raise AuthError("auth_unavailable", reason="jwks_failed") from None
             except jwt.InvalidKeyError as exc:
                 log.warning("authgate: a token used a key unusable for its algorithm (%s)", type(exc).__name__)
-                raise AuthError("token_invalid") from None
-            except (jwt.PyJWTError, ValueError, TypeError, RecursionError, KeyError, AttributeError):
-                raise AuthError("token_invalid") from None
+                raise AuthError("token_invalid", reason="key_unusable") from None
+            except (jwt.PyJWTError, ValueError, TypeError, RecursionError, KeyError, AttributeError) as exc:
+                raise AuthError("token_invalid", reason=_reason(exc)) from None
             if self._types:
                 typ = complete["header"].get("typ")
                 if not isinstance(typ, str) or typ.lower() not in self._types:
-                    raise AuthError("token_invalid")
+                    raise AuthError("token_invalid", reason="typ")
             payload = complete["payload"]
             if not isinstance(payload, dict):
-                raise AuthError("token_invalid")
+                raise AuthError("token_invalid", reason="malformed")
             return payload
         raise AuthError("token_invalid")  # pragma: no cover - the loop always returns or raises
 
@@ -370,6 +370,23 @@ class JwtCodec:
                 out.append(jwk)
                 break
         return {"keys": out}
+
+
+#: PyJWT exception -> the refusal reason logged and signalled (the most specific class first).
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (jwt.InvalidAudienceError, "audience"),
+    (jwt.InvalidIssuerError, "issuer"),
+    (jwt.InvalidAlgorithmError, "algorithm"),
+    (jwt.MissingRequiredClaimError, "missing_claim"),
+    (jwt.DecodeError, "malformed"),
+)
+
+
+def _reason(exc: BaseException) -> str:
+    for cls, reason in _REASONS:
+        if isinstance(exc, cls):
+            return reason
+    return "claim_type" if isinstance(exc, jwt.InvalidTokenError) else "malformed"
 
 
 def is_hmac(algorithm: str) -> bool:

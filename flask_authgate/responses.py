@@ -27,13 +27,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from ._compat import request_objects
-from ._state import get_state
 from .challenges import challenges
 from .errors import ERRORS
 from .errors import PLAIN_CODES
 from .errors import AuthError
 from .errors import ErrorCode
+from .errors import message_for
 from .errors import reason_phrase
 
 if t.TYPE_CHECKING:
@@ -45,20 +44,21 @@ log = logging.getLogger("flask_authgate")
 
 
 @functools.lru_cache(maxsize=128)
-def body(error_code: ErrorCode, error_format: str) -> tuple[bytes, str]:
+def body(error_code: ErrorCode, error_format: str, token_type: str = "access") -> tuple[bytes, str]:
     """The default body (bytes) and content type for a code."""
     info = ERRORS[error_code]
+    message = message_for(error_code, token_type)
     if error_format == "problem":
         data: dict[str, t.Any] = {
             "type": "about:blank",
             "title": reason_phrase(info.status),
             "status": info.status,
-            "detail": info.message,
+            "detail": message,
             "code": error_code,
         }
         mimetype = "application/problem+json"
     else:
-        data = {"error": reason_phrase(info.status), "code": error_code, "message": info.message, "status": info.status}
+        data = {"error": reason_phrase(info.status), "code": error_code, "message": message, "status": info.status}
         mimetype = "application/json"
     return json.dumps(data, separators=(",", ":")).encode() + b"\n", mimetype
 
@@ -86,7 +86,9 @@ def _login_redirect(state: GateState) -> WerkzeugResponse | None:
     target = "/" + urllib.parse.quote(request.script_root + request.path, safe="/").lstrip("/")
     query = request.query_string.decode("latin-1")
     if query:
-        target += "?" + urllib.parse.quote(query, safe="=&")
+        # The query is already percent-encoded on the wire: keep it as sent (quoting it
+        # again would turn %26 into %2526), escaping only what a URL may not hold.
+        target += "?" + urllib.parse.quote(query, safe="=&%+;/:,@!$'()*~-._")
     try:
         location = view if view.startswith("/") else url_for(view)
     except BuildError:
@@ -97,35 +99,46 @@ def _login_redirect(state: GateState) -> WerkzeugResponse | None:
     return redirect(location, 302)
 
 
+_Case = tuple[ErrorCode, str, str, bool, tuple[str, ...], str, tuple[tuple[str, str], ...]]
+
+
 @functools.lru_cache(maxsize=512)
-def _headers(
-    error_code: ErrorCode, error_format: str, realm: str, api_key: bool, scopes: tuple[str, ...]
-) -> tuple[tuple[str, str], ...]:
-    """Every header of a default error response, built once per case."""
-    data, mimetype = body(error_code, error_format)
+def _headers(*case: t.Any) -> tuple[tuple[str, str], ...]:
+    """Every header of a default error response, built once per case (see :func:`_case`)."""
+    error_code, error_format, realm, api_key, scopes, token_type, params = t.cast(_Case, case)
+    data, mimetype = body(error_code, error_format, token_type)
     lines = [("Content-Type", mimetype), ("Content-Length", str(len(data)))]
-    lines += [("WWW-Authenticate", line) for line in challenges(error_code, realm, api_key, scopes)]
+    lines += [("WWW-Authenticate", line) for line in challenges(error_code, realm, api_key, scopes, token_type, params)]
     lines.append(("Cache-Control", "no-store"))
     return tuple(lines)
 
 
 @functools.lru_cache(maxsize=512)
-def _default(
-    error_code: ErrorCode, error_format: str, realm: str, api_key: bool, scopes: tuple[str, ...]
-) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+def _default(*case: t.Any) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """The default body and headers of one case, in one cached look-up."""
-    return body(error_code, error_format)[0], _headers(error_code, error_format, realm, api_key, scopes)
+    return body(case[0], case[1], case[5])[0], _headers(*case)
 
 
 def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResponse:
-    """The response for ``err``: the app's ``error_renderer`` or the default body, plus the headers."""
+    """The response for ``err``: the app's ``error_renderer`` or the default body, plus the headers.
+
+    The one renderer: the Flask handler, the guards' direct answer and
+    :meth:`AuthError.get_response` all end here.
+    """
     if state is None:
         state = _state()
     if state is None:
-        data, _ = body(err.error_code, "json")
-        response = WerkzeugResponse(
-            data, status=err.code, headers=list(_headers(err.error_code, "json", "api", False, err.scopes))
+        key: tuple[t.Any, ...] = (
+            err.error_code,
+            "json",
+            "api",
+            False,
+            err.scopes,
+            err.token_type,
+            err.challenge_params,
         )
+        data, _ = body(err.error_code, "json", err.token_type)
+        response = WerkzeugResponse(data, status=err.code, headers=list(_headers(*key)))
     else:
         settings = state.settings
         if err.code == 401 and settings.login_view is not None:
@@ -134,7 +147,15 @@ def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResp
                 redirected.headers["Cache-Control"] = "no-store"
                 return redirected
         renderer = state.callbacks.error_renderer
-        key = (err.error_code, settings.error_format, settings.realm, state.api_keys_on, err.scopes)
+        key = (
+            err.error_code,
+            settings.error_format,
+            settings.realm,
+            state.api_keys_on,
+            err.scopes,
+            err.token_type,
+            err.challenge_params,
+        )
         if renderer is None:
             data, headers = _default(*key)
             response = state.app.response_class(data, status=err.code, headers=list(headers))
@@ -147,8 +168,11 @@ def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResp
                     response.headers[name] = value
                 else:
                     response.headers.add(name, value)
-    if err.retry_after is not None:
-        response.headers["Retry-After"] = str(err.retry_after)
+    retry_after = err.retry_after
+    if retry_after is None and err.code == 503 and state is not None:
+        retry_after = state.settings.retry_after  # a 503 always says when to come back
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -169,7 +193,7 @@ def _direct(app: t.Any, req: t.Any, status: int) -> bool:
     return True
 
 
-def respond(err: AuthError, app: t.Any = None, req: t.Any = None) -> WerkzeugResponse:
+def respond(err: AuthError, app: t.Any, req: t.Any, state: GateState) -> WerkzeugResponse:
     """Answer ``err`` from inside a guard, without a trip through Flask's exception handling.
 
     Used only when the app (and the request's blueprints) has no error handler
@@ -177,9 +201,6 @@ def respond(err: AuthError, app: t.Any = None, req: t.Any = None) -> WerkzeugRes
     handler sees it, as it would any ``abort()``. Flask refuses new handlers
     once the app has served a request, so the answer is cached per endpoint.
     """
-    if app is None or req is None:
-        app, req, _ = request_objects()
-    state: GateState = get_state(app)
     key = (req.endpoint, t.cast(int, err.code))
     direct = state.direct_errors.get(key)
     if direct is None:

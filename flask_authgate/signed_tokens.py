@@ -62,10 +62,10 @@ class SignedCodec:
         except SignatureExpired as exc:
             signed = exc.date_signed.timestamp() if exc.date_signed is not None else None
             if signed is not None and signed > time.time() + self._leeway:
-                raise AuthError("token_invalid") from None  # from the future: not "expired"
-            raise AuthError("token_expired") from None
+                raise AuthError("token_invalid", reason="issued_in_future") from None  # from the future: not "expired"
+            raise AuthError("token_expired", reason="expired") from None
         if not isinstance(payload, dict):
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="malformed")
         return payload
 
     def decode(self, token: str, token_type: str) -> dict[str, t.Any]:
@@ -75,13 +75,13 @@ class SignedCodec:
         except BadSignature:
             pass
         except (BadData, ValueError, TypeError, RecursionError, UnicodeError):
-            raise AuthError("token_invalid") from None
+            raise AuthError("token_invalid", reason="signature") from None
         other = "refresh" if token_type == "access" else "access"
         try:
             self._loads(token, other)
         except (BadData, AuthError, ValueError, TypeError, RecursionError, UnicodeError):
-            raise AuthError("token_invalid") from None
-        raise AuthError("token_type_invalid")
+            raise AuthError("token_invalid", reason="malformed") from None
+        raise AuthError("token_type_invalid", reason="token_type")
 
     def jwks(self) -> dict[str, list[dict[str, t.Any]]]:
         return {"keys": []}

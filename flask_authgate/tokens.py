@@ -68,13 +68,13 @@ class Verified(t.NamedTuple):
 def _number(value: t.Any) -> float:
     # RFC 7519 §2: a NumericDate is a JSON number; not a string, not a boolean.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AuthError("token_invalid")
+        raise AuthError("token_invalid", reason="claim_type")
     try:
         number = float(value)  # an int beyond a float's range raises OverflowError
     except OverflowError:
-        raise AuthError("token_invalid") from None
+        raise AuthError("token_invalid", reason="claim_type") from None
     if not math.isfinite(number):
-        raise AuthError("token_invalid")
+        raise AuthError("token_invalid", reason="claim_type")
     return number
 
 
@@ -82,7 +82,7 @@ def _optional_str(value: t.Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        raise AuthError("token_invalid")
+        raise AuthError("token_invalid", reason="claim_type")
     return value
 
 
@@ -91,11 +91,11 @@ def _str_set(value: t.Any, *, split: bool) -> frozenset[str]:
         return frozenset()
     if isinstance(value, str):
         if not split:
-            raise AuthError("token_invalid")  # never iterate a string letter by letter
+            raise AuthError("token_invalid", reason="claim_type")  # never iterate a string letter by letter
         return frozenset(value.split())
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return frozenset(value)
-    raise AuthError("token_invalid")
+    raise AuthError("token_invalid", reason="claim_type")
 
 
 class TokenCache:
@@ -158,20 +158,20 @@ class TokenService:
     def _build(self, claims: dict[str, t.Any]) -> Verified:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="missing_claim")
         exp = _number(claims.get("exp"))
         nbf = _number(claims["nbf"]) if claims.get("nbf") is not None else None
         iat = _number(claims["iat"]) if claims.get("iat") is not None else None
         if iat is not None and exp - iat > self._max_life + self._leeway:
             # Issued for longer than any token may live: refused whatever time it is now,
             # so it cannot become acceptable once a revoke_subject() entry has expired.
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="lifetime")
         token_type = claims.get("type", "access")
         if token_type not in TOKEN_TYPES:
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="claim_type")
         fresh = claims.get("fresh")
         if fresh is not None and not isinstance(fresh, bool):
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="claim_type")
         identity = Identity(
             subject=subject,
             roles=_str_set(claims.get(self._roles_claim), split=False),
@@ -186,13 +186,13 @@ class TokenService:
     def _check_time(self, entry: Verified, now: float) -> None:
         leeway = self._leeway
         if now >= entry.exp + leeway:
-            raise AuthError("token_expired")
+            raise AuthError("token_expired", reason="expired")
         if entry.exp - now > self._max_life + leeway:
-            raise AuthError("token_invalid")  # RFC 6750 §5.2: a token's lifetime MUST be limited
+            raise AuthError("token_invalid", reason="lifetime")  # RFC 6750 §5.2: a token's lifetime MUST be limited
         if entry.nbf is not None and now + leeway < entry.nbf:
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="not_yet_valid")
         if entry.iat is not None and now + leeway < entry.iat:
-            raise AuthError("token_invalid")
+            raise AuthError("token_invalid", reason="issued_in_future")
 
     def verify(self, token: str, token_type: str = "access") -> Verified:
         """Verify ``token`` as a ``token_type`` token; raise :class:`AuthError` if it is not one."""
@@ -213,12 +213,12 @@ class TokenService:
                 raise
         identity = entry.identity
         if identity.token_type != token_type:
-            raise AuthError("token_type_invalid")
+            raise AuthError("token_type_invalid", reason="token_type")
         if self.revocations.is_revoked(identity.token_id, entry.family, identity.subject, entry.iat):
             if token_type == "refresh" and entry.family is not None:
                 # OWASP: a used refresh token presented again means theft; end the whole family.
                 self.revocations.revoke_family(entry.family)
-            raise AuthError("token_revoked")
+            raise AuthError("token_revoked", reason="revoked")
         return entry
 
     def inspect(self, token: str) -> Verified | None:

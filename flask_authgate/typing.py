@@ -31,7 +31,3 @@ class Callbacks:
     roles_loader: RolesLoader | None = None
     api_key_loader: ApiKeyLoader | None = None
     error_renderer: ErrorRenderer | None = None
-    #: blueprint name -> the requirement ``AuthGate.protect`` put on it.
-    blueprint_rules: dict[str, t.Any] = dataclasses.field(default_factory=dict)
-    #: Bumped whenever ``blueprint_rules`` changes, so apps recompute their plans.
-    rules_version: int = 0

@@ -10,6 +10,7 @@ import typing as t
 import pytest
 from conftest import make_app
 from flask import Flask
+from kit import body
 
 from flask_authgate import AuthGate
 from flask_authgate import Identity
@@ -20,17 +21,10 @@ from flask_authgate import login_required
 from flask_authgate import refresh_token_required
 from flask_authgate import roles_required
 from flask_authgate import verify_api_key
-from flask_authgate.errors import ERRORS
 
 BEARER = 'Bearer realm="api"'
 API_KEY = 'ApiKey realm="api"'
 KEY_INVALID = 'ApiKey realm="api", error="invalid_key", error_description="The API key is invalid"'
-
-
-def body(code: str) -> dict[str, t.Any]:
-    info = ERRORS[code]
-    phrase = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}[info.status]
-    return {"error": phrase, "code": code, "message": info.message, "status": info.status}
 
 
 # -- the helpers --------------------------------------------------------------------

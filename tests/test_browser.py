@@ -297,7 +297,7 @@ def test_a_failed_refresh_returns_to_the_login_form(page: Page, live: LiveApp, r
     live.app.extensions["authgate"].tokens.clock = lambda: time.time() + 20 * 60
     page.click("#nav-notes")
     # The access token expired, so the page tried one refresh; it was refused: sign in again.
-    expect_login_form(page, "Please sign in", "token_revoked", "The access token was revoked")
+    expect_login_form(page, "Please sign in", "token_revoked", "The refresh token was revoked")
     assert seen == [("/api/notes", 401), ("/auth/refresh", 401)]
     shot(page, request, "refresh-refused")
 
@@ -317,10 +317,10 @@ def test_another_users_note_is_not_found_where_hidden(page: Page, request: pytes
     page.click("#open-note")
     expect(page.locator("#status-message")).to_have_text("The requested resource was not found")
 
-    page.fill("#note-id", "3")  # deleting it is the 403 variant: the note is not hers
+    page.fill("#note-id", "3")  # deleting it is the same 404: a 403 would tell that it exists
     page.click("#delete-note")
-    expect(page.locator("#status-title")).to_have_text("Access denied")
-    assert status_text(page) == "Access denied not_owner You do not own this resource"
+    expect(page.locator("#status-title")).to_have_text("Not found")
+    assert status_text(page) == "Not found not_found The requested resource was not found"
     expect(page.locator("#session")).to_be_visible()
     shot(page, request, "not-owner")
 

@@ -15,6 +15,8 @@ from click.testing import Result
 from conftest import SECRET
 from conftest import make_app
 from flask import Flask
+from kit import bearer
+from kit import body
 
 from flask_authgate import AuthGate
 from flask_authgate import TokenPair
@@ -22,14 +24,8 @@ from flask_authgate import current_identity
 from flask_authgate import fresh_login_required
 from flask_authgate import login_required
 from flask_authgate import refresh_token_required
-from flask_authgate.errors import ERRORS
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def body(code: str) -> dict[str, t.Any]:
-    info = ERRORS[code]
-    return {"error": "Unauthorized", "code": code, "message": info.message, "status": info.status}
 
 
 def build(token_format: str, store: str = "memory") -> tuple[Flask, AuthGate]:
@@ -75,10 +71,6 @@ def issue(app: Flask, *args: str) -> str:
     return lines[0]
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def test_token_command(token_format: str) -> None:
     app, _ = build(token_format)
     token = issue(app, "alice", "--role", "admin", "--role", "ops", "--scope", "read", "--expires", "60")
@@ -107,7 +99,7 @@ def test_cli_refresh_token_starts_a_family(token_format: str) -> None:
     client = app.test_client()
     pair = client.post("/rotate", headers=bearer(token)).get_json()
     assert client.get("/me", headers=bearer(pair["access_token"])).status_code == 200
-    assert client.post("/rotate", headers=bearer(token)).get_json() == body("token_revoked")  # reused
+    assert client.post("/rotate", headers=bearer(token)).get_json() == body("token_revoked", "refresh")  # reused
     assert client.get("/me", headers=bearer(pair["access_token"])).get_json() == body("token_revoked")
 
 
@@ -139,8 +131,8 @@ def test_token_command_usage_errors(args: list[str]) -> None:
     assert "Error:" in result.output
 
 
-def test_revoke_command(token_format: str) -> None:
-    app, _ = build(token_format)
+def test_revoke_command(token_format: str, redis_url: str) -> None:
+    app, _ = build(token_format, redis_url)
     token = issue(app, "alice")
     client = app.test_client()
     assert client.get("/me", headers=bearer(token)).status_code == 200
@@ -149,39 +141,39 @@ def test_revoke_command(token_format: str) -> None:
     with app.app_context():
         jti = app.extensions["authgate"].tokens.inspect(token).identity.token_id
     assert result.stdout == f"revoked jti {jti} (subject alice)\n"
-    assert result.stderr == ("warning: AUTHGATE_REVOCATION_STORE is 'memory'; use Redis to reach running servers\n")
+    assert result.stderr == ""
     assert client.get("/me", headers=bearer(token)).get_json() == body("token_revoked")
 
 
-def test_revoke_a_refresh_token(token_format: str) -> None:
-    app, _ = build(token_format)
+def test_revoke_a_refresh_token(token_format: str, redis_url: str) -> None:
+    app, _ = build(token_format, redis_url)
     token = issue(app, "alice", "--refresh")
     assert cli(app, "revoke", token).exit_code == 0
-    assert app.test_client().post("/refresh", headers=bearer(token)).get_json() == body("token_revoked")
+    assert app.test_client().post("/refresh", headers=bearer(token)).get_json() == body("token_revoked", "refresh")
 
 
 @pytest.mark.parametrize(
     "token",
     [pytest.param("garbage", id="garbage"), pytest.param("a.b.c", id="three-segments"), pytest.param("", id="empty")],
 )
-def test_revoke_a_bad_token(token_format: str, token: str) -> None:
-    app, _ = build(token_format)
+def test_revoke_a_bad_token(token_format: str, token: str, redis_url: str) -> None:
+    app, _ = build(token_format, redis_url)
     result = cli(app, "revoke", token)
     assert result.exit_code == 1
     assert result.output == "Error: not a valid token for this app (token_invalid)\n"
 
 
-def test_revoke_a_token_of_another_app(token_format: str) -> None:
+def test_revoke_a_token_of_another_app(token_format: str, redis_url: str) -> None:
     other, _ = make_app({"AUTHGATE_TOKEN_FORMAT": token_format, "SECRET_KEY": "x" * 64})
     token = issue(other, "alice")
-    app, _ = build(token_format)
+    app, _ = build(token_format, redis_url)
     result = cli(app, "revoke", token)
     assert result.exit_code == 1
     assert result.output == "Error: not a valid token for this app (token_invalid)\n"
 
 
-def test_revoke_an_expired_token(token_format: str) -> None:
-    app, gate = build(token_format)
+def test_revoke_an_expired_token(token_format: str, redis_url: str) -> None:
+    app, gate = build(token_format, redis_url)
     with app.app_context():
         tokens = app.extensions["authgate"].tokens
         tokens.clock = lambda: time.time() - 3600
@@ -235,3 +227,16 @@ def test_revoke_from_another_process_through_redis(tmp_path: Path, redis_url: st
     assert done.stdout.startswith("revoked jti ")
     assert done.stderr == ""
     assert client.get("/me", headers=bearer(token)).get_json() == body("token_revoked")
+
+
+def test_revoke_refuses_the_memory_store(token_format: str) -> None:
+    # Issue 9 item 16: the CLI is its own process, so a revocation in its memory store would
+    # reach no running server. It says so and exits 1 instead of reporting a success.
+    app, gate = build(token_format)
+    with app.app_context():
+        token = gate.create_access_token("alice")
+    result = cli(app, "revoke", token)
+    assert result.exit_code == 1
+    assert "AUTHGATE_REVOCATION_STORE is 'memory'" in result.output
+    assert "revoked" not in result.output.lower().split("error")[0]
+    assert app.test_client().get("/me", headers=bearer(token)).status_code == 200

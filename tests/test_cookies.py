@@ -11,21 +11,15 @@ from flask import Flask
 from flask import Response
 from flask import jsonify
 from flask.testing import FlaskClient
+from kit import body
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate import refresh_token_required
-from flask_authgate.errors import ERRORS
 
 COOKIES = {"AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"]}
 UNSAFE = ["POST", "PUT", "PATCH", "DELETE"]
-
-
-def body(code: str) -> dict[str, t.Any]:
-    info = ERRORS[code]
-    phrase = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}[info.status]
-    return {"error": phrase, "code": code, "message": info.message, "status": info.status}
 
 
 def build(token_format: str, **config: t.Any) -> tuple[Flask, AuthGate]:
@@ -212,7 +206,7 @@ def test_refresh_through_the_refresh_cookie(browser: FlaskClient) -> None:
     browser.set_cookie("authgate_refresh", old_refresh)
     rv = browser.post("/auth/refresh", headers={"X-CSRF-Token": csrf})
     assert rv.status_code == 401
-    assert rv.get_json() == body("token_revoked")
+    assert rv.get_json() == body("token_revoked", "refresh")
     assert browser.get("/me").get_json() == body("token_revoked")
 
 

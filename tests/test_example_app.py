@@ -12,6 +12,7 @@ import typing as t
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from kit import bearer
 from werkzeug.test import TestResponse
 
 import example_app
@@ -77,10 +78,6 @@ def login(client: FlaskClient, username: str) -> dict[str, t.Any]:
     rv = client.post("/auth/login", json={"username": username, "password": f"{username}-password"})
     assert rv.status_code == 200, rv.get_data(as_text=True)
     return t.cast(dict[str, t.Any], rv.get_json())
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def as_user(client: FlaskClient, username: str) -> dict[str, str]:
@@ -323,12 +320,18 @@ def test_reading_someone_elses_note_is_hidden(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
-def test_changing_someone_elses_note_is_403(client: FlaskClient, method: str) -> None:
+def test_changing_someone_elses_note_is_the_same_404_as_a_missing_one(client: FlaskClient, method: str) -> None:
+    # Issue 9 item 12: a 403 here would tell that note 3 exists; every refusal on a hidden
+    # resource is the same 404, byte for byte.
     headers = as_user(client, "alice")
-    rv = client.open("/api/notes/3", method=method, headers=headers, json={"title": "mine now"})
-    assert_error(rv, 403, NOT_OWNER, [])
-    rv = client.open("/api/notes/999", method=method, headers=headers, json={"title": "x"})
-    assert_error(rv, 404, NOT_FOUND, [])
+    theirs = client.open("/api/notes/3", method=method, headers=headers, json={"title": "mine now"})
+    missing = client.open("/api/notes/999", method=method, headers=headers, json={"title": "x"})
+    assert_error(theirs, 404, NOT_FOUND, [])
+    assert (theirs.status_code, theirs.data, sorted(theirs.headers.items())) == (
+        missing.status_code,
+        missing.data,
+        sorted(missing.headers.items()),
+    )
     assert client.get("/api/notes/3", headers=as_user(client, "bob")).get_json()["title"] == "Bob's plans"
 
 
@@ -373,8 +376,9 @@ def test_refresh_rotates_and_detects_reuse(client: FlaskClient) -> None:
     assert client.get("/api/me", headers=bearer(second["access_token"])).get_json()["fresh"] is False
     # The used refresh token again: theft suspected, the whole family ends.
     reused = client.post("/auth/refresh", headers=bearer(first["refresh_token"]))
-    revoked = err(401, "Unauthorized", "token_revoked", "The access token was revoked")
-    assert_error(reused, 401, revoked, invalid_token("The access token was revoked"))
+    # Issue 9 item 18: the message names the token it is about.
+    revoked = err(401, "Unauthorized", "token_revoked", "The refresh token was revoked")
+    assert_error(reused, 401, revoked, invalid_token("The refresh token was revoked"))
     assert client.get("/api/me", headers=bearer(second["access_token"])).status_code == 401
     assert client.post("/auth/refresh", headers=bearer(second["refresh_token"])).status_code == 401
 
@@ -407,11 +411,12 @@ def test_logout_revokes_both_tokens(client: FlaskClient) -> None:
     assert_error(
         client.get("/api/me", headers=bearer(pair["access_token"])), 401, revoked, invalid_token(revoked["message"])
     )
+    refresh_revoked = err(401, "Unauthorized", "token_revoked", "The refresh token was revoked")
     assert_error(
         client.post("/auth/refresh", headers=bearer(pair["refresh_token"])),
         401,
-        revoked,
-        invalid_token(revoked["message"]),
+        refresh_revoked,
+        invalid_token(refresh_revoked["message"]),
     )
 
 
@@ -522,7 +527,19 @@ def test_seed_command_prints_the_logins(tmp_path: pathlib.Path) -> None:
     assert client.post("/auth/login", json={"username": "bob", "password": "bob-password"}).status_code == 200
 
 
-def test_revoke_user_command(app: Flask, client: FlaskClient) -> None:
+def test_revoke_user_command_refuses_the_memory_store(app: Flask, client: FlaskClient) -> None:
+    # Issue 9 item 16: the command is its own process; an in-memory revocation reaches no server.
+    headers = as_user(client, "alice")
+    result = app.test_cli_runner().invoke(args=["revoke-user", "alice"])
+    assert result.exit_code == 1
+    assert "AUTHGATE_REVOCATION_STORE is 'memory'" in result.output
+    assert client.get("/api/me", headers=headers).status_code == 200
+
+
+@pytest.mark.redis
+def test_revoke_user_command(db_path: pathlib.Path, redis_url: str) -> None:
+    app = build(db_path, AUTHGATE_REVOCATION_STORE=redis_url)
+    client = app.test_client()
     headers = as_user(client, "alice")
     result = app.test_cli_runner().invoke(args=["revoke-user", "alice"])
     assert (result.exit_code, result.output) == (0, "Revoked every token of alice (subject 2)\n")

@@ -17,6 +17,7 @@ from flask_authgate import get_identity
 from flask_authgate import ip_allowed
 from flask_authgate import login_required
 from flask_authgate._state import GateState
+from flask_authgate._state import get_state
 
 
 def guarded(app: Flask) -> Flask:
@@ -29,12 +30,12 @@ def guarded(app: Flask) -> Flask:
 
 
 def test_state_lives_in_app_extensions() -> None:
-    app, gate = make_app()
+    app, _ = make_app()
     state = app.extensions["authgate"]
     assert isinstance(state, GateState)
     assert state.app is app
     with app.app_context():
-        assert gate.current_state() is state
+        assert get_state() is state
 
 
 def test_constructor_with_app() -> None:

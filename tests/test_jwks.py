@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
 from jwt.algorithms import RSAAlgorithm
+from kit import bearer
+from kit import body
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
@@ -170,16 +172,6 @@ def jwks_client(app: Flask) -> JwksClient:
     client = app.extensions["authgate"].jwks
     assert isinstance(client, JwksClient)
     return client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def body(code: str) -> dict[str, t.Any]:
-    info = ERRORS[code]
-    phrase = {401: "Unauthorized", 503: "Service Unavailable"}[info.status]
-    return {"error": phrase, "code": code, "message": info.message, "status": info.status}
 
 
 def assert_ok(client: FlaskClient, token: str) -> None:

@@ -18,12 +18,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
+from kit import bearer
+from kit import body
 from werkzeug.serving import make_server
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
 from flask_authgate import login_required
-from flask_authgate.errors import ERRORS
 
 NEW_SECRET = "n" * 64
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -47,15 +48,6 @@ def rsa_keys() -> dict[str, rsa.RSAPrivateKey]:
 @pytest.fixture(scope="module")
 def ec_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
-
-
-def body(code: str) -> dict[str, t.Any]:
-    info = ERRORS[code]
-    return {"error": "Unauthorized", "code": code, "message": info.message, "status": info.status}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def build(config: dict[str, t.Any]) -> tuple[Flask, AuthGate]:

@@ -12,6 +12,8 @@ import pytest
 from conftest import make_app
 from flask import Flask
 from flask.testing import FlaskClient
+from kit import bearer
+from kit import body
 
 from flask_authgate import AuthGate
 from flask_authgate import TokenPair
@@ -19,20 +21,11 @@ from flask_authgate import current_identity
 from flask_authgate import fresh_login_required
 from flask_authgate import login_required
 from flask_authgate import refresh_token_required
-from flask_authgate.errors import ERRORS
+from flask_authgate.errors import message_for
 
 
-def body(code: str) -> dict[str, t.Any]:
-    info = ERRORS[code]
-    return {"error": "Unauthorized", "code": code, "message": info.message, "status": info.status}
-
-
-def challenge(code: str) -> list[str]:
-    return [f'Bearer realm="api", error="invalid_token", error_description="{ERRORS[code].message}"']
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+def challenge(code: str, token_type: str = "access") -> list[str]:
+    return [f'Bearer realm="api", error="invalid_token", error_description="{message_for(code, token_type)}"']
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -94,8 +87,9 @@ def refresh(client: FlaskClient, token: str) -> TokenPair:
 def assert_refused(client: FlaskClient, method: str, path: str, token: str, code: str) -> None:
     rv = client.open(path, method=method, headers=bearer(token))
     assert rv.status_code == 401
-    assert rv.get_json() == body(code)
-    assert rv.headers.getlist("WWW-Authenticate") == challenge(code)
+    token_type = "refresh" if path == "/refresh" else "access"
+    assert rv.get_json() == body(code, token_type)
+    assert rv.headers.getlist("WWW-Authenticate") == challenge(code, token_type)
     assert rv.headers["Cache-Control"] == "no-store"
 
 

@@ -37,6 +37,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
+from kit import bearer
+from kit import body
 from test_jwks import Provider
 from test_jwks import assert_ok as assert_jwks_ok
 from test_jwks import assert_refused as assert_jwks_refused
@@ -76,14 +78,8 @@ def signed_token(payload: bytes) -> str:
     return serializer.dumps(json.loads(payload))
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def error_body(code: str) -> dict[str, t.Any]:
-    info = ERRORS[code]
-    reason = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable"}[info.status]
-    return {"error": reason, "code": code, "message": info.message, "status": info.status}
+def error_body(code: str, token_type: str = "access") -> dict[str, t.Any]:
+    return body(code, token_type)
 
 
 def invalid_token_challenge(code: str) -> str:
@@ -319,7 +315,7 @@ def test_used_refresh_token_cannot_be_replayed_within_the_leeway(token_format: s
     clock.offset = 70
     rv = client.post("/refresh", headers=bearer(refresh))
     assert rv.status_code == 401
-    assert rv.get_json() == error_body("token_revoked")
+    assert rv.get_json() == error_body("token_revoked", "refresh")
 
 
 # -- AUTHGATE_LOGIN_VIEW --------------------------------------------------------------------

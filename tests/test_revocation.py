@@ -30,6 +30,8 @@ from conftest import wait_for_port
 from flask import Flask
 from flask import request
 from flask.testing import FlaskClient
+from kit import bearer
+from kit import body
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
@@ -41,19 +43,9 @@ from flask_authgate import current_identity
 from flask_authgate import get_identity
 from flask_authgate import login_required
 from flask_authgate import refresh_token_required
-from flask_authgate.errors import ERRORS
+from flask_authgate._state import get_state
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def body(code: str) -> dict[str, t.Any]:
-    info = ERRORS[code]
-    phrase = {401: "Unauthorized", 503: "Service Unavailable"}[info.status]
-    return {"error": phrase, "code": code, "message": info.message, "status": info.status}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 class FakeClock:
@@ -216,7 +208,7 @@ def build(token_format: str, store: t.Any, **config: t.Any) -> tuple[Flask, Auth
 def assert_revoked(client: FlaskClient, token: str, path: str = "/me") -> None:
     rv = client.open(path, method="POST" if path == "/refresh" else "GET", headers=bearer(token))
     assert rv.status_code == 401
-    assert rv.get_json() == body("token_revoked")
+    assert rv.get_json() == body("token_revoked", "refresh" if path == "/refresh" else "access")
 
 
 def test_revoke_is_keyed_on_jti(token_format: str, store_setting: str) -> None:
@@ -225,10 +217,10 @@ def test_revoke_is_keyed_on_jti(token_format: str, store_setting: str) -> None:
     with app.app_context():
         token = gate.create_access_token("alice")
         other = gate.create_access_token("alice")
-        jti = gate.current_state().tokens.inspect(token).identity.token_id  # type: ignore[union-attr]
+        jti = get_state().tokens.inspect(token).identity.token_id  # type: ignore[union-attr]
         assert client.get("/me", headers=bearer(token)).status_code == 200  # now in the verified-token cache
         gate.revoke(token)
-        store = gate.current_state().revocations.store
+        store = get_state().revocations.store
         assert store.get_many([f"jti:{jti}"])[0] is not None
     assert_revoked(client, token)
     assert client.get("/me", headers=bearer(other)).get_json() == {"sub": "alice"}
@@ -288,7 +280,7 @@ def test_revoke_an_expired_token_is_a_no_op(token_format: str) -> None:
     store = MemoryStore(clock=clock)
     app, gate = build(token_format, store)
     with app.app_context():
-        tokens = gate.current_state().tokens
+        tokens = get_state().tokens
         tokens.clock = lambda: time.time() - 120
         token = gate.create_access_token("alice", expires_in=60)
         tokens.clock = time.time

@@ -130,17 +130,24 @@ def test_identity_loaded(signal_app: tuple[Flask, AuthGate], events: list[Event]
 
 
 @pytest.mark.parametrize(
-    ("path", "headers", "code"),
+    ("path", "headers", "code", "reason"),
     [
-        pytest.param("/me", {}, "token_missing", id="missing"),
-        pytest.param("/me", {"Authorization": "Bearer not.a.token"}, "token_invalid", id="invalid"),
-        pytest.param("/async-me", {"Authorization": "Bearer not.a.token"}, "token_invalid", id="async-invalid"),
-        pytest.param("/admin", {}, "token_missing", id="guarded-missing"),
-        pytest.param("/me", {"Authorization": "Bearer a", "X-Other": "1"}, "token_invalid", id="short"),
+        pytest.param("/me", {}, "token_missing", "no_credentials", id="missing"),
+        pytest.param("/me", {"Authorization": "Bearer not.a.token"}, "token_invalid", "malformed", id="invalid"),
+        pytest.param(
+            "/async-me", {"Authorization": "Bearer not.a.token"}, "token_invalid", "malformed", id="async-invalid"
+        ),
+        pytest.param("/admin", {}, "token_missing", "no_credentials", id="guarded-missing"),
+        pytest.param("/me", {"Authorization": "Bearer a", "X-Other": "1"}, "token_invalid", "malformed", id="short"),
     ],
 )
 def test_authentication_failed(
-    signal_app: tuple[Flask, AuthGate], events: list[Event], path: str, headers: dict[str, str], code: str
+    signal_app: tuple[Flask, AuthGate],
+    events: list[Event],
+    path: str,
+    headers: dict[str, str],
+    code: str,
+    reason: str,
 ) -> None:
     app, _ = signal_app
     assert app.test_client().get(path, headers=headers).status_code == 401
@@ -148,7 +155,7 @@ def test_authentication_failed(
         (
             "authentication_failed",
             app,
-            {"identity": None, "error_code": code, "endpoint": path.strip("/").replace("-", "_")},
+            {"identity": None, "error_code": code, "endpoint": path.strip("/").replace("-", "_"), "reason": reason},
         )
     ]
 
@@ -158,7 +165,11 @@ def test_authentication_failed_for_a_refresh_token(signal_app: tuple[Flask, Auth
     _, headers = bearer(app, gate, refresh=True)
     assert app.test_client().get("/me", headers=headers).status_code == 401
     assert events == [
-        ("authentication_failed", app, {"identity": None, "error_code": "token_type_invalid", "endpoint": "me"})
+        (
+            "authentication_failed",
+            app,
+            {"identity": None, "error_code": "token_type_invalid", "endpoint": "me", "reason": "token_type"},
+        )
     ]
 
 
@@ -180,7 +191,8 @@ def test_access_denied_carries_the_identity(
     assert [e[0] for e in events] == ["identity_loaded", "access_denied"]
     _, sender, kwargs = events[1]
     assert sender is app
-    assert set(kwargs) == {"identity", "error_code", "endpoint"}
+    assert set(kwargs) == {"identity", "error_code", "endpoint", "reason"}
+    assert kwargs["reason"] in ("role", "scope", "owner", "authorize")
     assert kwargs["identity"] is events[0][2]["identity"]
     assert kwargs["identity"].subject == "alice"
     assert kwargs["error_code"] == code
@@ -192,14 +204,18 @@ def test_access_denied_for_ip_has_no_identity(signal_app: tuple[Flask, AuthGate]
     _, headers = bearer(app, gate)
     rv = app.test_client().get("/office", headers=headers, environ_base={"REMOTE_ADDR": "8.8.8.8"})
     assert rv.status_code == 403
-    assert events == [("access_denied", app, {"identity": None, "error_code": "ip_denied", "endpoint": "office"})]
+    assert events == [
+        ("access_denied", app, {"identity": None, "error_code": "ip_denied", "endpoint": "office", "reason": "ip"})
+    ]
 
 
 def test_app_wide_ip_denial_on_an_unknown_url(events: list[Event]) -> None:
     app, _ = make_app({"AUTHGATE_IP_ALLOWLIST": ["10.0.0.0/8"]})
     rv = app.test_client().get("/nowhere", environ_base={"REMOTE_ADDR": "8.8.8.8"})
     assert rv.status_code == 403
-    assert events == [("access_denied", app, {"identity": None, "error_code": "ip_denied", "endpoint": None})]
+    assert events == [
+        ("access_denied", app, {"identity": None, "error_code": "ip_denied", "endpoint": None, "reason": "ip"})
+    ]
 
 
 @pytest.mark.parametrize(
@@ -236,7 +252,11 @@ def test_a_failure_seen_first_by_current_identity_is_still_reported_by_the_guard
     assert rv.status_code == 401
     assert rv.get_json()["code"] == "token_invalid"
     assert events == [
-        ("authentication_failed", app, {"identity": None, "error_code": "token_invalid", "endpoint": "me"})
+        (
+            "authentication_failed",
+            app,
+            {"identity": None, "error_code": "token_invalid", "endpoint": "me", "reason": "malformed"},
+        )
     ]
 
 
@@ -293,6 +313,9 @@ def test_log_lines_name_code_and_endpoint_never_the_token(
     token, headers = bearer(app, gate, ["viewer"])
     refresh, refresh_headers = bearer(app, gate, refresh=True)
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    # The reason is precise: a changed JWT signature fails its check; itsdangerous's
+    # compact signature does not even decode.
+    tampered_reason = "signature" if app.config["AUTHGATE_TOKEN_FORMAT"] == "jwt" else "malformed"
 
     assert client.get("/admin", headers=headers).status_code == 403
     assert client.get("/me", headers={"Authorization": f"Bearer {tampered}"}).status_code == 401
@@ -303,11 +326,11 @@ def test_log_lines_name_code_and_endpoint_never_the_token(
 
     records = [r for r in caplog.records if r.name == "flask_authgate"]
     assert [r.getMessage() for r in records] == [
-        "authgate: 403 insufficient_role on endpoint admin",
-        "authgate: 401 token_invalid on endpoint me",
-        "authgate: 401 token_type_invalid on endpoint me",
-        "authgate: 403 not_owner on endpoint note",
-        "authgate: 403 ip_denied on endpoint office",
+        "authgate: 403 insufficient_role (role) on endpoint admin",
+        f"authgate: 401 token_invalid ({tampered_reason}) on endpoint me",
+        "authgate: 401 token_type_invalid (token_type) on endpoint me",
+        "authgate: 403 not_owner (owner) on endpoint note",
+        "authgate: 403 ip_denied (ip) on endpoint office",
     ]
     assert all(r.levelno == logging.INFO for r in records)
     everything = caplog.text + "".join(repr(r.args) + repr(r.__dict__) for r in records)

@@ -19,6 +19,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeTimedSerializer
+from kit import bearer
+from kit import body
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
@@ -30,11 +32,6 @@ ACCESS_SALT = "flask-authgate.access"
 REFRESH_SALT = "flask-authgate.refresh"
 SIGNER_KWARGS: dict[str, t.Any] = {"digest_method": hashlib.sha256}
 ROTATED = ["n" * 64, SECRET]  # the new key first: it signs; the old one still verifies
-
-
-def body(code: str) -> dict[str, t.Any]:
-    info = ERRORS[code]
-    return {"error": "Unauthorized", "code": code, "message": info.message, "status": info.status}
 
 
 def challenge(code: str) -> list[str]:
@@ -82,10 +79,6 @@ def signed_app() -> Flask:
 @pytest.fixture
 def signed_client(signed_app: Flask) -> FlaskClient:
     return signed_app.test_client()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_issued_token_is_an_itsdangerous_token(signed_app: Flask, signed_client: FlaskClient) -> None:

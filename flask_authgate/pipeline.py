@@ -1,0 +1,393 @@
+"""The one request pipeline: credentials → verifier → identity → requirement → refusal.
+
+Every entry point calls into this module — the app-wide rules
+(:mod:`.rules`), the guards (:mod:`.decorators`), ``authorize()`` /
+``require_owner()`` (:mod:`.authorization`) and the identity proxies — and
+every refusal is logged and signalled here, once, by :func:`report`.
+
+* **Per-request state belongs to the request.** What the pipeline learns
+  (identity, failure, user) is kept on the request object itself, never on
+  ``flask.g``: ``g`` belongs to the app context, which Flask reuses when a
+  request is pushed inside one that is already active (a ``with
+  app.app_context():`` test fixture, a sub-request), and would carry one
+  request's identity into the next.
+* **Lazy.** Nothing is verified until a guard, ``current_identity`` or
+  ``current_user`` needs it, so a public view pays nothing for a token it
+  never reads; a bad token there is simply anonymous.
+* **One mechanism for sync and async.** The pipeline is synchronous. User
+  callbacks (``api_key_loader``, ``roles_loader``, ``user_loader``) may be
+  ``async def``; :func:`call` runs them with ``app.ensure_sync`` or, inside a
+  running event loop (an ``async def`` view), on one long-lived helper loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc as cabc
+import concurrent.futures
+import contextvars
+import dataclasses
+import hmac
+import inspect
+import logging
+import os
+import threading
+import typing as t
+
+from flask import after_this_request
+from flask import current_app
+from flask import has_request_context
+from flask import request
+from werkzeug.local import LocalProxy
+
+from . import credentials
+from . import signals
+from ._state import GateState
+from ._state import get_state
+from .errors import AuthError
+from .identity import Identity
+from .requirements import Requirement
+from .requirements import address_allowed
+from .requirements import parse_address
+from .requirements import refusal
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+    from flask import Request
+    from werkzeug.wrappers import Response
+
+log = logging.getLogger("flask_authgate")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+#: Codes whose message names the token type.
+_ABOUT_THE_TOKEN = frozenset({"token_invalid", "token_expired", "token_revoked"})
+
+#: The request attribute that holds the request's :class:`RequestAuth`.
+_ATTR = "authgate_auth"
+
+
+class RequestAuth:
+    """What the extension knows about one request (kept on the request object)."""
+
+    __slots__ = ("identity", "plan_done", "reported", "results", "user")
+
+    def __init__(self) -> None:
+        #: token type -> the identity or the failure it resolved to.
+        self.results: dict[str, Identity | AuthError] = {}
+        #: The identity the last successful check established.
+        self.identity: Identity | None = None
+        self.user: t.Any = None
+        #: Whether the app-wide rules already ran for this request.
+        self.plan_done = False
+        #: The failures already logged and signalled (each once per request).
+        self.reported: list[AuthError] = []
+
+
+def current() -> tuple[Flask, Request]:
+    """The current app and request, each read once through Flask's public proxies."""
+    return (
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        request._get_current_object(),  # type: ignore[attr-defined]
+    )
+
+
+def request_auth(req: Request) -> RequestAuth:
+    """The :class:`RequestAuth` of ``req`` (created on first use)."""
+    ra: RequestAuth | None = req.__dict__.get(_ATTR)
+    if ra is None:
+        ra = RequestAuth()
+        req.__dict__[_ATTR] = ra
+    return ra
+
+
+# -- callbacks: one mechanism for sync and async --------------------------------------
+
+
+class _HelperLoop:
+    """One event loop on one daemon thread, started on first use in each process.
+
+    Used only when an ``async def`` callback must run while this thread is
+    already inside an event loop (an ``async def`` view), where Flask's
+    ``ensure_sync`` cannot run it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def _get(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # a forked worker starts its own
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="authgate-async", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coro: cabc.Coroutine[t.Any, t.Any, t.Any]) -> t.Any:
+        loop = self._get()
+        context = contextvars.copy_context()  # the request context goes with the coroutine
+        result: concurrent.futures.Future[t.Any] = concurrent.futures.Future()
+
+        def finished(task: asyncio.Task[t.Any]) -> None:
+            if task.cancelled():
+                result.cancel()
+            elif task.exception() is not None:
+                result.set_exception(t.cast(BaseException, task.exception()))
+            else:
+                result.set_result(task.result())
+
+        def start() -> None:
+            loop.create_task(coro, context=context).add_done_callback(finished)
+
+        loop.call_soon_threadsafe(start)
+        return result.result()
+
+
+_helper_loop = _HelperLoop()
+
+
+def call(app: Flask, callback: cabc.Callable[..., t.Any], arg: t.Any) -> t.Any:
+    """Call a user callback, awaiting it if it is ``async def``.
+
+    Outside an event loop, Flask's ``app.ensure_sync`` runs it (as Flask runs
+    async views). Inside one — an ``async def`` view reading
+    ``current_identity`` or calling a guard — this thread cannot block on the
+    running loop, so the coroutine runs on the helper loop, with this
+    context, while this thread waits.
+    """
+    if not inspect.iscoroutinefunction(callback):
+        return callback(arg)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return app.ensure_sync(callback)(arg)
+    return _helper_loop.run(callback(arg))
+
+
+# -- reporting: every refusal is logged and signalled here --------------------------------
+
+
+def report(app: Flask, req: Request, err: AuthError, identity: Identity | None) -> None:
+    """Log a refusal and send ``authentication_failed`` (400/401/503) or ``access_denied`` (403/404).
+
+    Each failure is reported once per request, however often it is raised.
+    """
+    reported = request_auth(req).reported
+    if any(e is err for e in reported):
+        return
+    reported.append(err)
+    endpoint = req.endpoint
+    reason = err.reason or err.error_code
+    log.info("authgate: %s %s (%s) on endpoint %s", err.code, err.error_code, reason, endpoint)
+    signal = signals.access_denied if err.code in (403, 404) else signals.authentication_failed
+    if signal.receivers:
+        signal.send(app, identity=identity, error_code=err.error_code, endpoint=endpoint, reason=reason)
+
+
+def deny(err: AuthError, identity: Identity | None = None) -> t.NoReturn:
+    """Report ``err`` for the current request and raise it."""
+    app, req = current()
+    report(app, req, err, identity)
+    raise err
+
+
+# -- authentication: credentials → verifier → identity ------------------------------------
+
+
+def _private(header: str) -> cabc.Callable[[Response], Response]:
+    def mark(response: Response) -> Response:
+        # RFC 9110 §16.4.2: only Authorization makes caches treat a response as
+        # private; an API key or a cookie needs it said explicitly.
+        cache_control = response.headers.get("Cache-Control", "")
+        if "no-store" not in cache_control and "private" not in cache_control:
+            response.headers["Cache-Control"] = "private" if not cache_control else f"private, {cache_control}"
+        response.vary.add(header)
+        return response
+
+    return mark
+
+
+def bare(state: GateState, req: Request) -> bool:
+    """Whether the request plainly carries no credentials: the ``Authorization`` header is the
+    only place one could be (no cookies, no API keys) and it is absent. The common 401."""
+    return state.header_only and state.callbacks.api_key_loader is None and "HTTP_AUTHORIZATION" not in req.environ
+
+
+def _identify(app: Flask, state: GateState, req: Request, token_type: str, ra: RequestAuth) -> Identity:
+    """Find the credentials, verify them and build the identity (callbacks included)."""
+    callbacks = state.callbacks
+    cookie_name = state.cookie_names.get(token_type)
+    creds = credentials.find(
+        req.environ,
+        req.cookies if cookie_name is not None else None,
+        header=state.header_on,
+        cookie_name=cookie_name,
+        api_key_environ=state.api_key_environ if callbacks.api_key_loader is not None else None,
+    )
+    if creds is None:
+        raise AuthError("token_missing", token_type=token_type, reason="no_credentials")
+    if creds.source == "api_key":
+        if token_type != "access":
+            raise AuthError("token_type_invalid", token_type=token_type)
+        loaded = call(app, t.cast(cabc.Callable[..., t.Any], callbacks.api_key_loader), creds.value)
+        if loaded is None:
+            raise AuthError("api_key_invalid", reason="unknown_api_key")
+        if not isinstance(loaded, Identity):
+            raise TypeError("api_key_loader must return an Identity or None")
+        identity = loaded if loaded.scheme == "api_key" else dataclasses.replace(loaded, scheme="api_key")
+        after_this_request(_private(state.settings.api_key_header))
+    else:
+        entry = state.tokens.verify(creds.value, token_type)
+        identity = entry.identity
+        if creds.source == "cookie":
+            if req.method not in SAFE_METHODS:
+                sent = req.headers.get(state.settings.csrf_header, "")
+                expected = entry.csrf or ""
+                # Double submit, compared in constant time; the value is bound to the token.
+                if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+                    raise AuthError("csrf_failed", reason="csrf")
+            after_this_request(_private("Cookie"))
+    if callbacks.roles_loader is not None:
+        roles = call(app, callbacks.roles_loader, identity)
+        if isinstance(roles, str) or not isinstance(roles, cabc.Iterable):
+            raise TypeError("roles_loader must return an iterable of role names, not a string")
+        identity = dataclasses.replace(identity, roles=frozenset(roles))
+    if callbacks.user_loader is not None:
+        user = call(app, callbacks.user_loader, identity)
+        if user is None:
+            raise AuthError("identity_not_found", reason="user_loader")
+        ra.user = user
+    return identity
+
+
+def authenticate(
+    app: Flask, state: GateState, req: Request, token_type: str = "access", *, quiet: bool = False
+) -> Identity:
+    """The identity of ``req`` for ``token_type`` tokens, resolved once per request.
+
+    :raises AuthError: Why there is none (reported unless ``quiet``: reading
+        ``current_identity`` on a public view is not a refusal).
+    """
+    ra = request_auth(req)
+    done = ra.results.get(token_type)
+    if done is None:
+        try:
+            if bare(state, req):
+                raise AuthError("token_missing", token_type=token_type, reason="no_credentials")  # nothing to look at
+            identity = _identify(app, state, req, token_type, ra)
+        except AuthError as err:
+            if token_type != "access" and err.error_code in _ABOUT_THE_TOKEN:
+                err.token_type = token_type  # "The refresh token was revoked"
+            done = ra.results[token_type] = err
+        except Exception:
+            # A callback failed (its database is down, a bug): fail closed, and never let
+            # its text reach the client. The traceback goes to the log.
+            log.exception("authgate: a callback raised while authenticating; answering 503")
+            done = ra.results[token_type] = AuthError("auth_unavailable", reason="callback_error")
+        else:
+            ra.results[token_type] = ra.identity = identity
+            if signals.identity_loaded.receivers:
+                signals.identity_loaded.send(app, identity=identity, endpoint=req.endpoint)
+            return identity
+    if isinstance(done, Identity):
+        ra.identity = done
+        return done
+    if not quiet:
+        report(app, req, done, None)
+    raise done
+
+
+# -- requirements ------------------------------------------------------------------------------
+
+
+def check_networks(app: Flask, req: Request, groups: tuple[tuple[t.Any, ...], ...]) -> None:
+    """403 ``ip_denied`` unless the client address (``request.remote_addr`` only) is allowed."""
+    if not address_allowed(parse_address(req.remote_addr), groups):
+        err = AuthError("ip_denied", reason="ip")
+        report(app, req, err, None)
+        raise err
+
+
+def check(app: Flask, state: GateState, req: Request, requirement: Requirement) -> Identity | None:
+    """Check ``requirement`` for ``req``: the IP lists, then the identity, then what it must hold.
+
+    :returns: The identity (``None`` when the requirement needs none).
+    :raises AuthError: The refusal, already reported.
+    """
+    if requirement.networks:
+        check_networks(app, req, requirement.networks)
+    if not requirement.needs_login:
+        return None
+    identity = authenticate(app, state, req, requirement.token_type)
+    if requirement.checks_identity:
+        err = refusal(identity, requirement, state.settings.role_hierarchy, state.step_up)
+        if err is not None:
+            report(app, req, err, identity)
+            raise err
+    return identity
+
+
+def preflight(app: Flask, state: GateState, req: Request, requirement: Requirement) -> bool:
+    """Whether ``req`` is a CORS preflight to answer without credentials (after the IP lists).
+
+    A preflight never carries credentials, so an ``OPTIONS`` request without
+    any gets the default ``OPTIONS`` answer instead of the view — and an
+    ``OPTIONS`` request *with* credentials is checked like any other.
+    """
+    if req.method != "OPTIONS" or credentials.present(
+        req.environ,
+        cookie_name=state.cookie_name,
+        api_key_environ=state.api_key_environ if state.callbacks.api_key_loader is not None else None,
+    ):
+        return False
+    if requirement.networks:
+        check_networks(app, req, requirement.networks)
+    return True
+
+
+def identity_or_401() -> Identity:
+    """The identity of the current request; raise its (reported) 401 when there is none."""
+    app, req = current()
+    ra = request_auth(req)
+    if ra.identity is not None:
+        return ra.identity
+    return authenticate(app, get_state(app), req)
+
+
+# -- the proxies -----------------------------------------------------------------------------
+
+
+def get_identity() -> Identity | None:
+    """The request's :class:`~flask_authgate.Identity`, or ``None`` when the caller is anonymous.
+
+    A request whose credentials fail verification is anonymous here; the
+    failure is reported by the first guard that needs an identity.
+
+    .. versionadded:: 0.1
+    """
+    if not has_request_context():
+        return None
+    app, req = current()
+    ra = request_auth(req)
+    if ra.identity is not None:
+        return ra.identity
+    try:
+        return authenticate(app, get_state(app), req, quiet=True)
+    except AuthError:
+        return None
+
+
+def _get_user() -> t.Any:
+    if get_identity() is None:
+        return None
+    return request_auth(request._get_current_object()).user  # type: ignore[attr-defined]
+
+
+#: Proxy to the request's :class:`~flask_authgate.Identity`; falsy when anonymous.
+#: A proxy is never ``is None``: write ``if not current_identity``.
+current_identity: Identity = t.cast(Identity, LocalProxy(get_identity))
+
+#: Proxy to what the ``user_loader`` returned for this request, or ``None``.
+current_user: t.Any = LocalProxy(_get_user)
