@@ -15,6 +15,9 @@ import typing as t
 
 from .errors import AuthError
 
+if t.TYPE_CHECKING:
+    from werkzeug.datastructures import MultiDict
+
 #: Longest ``Authorization`` value or cookie token considered (RFC 9110 §5.4).
 MAX_CREDENTIAL_LENGTH = 8192
 MAX_API_KEY_LENGTH = 1024
@@ -59,7 +62,7 @@ def parse_authorization(value: str | None) -> str | None:
 
 def find(
     environ: dict[str, t.Any],
-    cookies: t.Mapping[str, str] | None,
+    cookies: MultiDict[str, str] | None,
     *,
     header: bool = True,
     cookie_name: str | None,
@@ -83,11 +86,19 @@ def find(
     if api_key_environ is not None:
         key = environ.get(api_key_environ)
         if key:
+            if ", " in key:
+                # Two header lines arrive joined by ", " (an API key never holds a space).
+                raise AuthError("invalid_request", reason="api_key_twice")
             found.append(Credentials(key, "api_key"))
     if cookie_name is not None and cookies:
-        cookie = cookies.get(cookie_name)
-        if cookie:
-            found.append(Credentials(cookie, "cookie"))
+        sent = cookies.getlist(cookie_name)
+        if len(sent) > 1:
+            # Two cookies of one name: a sibling subdomain (or a man in the middle on plain
+            # http) can plant its own beside the victim's ("cookie tossing"), and which one
+            # comes first is not the server's to decide. Credentials sent twice: 400.
+            raise AuthError("invalid_request", reason="cookie_twice")
+        if sent and sent[0]:
+            found.append(Credentials(sent[0], "cookie"))
     if not found:
         return None
     if len(found) > 1:

@@ -25,6 +25,7 @@ import types
 import typing as t
 
 from .config import Settings
+from .errors import SCOPE_TOKEN
 from .errors import AuthError
 from .identity import Identity
 
@@ -87,15 +88,25 @@ def _optional_str(value: t.Any) -> str | None:
 
 
 def _str_set(value: t.Any, *, split: bool) -> frozenset[str]:
+    """Roles (``split=False``: a list of strings) or scopes (a space-separated string or a list).
+
+    Scopes follow RFC 6749 §3.3 exactly: ``scope-token *( SP scope-token )``. Any other
+    whitespace (a tab, a newline) is not a separator but a malformed token, so issuing
+    and verifying agree and ``"read\tadmin"`` can never grant ``admin``.
+    """
     if value is None:
         return frozenset()
     if isinstance(value, str):
         if not split:
             raise AuthError("token_invalid", reason="claim_type")  # never iterate a string letter by letter
-        return frozenset(value.split())
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return frozenset(value)
-    raise AuthError("token_invalid", reason="claim_type")
+        value = value.split(" ") if value else []
+    elif not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise AuthError("token_invalid", reason="claim_type")
+    if split and not all(SCOPE_TOKEN.fullmatch(v) for v in value):
+        raise AuthError("token_invalid", reason="scope_syntax")
+    if not split and not all(value):
+        raise AuthError("token_invalid", reason="claim_type")
+    return frozenset(value)
 
 
 class TokenCache:
@@ -258,10 +269,11 @@ class TokenService:
                 raise TypeError(f"{name} must be a list of strings, not one string")
         roles = list(roles)
         scopes = list(scopes)
-        if not all(isinstance(r, str) and r for r in roles) or not all(
-            isinstance(s, str) and s and " " not in s for s in scopes
-        ):
-            raise TypeError("roles and scopes must be non-empty strings (scopes without spaces)")
+        if not all(isinstance(r, str) and r for r in roles) or not all(isinstance(s, str) for s in scopes):
+            raise TypeError("roles and scopes must be non-empty strings")
+        bad = [s for s in scopes if not SCOPE_TOKEN.fullmatch(s)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not an RFC 6749 §3.3 scope-token (no spaces, tabs, quotes or backslashes)")
         extra = dict(claims or {})
         reserved = RESERVED.intersection(extra) | ({self._roles_claim, self._scopes_claim} & set(extra))
         if reserved:
