@@ -154,7 +154,7 @@ def test_a_view_cannot_change_what_the_next_request_sees() -> None:
     assert outcomes == ["refused", "refused"]
     identity = Identity("x", claims={"org": {"ids": [1]}})
     with pytest.raises(TypeError):
-        identity.claims["org"]["ids"] = []  # type: ignore[index]
+        identity.claims["org"]["ids"] = []
 
 
 # -- item 9: values that reach a challenge are validated where they enter ------------------------------
