@@ -148,13 +148,19 @@ def _name(key: str, value: t.Any) -> str:
 def _secrets(app: Flask, algorithms: tuple[str, ...], token_format: str) -> tuple[bytes, ...]:
     key = "AUTHGATE_JWT_SECRET"
     value = app.config.get(key)
-    if value is None:
-        value, key = app.config.get("SECRET_KEY"), "AUTHGATE_JWT_SECRET (or SECRET_KEY)"
     hmac_algs = [a for a in algorithms if a in HMAC_ALGORITHMS]
     needed = not algorithms or bool(hmac_algs) or token_format == "signed"
+    if value is None and needed:
+        # Flask's SECRET_KEY (there for sessions in most apps) is the HMAC key only when
+        # HMAC is what the app uses; a verify-only app never turns it into a token key.
+        value, key = app.config.get("SECRET_KEY"), "AUTHGATE_JWT_SECRET (or SECRET_KEY)"
     if value is None:
         if needed:
-            raise ConfigError(f"{key} is not set; it must be a random key of at least 32 bytes")
+            raise ConfigError(
+                f"{key} is not set; it must be a random key of at least 32 bytes to sign this app's own "
+                "tokens. To verify an identity provider's tokens instead, set AUTHGATE_OIDC_ISSUER or "
+                "AUTHGATE_JWKS_URL: no secret is needed then"
+            )
         return ()
     values = value if isinstance(value, (list, tuple)) else [value]
     if not values:
@@ -183,9 +189,18 @@ def _secrets(app: Flask, algorithms: tuple[str, ...], token_format: str) -> tupl
     return tuple(out)
 
 
+#: The algorithms a verify-only app accepts by default: the asymmetric family, each key only
+#: with its own type and ``alg`` (DESIGN.md part two).
+DEFAULT_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+#: The keys that name outside keys: with only these, no HMAC secret is needed.
+OUTSIDE_KEYS = ("AUTHGATE_JWKS_URL", "AUTHGATE_OIDC_ISSUER", "AUTHGATE_TRUSTED_ISSUERS", "AUTHGATE_INTROSPECTION_URL")
+
+
 def _algorithms(app: Flask) -> tuple[str, ...]:
     key = "AUTHGATE_JWT_ALGORITHMS"
-    algs = _str_list(key, _get(app, key, ["HS256"]))
+    outside = any(app.config.get(k) is not None for k in OUTSIDE_KEYS)
+    # A verify-only app (an identity provider's tokens) needs no secret: asymmetric by default.
+    algs = _str_list(key, _get(app, key, list(DEFAULT_ASYMMETRIC) if outside else ["HS256"]))
     for a in algs:
         if a.lower() == "none":
             raise ConfigError(f"{key} contains {a!r}; unsigned tokens are never accepted (RFC 8725 §3.2)")
@@ -287,7 +302,6 @@ def load_settings(app: Flask) -> Settings:
     cfg = app.config
     token_format = _choice("AUTHGATE_TOKEN_FORMAT", cfg.get("AUTHGATE_TOKEN_FORMAT", "jwt"), ("jwt", "signed"))
     algorithms = _algorithms(app)
-    secrets = _secrets(app, algorithms, token_format)
     public_keys = _public_keys(app)
     private_key = cfg.get("AUTHGATE_JWT_PRIVATE_KEY")
     if private_key is not None:
@@ -309,6 +323,8 @@ def load_settings(app: Flask) -> Settings:
             "AUTHGATE_JWT_PUBLIC_KEY(S), AUTHGATE_JWT_PRIVATE_KEY and AUTHGATE_JWKS_URL need a public-key "
             "algorithm in AUTHGATE_JWT_ALGORITHMS, e.g. ['RS256']"
         )
+    # After the key checks: a verify-only setup is told about its algorithms, not a secret.
+    secrets = _secrets(app, algorithms, token_format)
 
     types = cfg.get("AUTHGATE_JWT_TYP")
     jwt_types = frozenset(x.lower() for x in _str_list("AUTHGATE_JWT_TYP", types)) if types is not None else frozenset()

@@ -324,3 +324,29 @@ def test_a_reused_refresh_token_says_refresh_token() -> None:
     rv = client.post("/refresh", headers=bearer(token))
     assert rv.get_json()["message"] == "The refresh token was revoked"
     assert rv.headers["WWW-Authenticate"].endswith('error_description="The refresh token was revoked"')
+
+
+# -- item 13: verify-only configuration needs no secret --------------------------------------------------------
+
+
+def test_a_jwks_url_alone_needs_no_secret_and_defaults_to_asymmetric_algorithms() -> None:
+    app = Flask("verify_only")
+    app.config.update(AUTHGATE_JWKS_URL="https://idp.example.com/.well-known/jwks.json", SECRET_KEY="short")
+    AuthGate(app)
+    settings = app.extensions["authgate"].settings
+    assert settings.secrets == ()  # SECRET_KEY (for sessions) never becomes a token key here
+    assert "RS256" in settings.algorithms and "ES256" in settings.algorithms
+    assert not any(a.startswith("HS") for a in settings.algorithms)
+
+
+def test_a_missing_secret_says_what_to_set_for_an_identity_provider() -> None:
+    app = Flask("no_secret")
+    with pytest.raises(ConfigError, match="AUTHGATE_OIDC_ISSUER or AUTHGATE_JWKS_URL"):
+        AuthGate(app)
+
+
+def test_a_jwks_url_with_an_hmac_algorithm_names_the_algorithms_key() -> None:
+    app = Flask("mixed")
+    app.config.update(AUTHGATE_JWKS_URL="https://idp.example.com/jwks", AUTHGATE_JWT_ALGORITHMS=["HS256"])
+    with pytest.raises(ConfigError, match="AUTHGATE_JWT_ALGORITHMS"):
+        AuthGate(app)
