@@ -42,12 +42,23 @@ ErrorCode = t.Literal[
     "ip_denied",
     "csrf_failed",
     "auth_unavailable",
+    "dpop_proof_invalid",
+    "insufficient_user_authentication",
 ]
 
 #: What the ``WWW-Authenticate`` challenge carries for a code: ``None`` for no
 #: challenge at all, ``""`` for a bare challenge (RFC 6750 §3.1: no error when
 #: no credentials were presented), otherwise the RFC 6750 ``error`` value.
-ChallengeKind = t.Literal[None, "", "invalid_request", "invalid_token", "insufficient_scope", "invalid_key"]
+ChallengeKind = t.Literal[
+    None,
+    "",
+    "invalid_request",
+    "invalid_token",
+    "insufficient_scope",
+    "invalid_key",
+    "invalid_dpop_proof",
+    "insufficient_user_authentication",
+]
 
 
 class ErrorInfo(t.NamedTuple):
@@ -78,6 +89,11 @@ ERRORS: dict[str, ErrorInfo] = {
     "ip_denied": ErrorInfo(403, "Your network address is not allowed to access this resource", None),
     "csrf_failed": ErrorInfo(403, "The CSRF token is missing or does not match", None),
     "auth_unavailable": ErrorInfo(503, "The authentication service is temporarily unavailable", None),
+    # RFC 9449 §7.1 (the DPoP scheme's error) and RFC 9470 §3 (step-up).
+    "dpop_proof_invalid": ErrorInfo(401, "The DPoP proof is invalid", "invalid_dpop_proof"),
+    "insufficient_user_authentication": ErrorInfo(
+        401, "A stronger or more recent authentication is required", "insufficient_user_authentication"
+    ),
 }
 
 #: Codes for the plain ``abort(status)`` of other code in the app.
