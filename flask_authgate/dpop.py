@@ -66,7 +66,12 @@ _ALG_KEYS: dict[str, tuple[str, frozenset[str] | None]] = {
     "ES512": ("EC", frozenset({"P-521"})),
     "ES256K": ("EC", frozenset({"secp256k1"})),
     "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
+    # RFC 9864 §2.2: the fully-specified names of the two EdDSA variants.
+    "Ed25519": ("OKP", frozenset({"Ed25519"})),
+    "Ed448": ("OKP", frozenset({"Ed448"})),
 }
+#: PyJWT's name for an algorithm, where it differs (its EdDSA verifies either curve).
+_PYJWT_NAMES = {"Ed25519": "EdDSA", "Ed448": "EdDSA"}
 #: RFC 7638 §3.2 required members per key type (RFC 8037 §2 for OKP).
 _REQUIRED_MEMBERS: dict[str, tuple[str, ...]] = {
     "RSA": ("e", "kty", "n"),
@@ -375,8 +380,8 @@ class DpopVerifier:
     """Check DPoP proofs as RFC 9449 §4.3 says, for one configuration.
 
     :param algorithms: The accepted proof ``alg`` values, asymmetric only
-        (``RS*``, ``PS*``, ``ES*``, ``EdDSA``); RFC 9449 §4.2 forbids ``none``
-        and MAC algorithms.
+        (``RS*``, ``PS*``, ``ES*``, ``EdDSA``, and RFC 9864's ``Ed25519`` and
+        ``Ed448``); RFC 9449 §4.2 forbids ``none`` and MAC algorithms.
     :param lifetime: How many seconds after its ``iat`` a proof is accepted.
     :param leeway: Seconds of clock skew, in both directions.
     :param clock: Wall-clock time in seconds (the proof's ``iat`` is wall-clock).
@@ -400,8 +405,8 @@ class DpopVerifier:
     keeps a ``jti`` "in the context of the target URI", and tying it to the
     key as well means a client can never use up another client's ``jti``
     (it would need that client's private key). The key has a fixed length
-    whatever the proof holds. ``expires_at`` is ``iat + lifetime + leeway``,
-    the last moment the proof would be accepted.
+    whatever the proof holds. ``expires_at`` is ``iat + lifetime + leeway + 1``,
+    one second past the last moment the proof would be accepted.
 
     .. versionadded:: 0.2
     """
@@ -429,7 +434,7 @@ class DpopVerifier:
                     f"{alg!r} is not an asymmetric signature algorithm DPoP accepts (RFC 9449 §4.2); "
                     f"use some of {sorted(_ALG_KEYS)}"
                 )
-            if alg not in available:
+            if _PYJWT_NAMES.get(alg, alg) not in available:
                 raise ValueError(f"{alg!r} needs the 'cryptography' package (flask-authgate[crypto])")
         for name, value in (("lifetime", lifetime), ("leeway", leeway)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -447,7 +452,7 @@ class DpopVerifier:
         self._replay = replay
         self._max = max_proof_length
         self._nonces = nonces
-        self._algs = {alg: available[alg] for alg in algorithms}
+        self._algs = {alg: available[_PYJWT_NAMES.get(alg, alg)] for alg in algorithms}
 
     def _key(self, header: dict[str, t.Any], alg: str) -> tuple[t.Any, str]:
         """The proof's public key (for PyJWT) and its thumbprint; refuses anything but a fitting public key."""
@@ -589,7 +594,8 @@ class DpopVerifier:
         digest = hashlib.sha256("\n".join((jkt, target, jti)).encode("utf-8")).digest()
         replay_key = "dpop:" + _b64url_encode(digest)
         try:
-            first = self._replay(replay_key, iat + self.lifetime + self.leeway)
+            # One second past the last moment the proof is accepted, so the entry outlives its window.
+            first = self._replay(replay_key, iat + self.lifetime + self.leeway + 1)
         except AuthError:
             raise
         except Exception as exc:
