@@ -107,6 +107,11 @@ def _refuse(code: ErrorCode, reason: str) -> AuthError:
     return err
 
 
+def _bytes(text: str) -> bytes:
+    # JSON strings may hold lone surrogates ("\ud800"), which plain UTF-8 refuses to encode.
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -302,8 +307,11 @@ def normalize_htu(url: str) -> str:
 
 
 def access_token_hash(access_token: str) -> str:
-    """The ``ath`` value for an access token: base64url(SHA-256(ASCII token)) (RFC 9449 §4.2)."""
-    return _b64url_encode(hashlib.sha256(access_token.encode("ascii", "surrogateescape")).digest())
+    """The ``ath`` value for an access token: base64url(SHA-256(ASCII token)) (RFC 9449 §4.2).
+
+    A token is ASCII (RFC 6750 §2.1 ``b64token``); anything else is hashed as UTF-8, never refused here.
+    """
+    return _b64url_encode(hashlib.sha256(access_token.encode("utf-8", "surrogatepass")).digest())
 
 
 class DpopProof(t.NamedTuple):
@@ -463,7 +471,8 @@ class DpopVerifier:
             # RFC 9449 §4.2: the jwk header MUST NOT contain a private key.
             raise _refuse("dpop_proof_invalid", "dpop_jwk")
         kty, curves = _ALG_KEYS[alg]
-        if jwk.get("kty") != kty or (curves is not None and jwk.get("crv") not in curves):
+        crv = jwk.get("crv")
+        if jwk.get("kty") != kty or (curves is not None and (type(crv) is not str or crv not in curves)):
             raise _refuse("dpop_proof_invalid", "dpop_jwk")  # RFC 7518 §3.1: the alg fixes the key type
         try:
             jkt = jwk_thumbprint(jwk)
@@ -583,7 +592,7 @@ class DpopVerifier:
             given = claims.get("nonce")
             if type(given) is not str:
                 raise _refuse("dpop_proof_invalid", "dpop_nonce")
-            if nonce is not None and not hmac.compare_digest(given.encode("utf-8"), nonce.encode("utf-8")):
+            if nonce is not None and not hmac.compare_digest(_bytes(given), _bytes(nonce)):
                 raise _refuse("dpop_proof_invalid", "dpop_nonce")
             if self._nonces is not None and not self._nonces.accepts(given):
                 raise _refuse("dpop_proof_invalid", "dpop_nonce")
@@ -591,7 +600,7 @@ class DpopVerifier:
         if token_claims is not None:
             check_binding(token_claims, jkt)
         # 13. Last: the jti, so a proof that failed any check above never uses one up (RFC 9449 §11.1).
-        digest = hashlib.sha256("\n".join((jkt, target, jti)).encode("utf-8")).digest()
+        digest = hashlib.sha256(_bytes("\n".join((jkt, target, jti)))).digest()
         replay_key = "dpop:" + _b64url_encode(digest)
         try:
             # One second past the last moment the proof is accepted, so the entry outlives its window.
@@ -629,5 +638,5 @@ def check_binding(token_claims: cabc.Mapping[str, t.Any], proof_jkt: str) -> Non
     jkt = cnf.get("jkt") if isinstance(cnf, cabc.Mapping) else None
     if type(jkt) is not str or not isinstance(proof_jkt, str):
         raise _refuse("token_invalid", "dpop_binding")
-    if not hmac.compare_digest(jkt.encode("utf-8"), proof_jkt.encode("utf-8")):
+    if not hmac.compare_digest(_bytes(jkt), _bytes(proof_jkt)):
         raise _refuse("token_invalid", "dpop_binding")

@@ -522,6 +522,8 @@ def test_key_type_must_fit_the_alg(alg: str, key_name: str, keys: Keys, verifier
         pytest.param({"jwk": {"kty": "EC", "crv": "P-256", "x": "AA==", "y": "AA=="}}, id="padded"),
         pytest.param({"jwk": {"kty": "EC", "crv": "P-256", "x": "A" * 43, "y": "A" * 43}}, id="not-on-curve"),
         pytest.param({"jwk": {"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}}, id="short-coordinates"),
+        pytest.param({"jwk": {"kty": "EC", "crv": ["P-256"], "x": "AAAA", "y": "AAAA"}}, id="crv-list"),
+        pytest.param({"jwk": {"kty": "EC", "crv": {"P-256": 1}, "x": "AAAA", "y": "AAAA"}}, id="crv-object"),
     ],
 )
 def test_malformed_jwk(change: dict[str, t.Any], keys: Keys, verifier: DpopVerifier) -> None:
@@ -1129,3 +1131,52 @@ def test_replay_is_caught_across_processes(keys: Keys, redis_url: str) -> None:
     finally:
         for store in stores:
             store.close()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+    max_leaves=6,
+)
+_JWK_MEMBERS = st.sampled_from(["kty", "crv", "x", "y", "n", "e", "d", "kid", "alg", "use", "key_ops"])
+
+
+@given(
+    jwk=st.dictionaries(_JWK_MEMBERS, _JSON | st.sampled_from(["EC", "RSA", "OKP", "P-256", "Ed25519", "AQAB"])),
+    alg=st.sampled_from(["ES256", "RS256", "EdDSA"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_arbitrary_jwks_fail_cleanly(jwk: dict[str, t.Any], alg: str) -> None:
+    clock = Clock()
+    verifier = DpopVerifier(clock=clock, replay=Replay(clock))
+    proof = f"{b64json({'typ': 'dpop+jwt', 'alg': alg, 'jwk': jwk})}.{b64json({'jti': 'x'})}.AAAA"
+    with pytest.raises(AuthError) as info:
+        verifier.verify(proof, method="GET", url=URL, access_token=TOKEN)
+    assert info.value.error_code == "dpop_proof_invalid"
+
+
+@given(claims=st.dictionaries(st.sampled_from(["jti", "htm", "htu", "iat", "ath", "nonce"]), _JSON | st.just("\ud800")))
+@settings(max_examples=300, deadline=None)
+def test_arbitrary_signed_claims_fail_cleanly(claims: dict[str, t.Any]) -> None:
+    clock = Clock()
+    verifier = DpopVerifier(clock=clock, replay=Replay(clock), nonces=NonceSource(b"n" * 32, clock=clock))
+    full = {"jti": "x", "htm": "GET", "htu": URL, "iat": NOW, "ath": access_token_hash(TOKEN), **claims}
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(_FUZZ_KEY)}
+    proof = resign(_FUZZ_KEY, header, full)
+    for token in (TOKEN, "caf\u00e9", "\ud800"):
+        try:
+            verifier.verify(proof, method="GET", url=URL, access_token=token, nonce="\ud800")
+        except AuthError as err:
+            assert err.error_code == "dpop_proof_invalid"
+        else:  # pragma: no cover - the nonce never matches
+            pytest.fail("accepted")
+
+
+@pytest.mark.parametrize("value", ["\ud800", "caf\u00e9"])
+def test_odd_strings_in_binding(value: str) -> None:
+    with pytest.raises(AuthError) as info:
+        check_binding({"cnf": {"jkt": value}}, RFC9449_JKT)
+    assert info.value.error_code == "token_invalid"
+    with pytest.raises(AuthError):
+        check_binding({"cnf": {"jkt": RFC9449_JKT}}, value)
+    assert access_token_hash(value)
