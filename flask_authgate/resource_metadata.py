@@ -43,6 +43,9 @@ _FIELD_NAME = re.compile(r"[A-Za-z0-9_.:#-]{1,128}")
 #: Hosts for which ``http://`` is accepted: a development server on this machine only.
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _MAX_EXTRA_BYTES = 16384
+#: RFC 3986 §3.3 path characters without percent-encodings: the path also names a Flask route,
+#: where "%XX" would need decoding and "<...>" would be read as a converter.
+_RESOURCE_PATH = re.compile(r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@]*)*")
 
 
 def _url_problem(value: str, *, allow_query: bool = False) -> str | None:
@@ -84,7 +87,9 @@ def validate_resource(value: t.Any, key: str = "AUTHGATE_RESOURCE") -> str:
 
     :raises ConfigError: Naming ``key``, for anything else (also user
         information, ``"``, ``\\``, spaces or non-ASCII characters, which
-        could not be sent in a challenge's quoted ``resource_metadata``).
+        could not be sent in a challenge's quoted ``resource_metadata``; and a
+        path with percent-encodings, ``<``, ``>`` or dot segments, because it
+        also names the metadata route).
 
     .. versionadded:: 0.2
     """
@@ -93,6 +98,12 @@ def validate_resource(value: t.Any, key: str = "AUTHGATE_RESOURCE") -> str:
     problem = _url_problem(value)
     if problem is not None:
         raise ConfigError(f"{key} {problem} (RFC 9728 §1.2)")
+    path = urllib.parse.urlsplit(value).path
+    if not _RESOURCE_PATH.fullmatch(path) or any(seg in (".", "..") for seg in path.split("/")):
+        raise ConfigError(
+            f"{key} has an unusable path: only letters, digits and -._~!$&'()*+,;=:@ between slashes "
+            "are allowed (no percent-encodings, no . or .. segments)"
+        )
     return value
 
 

@@ -90,6 +90,11 @@ def test_resource_is_kept_exactly(value: str) -> None:
         ("https://api.example.com/\r\n", '"'),
         ("https://exämple.com", '"'),
         ("https://api.example.com/" + "a" * 3000, "2048"),
+        ("https://api.example.com/<int:x>", "unusable path"),
+        ("https://api.example.com/a%20b", "unusable path"),
+        ("https://api.example.com/a/../b", "unusable path"),
+        ("https://api.example.com/./b", "unusable path"),
+        ("https://api.example.com/{x}", "unusable path"),
     ],
 )
 def test_validate_resource_refuses(value: t.Any, fragment: str) -> None:
