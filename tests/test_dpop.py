@@ -1180,3 +1180,14 @@ def test_odd_strings_in_binding(value: str) -> None:
     with pytest.raises(AuthError):
         check_binding({"cnf": {"jkt": RFC9449_JKT}}, value)
     assert access_token_hash(value)
+
+
+def test_two_dpop_headers_joined_by_the_server_are_malformed(
+    keys: Keys, verifier: DpopVerifier, replay: Replay
+) -> None:
+    # WSGI servers join repeated header lines with ", "; a compact JWS holds neither, so the
+    # joined value can never pass as one proof (the header layer reports it as dpop_multiple).
+    first, second = make_proof(keys.ec), make_proof(keys.ec)
+    for joined in (f"{first}, {second}", f"{first},{second}", f"{first}, "):
+        refused(verifier, joined, "malformed")
+    assert replay.calls == []
