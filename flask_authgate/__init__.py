@@ -14,6 +14,7 @@ from .decorators import roles_accepted as roles_accepted
 from .decorators import roles_required as roles_required
 from .decorators import scopes_accepted as scopes_accepted
 from .decorators import scopes_required as scopes_required
+from .decorators import step_up_required as step_up_required
 from .errors import AuthError as AuthError
 from .errors import ConfigError as ConfigError
 from .extension import AuthGate as AuthGate
@@ -57,5 +58,6 @@ __all__ = [
     "roles_required",
     "scopes_accepted",
     "scopes_required",
+    "step_up_required",
     "verify_api_key",
 ]

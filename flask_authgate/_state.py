@@ -10,8 +10,8 @@ if t.TYPE_CHECKING:
     from flask import Flask
 
     from .config import Settings
+    from .dpop import DpopVerifier
     from .errors import AuthError
-    from .identity import Identity
     from .jwks import JwksClient
     from .requirements import Requirement
     from .revocation import Revocations
@@ -30,9 +30,11 @@ class GateState:
         "cookie_name",
         "cookie_names",
         "direct_errors",
+        "dpop",
         "header_on",
         "header_only",
         "jwks",
+        "metadata_url",
         "plans",
         "plans_version",
         "render",
@@ -40,7 +42,6 @@ class GateState:
         "rules",
         "settings",
         "static_views",
-        "step_up",
         "tokens",
     )
 
@@ -69,8 +70,10 @@ class GateState:
         self.render = render
         #: The app's own static file view (recognised by object, not by name).
         self.static_views = static_views
-        #: The step-up (RFC 9470) check, set when the app uses step-up guards.
-        self.step_up: t.Callable[[Identity, Requirement], AuthError | None] | None = None
+        #: The DPoP proof verifier (RFC 9449), when ``AUTHGATE_DPOP`` is on.
+        self.dpop: DpopVerifier | None = None
+        #: The RFC 9728 metadata URL every Bearer and DPoP challenge names, when a resource is set.
+        self.metadata_url: str | None = None
         cookies = "cookies" in settings.token_locations
         #: Whether bearer tokens are read from the ``Authorization`` header.
         self.header_on = "headers" in settings.token_locations

@@ -15,6 +15,8 @@ import re
 import typing as t
 
 from .errors import ConfigError
+from .resource_metadata import validate_extra
+from .resource_metadata import validate_resource
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -26,6 +28,9 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES256K", "ES384", "ES512", "EdDSA"}
 )
 TOKEN_LOCATIONS = frozenset({"headers", "cookies"})
+#: RFC 9449 §4.2: the default DPoP proof algorithms, and every one a proof may use.
+DPOP_ALGORITHMS = ("ES256", "PS256", "RS256", "EdDSA")
+DPOP_ALGORITHMS_SUPPORTED = (ASYMMETRIC_ALGORITHMS - {"ES256K"}) | {"Ed25519", "Ed448"}
 #: RFC 9110 §5.6.2 ``token``: what a header name, a scheme or a realm-safe word may hold.
 _TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: RFC 6750 §3 charset for realm and scope values (no ``"`` and no ``\``).
@@ -85,6 +90,21 @@ class Settings:
     refresh_cookie_name: str
     csrf_cookie_name: str
     csrf_header: str
+    #: This API's RFC 9728 resource identifier (``AUTHGATE_RESOURCE``), or ``None``.
+    resource: str | None = None
+    #: Extra RFC 9728 metadata fields (``AUTHGATE_RESOURCE_METADATA``).
+    resource_metadata: cabc.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
+    #: ``False``, ``"allowed"`` or ``"required"`` (``AUTHGATE_DPOP``).
+    dpop: t.Literal[False, "allowed", "required"] = False
+    #: Accepted DPoP proof algorithms (``AUTHGATE_DPOP_ALGORITHMS``).
+    dpop_algorithms: tuple[str, ...] = ("ES256", "PS256", "RS256", "EdDSA")
+    #: How old a proof's ``iat`` may be, in seconds (``AUTHGATE_DPOP_PROOF_LIFETIME``).
+    dpop_proof_lifetime: float = 60.0
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        """The issuers this app trusts (RFC 9728 ``authorization_servers``)."""
+        return (self.issuer,) if self.issuer else ()
 
     @property
     def asymmetric(self) -> bool:
@@ -331,9 +351,29 @@ def load_settings(app: Flask) -> Settings:
     if "at+jwt" in jwt_types:
         jwt_types |= {"application/at+jwt"}
 
+    resource = cfg.get("AUTHGATE_RESOURCE")
+    if resource is not None:
+        resource = validate_resource(resource, "AUTHGATE_RESOURCE")
+    resource_extra = validate_extra(cfg.get("AUTHGATE_RESOURCE_METADATA", {}), "AUTHGATE_RESOURCE_METADATA")
+    dpop = cfg.get("AUTHGATE_DPOP", False)
+    if dpop not in (False, "allowed", "required"):
+        raise ConfigError(f"AUTHGATE_DPOP must be False, 'allowed' or 'required', not {dpop!r}")
+    dpop_algs = _str_list("AUTHGATE_DPOP_ALGORITHMS", cfg.get("AUTHGATE_DPOP_ALGORITHMS", list(DPOP_ALGORITHMS)))
+    bad_algs = [a for a in dpop_algs if a not in DPOP_ALGORITHMS_SUPPORTED]
+    if bad_algs:
+        raise ConfigError(
+            f"AUTHGATE_DPOP_ALGORITHMS contains {bad_algs[0]!r}; DPoP proofs use asymmetric algorithms only "
+            "(RFC 9449 §4.2: no 'none', no HMAC)"
+        )
+    dpop_lifetime = duration("AUTHGATE_DPOP_PROOF_LIFETIME", cfg.get("AUTHGATE_DPOP_PROOF_LIFETIME", 60))
+    if dpop_lifetime > 3600:
+        raise ConfigError("AUTHGATE_DPOP_PROOF_LIFETIME must be at most 3600 seconds (a proof is for one request)")
+
     audience = cfg.get("AUTHGATE_JWT_AUDIENCE")
     if audience is not None:
         audience = _str_list("AUTHGATE_JWT_AUDIENCE", audience)
+    elif resource is not None:
+        audience = (resource,)  # RFC 9728 §1: the resource is the audience of its tokens
     issuer = cfg.get("AUTHGATE_JWT_ISSUER")
     if issuer is not None and (not isinstance(issuer, str) or not issuer):
         raise ConfigError("AUTHGATE_JWT_ISSUER must be a non-empty string")
@@ -445,4 +485,9 @@ def load_settings(app: Flask) -> Settings:
         ),
         csrf_cookie_name=_name("AUTHGATE_CSRF_COOKIE_NAME", cfg.get("AUTHGATE_CSRF_COOKIE_NAME", "authgate_csrf")),
         csrf_header=_name("AUTHGATE_CSRF_HEADER", cfg.get("AUTHGATE_CSRF_HEADER", "X-CSRF-Token")),
+        resource=resource,
+        resource_metadata=resource_extra,
+        dpop=dpop,
+        dpop_algorithms=dpop_algs,
+        dpop_proof_lifetime=dpop_lifetime,
     )

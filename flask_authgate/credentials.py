@@ -22,40 +22,57 @@ if t.TYPE_CHECKING:
 MAX_CREDENTIAL_LENGTH = 8192
 MAX_API_KEY_LENGTH = 1024
 
-_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")
+_SCHEMES = re.compile(r"([Bb][Ee][Aa][Rr][Ee][Rr]|[Dd][Pp][Oo][Pp]) +([A-Za-z0-9\-._~+/]+=*)")
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _API_KEY = re.compile(r"[\x21-\x7e]+")
 # Two header lines arrive joined by ", ": a comma, then another "scheme credentials".
 _SECOND_CREDENTIAL = re.compile(r",\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+ +\S")
 
 Source = t.Literal["header", "cookie", "api_key"]
+#: The token schemes of ``Authorization`` (RFC 6750 ``Bearer``, RFC 9449 ``DPoP``).
+Scheme = t.Literal["Bearer", "DPoP"]
+#: ``AUTHGATE_DPOP``: off, beside Bearer, or the only scheme.
+DpopMode = t.Literal[False, "allowed", "required"]
 
 
 class Credentials(t.NamedTuple):
-    """What the request presented: a bearer token (from a header or cookie) or an API key."""
+    """What the request presented: a token (from a header or cookie) or an API key."""
 
     value: str
     source: Source
+    #: How the token was presented: ``"Bearer"`` (also for cookies) or ``"DPoP"``.
+    scheme: Scheme = "Bearer"
+    #: The one ``DPoP`` proof header, for the ``DPoP`` scheme.
+    proof: str | None = None
 
 
-def parse_authorization(value: str | None) -> str | None:
-    """The bearer token of an ``Authorization`` value, ``None`` if it holds none for us.
+def parse_authorization(value: str | None, dpop: DpopMode = False) -> tuple[Scheme, str] | None:
+    """The scheme and token of an ``Authorization`` value, ``None`` if it holds none for us.
+
+    ``DPoP`` is a scheme of ours only with ``dpop`` on; with ``"required"``,
+    ``Bearer`` is not (RFC 9449 §7.1: the app does not speak it, so no
+    credentials were sent).
 
     :raises AuthError: ``invalid_request`` for two credentials in one header
-        (two header lines), ``token_invalid`` for a malformed bearer token.
+        (two header lines), ``token_invalid`` for a malformed token.
     """
     if not value:
         return None
     if len(value) > MAX_CREDENTIAL_LENGTH:
         raise AuthError("token_invalid", reason="header_too_long")
-    match = _BEARER.fullmatch(value)
+    spoken = ("dpop",) if dpop == "required" else ("bearer", "dpop") if dpop else ("bearer",)
+    match = _SCHEMES.fullmatch(value)
     if match is not None:
-        return match.group(1)
+        name = match.group(1).lower()
+        if name not in spoken:
+            return None  # a scheme this app does not speak: no credentials for us
+        return ("DPoP" if name == "dpop" else "Bearer"), match.group(2)
     if _SECOND_CREDENTIAL.search(value):
         raise AuthError("invalid_request", reason="credentials_twice")  # RFC 6750 §3.1, RFC 9110 §5.3
-    if value[:6].lower() != "bearer":
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() not in spoken:
         return None  # another scheme (Basic ...): no credentials we speak (RFC 6750 §3.1)
-    if not value[6:].strip():
+    if not rest.strip():
         return None  # "Bearer" with nothing after it: no credentials
     raise AuthError("token_invalid", reason="malformed_header")
 
@@ -67,6 +84,7 @@ def find(
     header: bool = True,
     cookie_name: str | None,
     api_key_environ: str | None,
+    dpop: DpopMode = False,
 ) -> Credentials | None:
     """The one set of credentials a request carries, or ``None``.
 
@@ -75,14 +93,24 @@ def find(
     :param cookies: The request cookies, when cookies are a token location.
     :param cookie_name: The access-token cookie name, when cookies are a token location.
     :param api_key_environ: The environ key of the API-key header, when API keys are on.
+    :param dpop: ``AUTHGATE_DPOP``: whether the ``DPoP`` scheme is spoken (and ``Bearer``).
     :raises AuthError: ``invalid_request`` when more than one is present
         (RFC 6750 §2: one method per request); ``token_invalid`` or
         ``api_key_invalid`` when the one present is malformed.
     """
     found: list[Credentials] = []
-    token = parse_authorization(environ.get("HTTP_AUTHORIZATION")) if header else None
-    if token is not None:
-        found.append(Credentials(token, "header"))
+    parsed = parse_authorization(environ.get("HTTP_AUTHORIZATION"), dpop) if header else None
+    if parsed is not None:
+        scheme, token = parsed
+        proof = None
+        if scheme == "DPoP":
+            proof = environ.get("HTTP_DPOP")
+            if not proof:
+                raise AuthError("dpop_proof_invalid", reason="dpop_missing")
+            if "," in proof:
+                # RFC 9449 §4.3 step 1: exactly one DPoP header (two lines arrive joined by ", ").
+                raise AuthError("dpop_proof_invalid", reason="dpop_multiple")
+        found.append(Credentials(token, "header", scheme, proof))
     if api_key_environ is not None:
         key = environ.get(api_key_environ)
         if key:

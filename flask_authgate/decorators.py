@@ -26,6 +26,9 @@ from .requirements import REQUIREMENT_ATTR
 from .requirements import WRAPPED_ATTR
 from .requirements import Requirement
 from .responses import respond
+from .step_up import step_up_params
+from .step_up import validate_acr_values
+from .step_up import validate_max_age
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -211,6 +214,40 @@ def fresh_login_required(view: F) -> F:
     .. versionadded:: 0.1
     """
     return _guard(Requirement.fresh_login())(view)
+
+
+def step_up_required(*acr_values: str, max_age: int | None = None) -> cabc.Callable[[F], F]:
+    """Require a login of one of ``acr_values`` (when given), at most ``max_age`` seconds old (RFC 9470).
+
+    The token's ``acr`` must be one of ``acr_values`` and its ``auth_time``
+    no older than ``max_age`` (a token without ``auth_time`` fails then).
+    Failure is **401** ``insufficient_user_authentication`` with the challenge
+    ``Bearer realm="api", error="insufficient_user_authentication",
+    error_description="…", acr_values="mfa hwk", max_age="300"`` (each
+    parameter only when set here), on the ``DPoP`` scheme for a DPoP-bound
+    request. The client sends the user back to the identity provider with
+    those values and retries with the new token.
+
+    Compared with :func:`fresh_login_required`: *fresh* means "this app issued
+    the token at a password login"; *step-up* means "the identity provider says
+    this login was of strength X, within Y seconds". Both answer 401, since a
+    new login helps.
+
+    :raises TypeError: When used bare (``@step_up_required``) or with a function.
+    :raises ValueError: For an ``acr`` value or ``max_age`` that could not be sent in a challenge.
+
+    .. versionadded:: 0.2
+    """
+    for value in acr_values:
+        if callable(value):
+            raise TypeError(
+                "step_up_required() takes acr values: write @step_up_required() or @step_up_required('mfa')"
+            )
+    if not acr_values and max_age is None:
+        raise TypeError("step_up_required() needs acr values, max_age, or both")
+    acr = validate_acr_values(acr_values)
+    step_up_params(acr, validate_max_age(max_age))  # validated now, so a bad value fails at import time
+    return _guard(Requirement.stepped_up(acr, max_age))
 
 
 def public(view: F) -> F:

@@ -157,6 +157,9 @@ class AuthError(HTTPException):
     reason: str | None
     #: The token type the message names.
     token_type: str
+    #: The scheme the refused credentials came with (``"Bearer"`` or ``"DPoP"``), or ``None``:
+    #: the challenge puts its ``error`` on that scheme.
+    scheme: str | None = None
     #: Extra challenge parameters set by a guard (``acr_values``, ``max_age`` for step-up),
     #: built from the guard's own validated arguments, never from the request.
     challenge_params: tuple[tuple[str, str], ...]

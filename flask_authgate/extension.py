@@ -17,11 +17,16 @@ from ._state import GateState
 from ._state import get_state
 from .config import load_settings
 from .decorators import names
+from .decorators import public
+from .dpop import DpopVerifier
 from .errors import AuthError
 from .identity import thaw
 from .jwks import JwksClient
 from .jwt_tokens import JwtCodec
 from .requirements import Requirement
+from .resource_metadata import build_metadata
+from .resource_metadata import metadata_path
+from .resource_metadata import metadata_url
 from .responses import handle_auth_error
 from .responses import handle_http_error
 from .responses import render_error
@@ -29,6 +34,7 @@ from .revocation import Revocations
 from .revocation import make_store
 from .rules import BlueprintRules
 from .rules import before_request
+from .rules import scopes_in_use
 from .rules import static_views
 from .signed_tokens import SignedCodec
 from .tokens import RESERVED
@@ -53,6 +59,35 @@ def _install_hook(app: Flask) -> None:
     hooks = app.before_request_funcs.setdefault(None, [])
     if before_request not in hooks:
         hooks.insert(0, before_request)
+
+
+def _serve_metadata(app: Flask, state: GateState) -> None:
+    """Serve RFC 9728 protected-resource metadata at its well-known path (public, cacheable, CORS)."""
+    settings = state.settings
+    resource = t.cast(str, settings.resource)
+
+    @public
+    def protected_resource_metadata() -> Response:
+        document = build_metadata(
+            resource=resource,
+            authorization_servers=settings.issuers,
+            scopes=scopes_in_use(app, state),
+            dpop_algs=settings.dpop_algorithms if settings.dpop else None,
+            dpop_required=settings.dpop == "required",
+            extra=settings.resource_metadata,
+        )
+        response = t.cast(Response, app.json.response(document))
+        # RFC 9728 §3: public and cacheable; browsers' clients (and MCP ones) read it cross-origin.
+        response.headers["Cache-Control"] = "public, max-age=300"
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    app.add_url_rule(
+        metadata_path(resource),
+        endpoint="authgate_protected_resource_metadata",
+        view_func=protected_resource_metadata,
+        methods=["GET"],
+    )
 
 
 class TokenPair(t.TypedDict):
@@ -128,6 +163,18 @@ class AuthGate:
             static_views=static_views(app),
         )
         app.extensions["authgate"] = state
+        if settings.dpop:
+            state.dpop = DpopVerifier(
+                algorithms=settings.dpop_algorithms,
+                lifetime=settings.dpop_proof_lifetime,
+                leeway=settings.leeway,
+                # Replay protection lives in the revocation store: atomic, shared by every
+                # process, bounded by the proofs' lifetime.
+                replay=lambda key, expires_at: revocations.consume("dpop:" + key, expires_at),
+            )
+        if settings.resource is not None:
+            state.metadata_url = metadata_url(settings.resource)
+            _serve_metadata(app, state)
 
         app.register_error_handler(AuthError, handle_auth_error)
         for status in (401, 403, 404):
@@ -226,6 +273,7 @@ class AuthGate:
         claims: cabc.Mapping[str, t.Any] | None = None,
         expires_in: float | None = None,
         fresh: bool = False,
+        dpop_jkt: str | None = None,
     ) -> str:
         """Issue an access token for the current app.
 
@@ -235,10 +283,12 @@ class AuthGate:
         :param claims: Extra claims; the reserved ones (``sub``, ``exp``...) are refused.
         :param expires_in: Seconds (default ``AUTHGATE_ACCESS_TOKEN_EXPIRES``).
         :param fresh: ``True`` only at a real login (password checked now).
+        :param dpop_jkt: The RFC 7638 thumbprint of the client's DPoP key: the token is then
+            bound to it (``cnf.jkt``, RFC 9449 §6) and accepted only with a proof of that key.
         """
         return self._tokens().issue(
             subject, "access", roles=roles, scopes=scopes, claims=claims, expires_in=expires_in, fresh=fresh,
-            csrf=self._csrf(),
+            csrf=self._csrf(), dpop_jkt=dpop_jkt,
         )  # fmt: skip
 
     def create_refresh_token(

@@ -44,6 +44,7 @@ from . import credentials
 from . import signals
 from ._state import GateState
 from ._state import get_state
+from .dpop import token_is_bound
 from .errors import AuthError
 from .identity import Identity
 from .requirements import Requirement
@@ -55,6 +56,8 @@ if t.TYPE_CHECKING:
     from flask import Flask
     from flask import Request
     from werkzeug.wrappers import Response
+
+    from .dpop import DpopVerifier
 
 log = logging.getLogger("flask_authgate")
 
@@ -70,7 +73,7 @@ _ATTR = "authgate_auth"
 class RequestAuth:
     """What the extension knows about one request (kept on the request object)."""
 
-    __slots__ = ("identity", "plan_done", "reported", "results", "user")
+    __slots__ = ("identity", "plan_done", "reported", "results", "scheme", "user")
 
     def __init__(self) -> None:
         #: token type -> the identity or the failure it resolved to.
@@ -80,6 +83,8 @@ class RequestAuth:
         self.user: t.Any = None
         #: Whether the app-wide rules already ran for this request.
         self.plan_done = False
+        #: The scheme the request's token came with (``"Bearer"`` or ``"DPoP"``), once known.
+        self.scheme: str | None = None
         #: The failures already logged and signalled (each once per request).
         self.reported: list[AuthError] = []
 
@@ -215,6 +220,29 @@ def bare(state: GateState, req: Request) -> bool:
     return state.header_only and state.callbacks.api_key_loader is None and "HTTP_AUTHORIZATION" not in req.environ
 
 
+def _check_binding(state: GateState, req: Request, creds: credentials.Credentials, identity: Identity) -> None:
+    """DPoP (RFC 9449): a bound token needs its proof, and a proof needs a bound token.
+
+    Checked on every request, cached token or not: the proof is per request.
+    """
+    bound = token_is_bound(identity.claims)
+    if creds.scheme == "DPoP":
+        if not bound:
+            raise AuthError("token_invalid", reason="dpop_unbound")  # RFC 9449 §7.1, figure 16
+        verifier = t.cast("DpopVerifier", state.dpop)
+        verifier.verify(
+            t.cast(str, creds.proof),
+            method=req.method,
+            url=req.url,
+            access_token=creds.value,
+            token_claims=identity.claims,
+        )
+    elif bound:
+        # A token bound to a key is worthless without its proof: a stolen copy sent as
+        # Bearer (or in a cookie) is refused, whatever AUTHGATE_DPOP says.
+        raise AuthError("token_invalid", reason="dpop_bound_as_bearer")
+
+
 def _identify(app: Flask, state: GateState, req: Request, token_type: str, ra: RequestAuth) -> Identity:
     """Find the credentials, verify them and build the identity (callbacks included)."""
     callbacks = state.callbacks
@@ -225,6 +253,7 @@ def _identify(app: Flask, state: GateState, req: Request, token_type: str, ra: R
         header=state.header_on,
         cookie_name=cookie_name,
         api_key_environ=state.api_key_environ if callbacks.api_key_loader is not None else None,
+        dpop=state.settings.dpop,
     )
     if creds is None:
         raise AuthError("token_missing", token_type=token_type, reason="no_credentials")
@@ -239,8 +268,14 @@ def _identify(app: Flask, state: GateState, req: Request, token_type: str, ra: R
         identity = loaded if loaded.scheme == "api_key" else dataclasses.replace(loaded, scheme="api_key")
         after_this_request(_private(state.settings.api_key_header))
     else:
-        entry = state.tokens.verify(creds.value, token_type)
-        identity = entry.identity
+        ra.scheme = creds.scheme
+        try:
+            entry = state.tokens.verify(creds.value, token_type)
+            identity = entry.identity
+            _check_binding(state, req, creds, identity)
+        except AuthError as err:
+            err.scheme = creds.scheme
+            raise
         if creds.source == "cookie":
             if req.method not in SAFE_METHODS:
                 sent = req.headers.get(state.settings.csrf_header, "")
@@ -322,8 +357,9 @@ def check(app: Flask, state: GateState, req: Request, requirement: Requirement) 
         return None
     identity = authenticate(app, state, req, requirement.token_type)
     if requirement.checks_identity:
-        err = refusal(identity, requirement, state.settings.role_hierarchy, state.step_up)
+        err = refusal(identity, requirement, state.settings.role_hierarchy, state.tokens.clock(), state.settings.leeway)
         if err is not None:
+            err.scheme = request_auth(req).scheme
             report(app, req, err, identity)
             raise err
     return identity

@@ -23,6 +23,8 @@ import typing as t
 from .config import IPNetwork
 from .errors import AuthError
 from .identity import Identity
+from .step_up import check_step_up
+from .step_up import step_up_params
 
 #: The attribute a guard sets on its wrapper (and on the function it wrapped).
 REQUIREMENT_ATTR = "__authgate__"
@@ -189,7 +191,8 @@ def refusal(
     identity: Identity,
     req: Requirement,
     hierarchy: cabc.Mapping[str, frozenset[str]],
-    step_up: cabc.Callable[[Identity, Requirement], AuthError | None] | None = None,
+    now: float,
+    leeway: float = 0,
 ) -> AuthError | None:
     """What refuses ``identity`` for ``req`` after authentication, or ``None`` when it passes.
 
@@ -198,10 +201,15 @@ def refusal(
     """
     if req.fresh and identity.claims.get("fresh") is not True:
         return AuthError("fresh_token_required", reason="not_fresh")
-    if req.step_up and step_up is not None:
-        err = step_up(identity, req)
-        if err is not None:
-            return err
+    if req.step_up:
+        reason = check_step_up(identity.claims, acr_values=req.acr_values, max_age=req.max_age, now=now, leeway=leeway)
+        if reason is not None:
+            # RFC 9470 §3: 401, with what a new login must satisfy in the challenge.
+            return AuthError(
+                "insufficient_user_authentication",
+                reason=reason,
+                challenge_params=step_up_params(req.acr_values, req.max_age),
+            )
     if req.roles_all or req.roles_any:
         roles = effective_roles(identity, hierarchy)
         if not req.roles_all <= roles or not all(roles & group for group in req.roles_any):

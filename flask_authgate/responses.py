@@ -99,24 +99,68 @@ def _login_redirect(state: GateState) -> WerkzeugResponse | None:
     return redirect(location, 302)
 
 
-_Case = tuple[ErrorCode, str, str, bool, tuple[str, ...], str, tuple[tuple[str, str], ...]]
+class Case(t.NamedTuple):
+    """Everything a default error response depends on: the error and the app's settings."""
+
+    error_code: ErrorCode
+    error_format: str
+    realm: str
+    api_key: bool
+    scopes: tuple[str, ...]
+    token_type: str
+    params: tuple[tuple[str, str], ...]
+    scheme: str | None
+    dpop: t.Any
+    dpop_algs: tuple[str, ...]
+    resource_metadata: str | None
+
+
+def _case(err: AuthError, state: GateState | None) -> Case:
+    if state is None:  # no app set up: the defaults
+        return Case(err.error_code, "json", "api", False, err.scopes, err.token_type, err.challenge_params,
+                    err.scheme, False, (), None)  # fmt: skip
+    settings = state.settings
+    return Case(
+        err.error_code,
+        settings.error_format,
+        settings.realm,
+        state.api_keys_on,
+        err.scopes,
+        err.token_type,
+        err.challenge_params,
+        err.scheme,
+        settings.dpop,
+        settings.dpop_algorithms,
+        state.metadata_url,
+    )
 
 
 @functools.lru_cache(maxsize=512)
-def _headers(*case: t.Any) -> tuple[tuple[str, str], ...]:
-    """Every header of a default error response, built once per case (see :func:`_case`)."""
-    error_code, error_format, realm, api_key, scopes, token_type, params = t.cast(_Case, case)
-    data, mimetype = body(error_code, error_format, token_type)
+def _headers(case: Case) -> tuple[tuple[str, str], ...]:
+    """Every header of a default error response, built once per case."""
+    data, mimetype = body(case.error_code, case.error_format, case.token_type)
     lines = [("Content-Type", mimetype), ("Content-Length", str(len(data)))]
-    lines += [("WWW-Authenticate", line) for line in challenges(error_code, realm, api_key, scopes, token_type, params)]
+    found = challenges(
+        case.error_code,
+        case.realm,
+        api_key=case.api_key,
+        dpop=case.dpop,
+        dpop_algs=case.dpop_algs,
+        scheme=t.cast(t.Any, case.scheme),
+        scopes=case.scopes,
+        step_up=case.params,
+        resource_metadata=case.resource_metadata,
+        token_type=case.token_type,
+    )
+    lines += [("WWW-Authenticate", line) for line in found]
     lines.append(("Cache-Control", "no-store"))
     return tuple(lines)
 
 
 @functools.lru_cache(maxsize=512)
-def _default(*case: t.Any) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+def _default(case: Case) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """The default body and headers of one case, in one cached look-up."""
-    return body(case[0], case[1], case[5])[0], _headers(*case)
+    return body(case.error_code, case.error_format, case.token_type)[0], _headers(case)
 
 
 def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResponse:
@@ -127,43 +171,25 @@ def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResp
     """
     if state is None:
         state = _state()
+    case = _case(err, state)
     if state is None:
-        key: tuple[t.Any, ...] = (
-            err.error_code,
-            "json",
-            "api",
-            False,
-            err.scopes,
-            err.token_type,
-            err.challenge_params,
-        )
-        data, _ = body(err.error_code, "json", err.token_type)
-        response = WerkzeugResponse(data, status=err.code, headers=list(_headers(*key)))
+        data, headers = _default(case)
+        response = WerkzeugResponse(data, status=err.code, headers=list(headers))
     else:
-        settings = state.settings
-        if err.code == 401 and settings.login_view is not None:
+        if err.code == 401 and state.settings.login_view is not None:
             redirected = _login_redirect(state)
             if redirected is not None:
                 redirected.headers["Cache-Control"] = "no-store"
                 return redirected
         renderer = state.callbacks.error_renderer
-        key = (
-            err.error_code,
-            settings.error_format,
-            settings.realm,
-            state.api_keys_on,
-            err.scopes,
-            err.token_type,
-            err.challenge_params,
-        )
         if renderer is None:
-            data, headers = _default(*key)
+            data, headers = _default(case)
             response = state.app.response_class(data, status=err.code, headers=list(headers))
         else:
             response = current_app.make_response(current_app.ensure_sync(renderer)(err))
             response.status_code = t.cast(int, err.code)
             # The renderer owns the body; the status-specific headers stay ours.
-            for name, value in _headers(*key)[2:]:
+            for name, value in _headers(case)[2:]:
                 if name == "Cache-Control":
                     response.headers[name] = value
                 else:

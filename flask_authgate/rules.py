@@ -167,3 +167,17 @@ def before_request() -> Response | None:
             return default_options_response(app)
     pipeline.check(app, state, req, plan)
     return None
+
+
+def scopes_in_use(app: Flask, state: GateState) -> list[str]:
+    """Every scope a guard or a ``protect()`` rule of the app requires, sorted (RFC 9728 ``scopes_supported``)."""
+    found: set[str] = set()
+    for endpoint, view in app.view_functions.items():
+        for requirement in (
+            requirement_of(view),
+            misplaced_requirement(view),
+            state.rules.for_endpoint(app, endpoint),
+        ):
+            if requirement is not None:
+                found |= requirement.all_scopes
+    return sorted(found)

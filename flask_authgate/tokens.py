@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import collections.abc as cabc
 import math
+import re
 import secrets
 import threading
 import time
@@ -49,7 +50,9 @@ class Codec(t.Protocol):
 
 
 #: Claims the extension sets itself; ``create_*_token(claims=...)`` may not set them.
-RESERVED = frozenset({"sub", "iat", "nbf", "exp", "jti", "type", "fresh", "fam", "csrf", "iss", "aud"})
+RESERVED = frozenset({"sub", "iat", "nbf", "exp", "jti", "type", "fresh", "fam", "csrf", "iss", "aud", "cnf"})
+#: An RFC 7638 SHA-256 thumbprint: 43 base64url characters.
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
 #: Longest token string the cache keeps.
 MAX_CACHED_TOKEN = 4096
 TOKEN_TYPES = ("access", "refresh")
@@ -261,6 +264,7 @@ class TokenService:
         fresh: bool = False,
         family: str | None = None,
         csrf: str | None = None,
+        dpop_jkt: str | None = None,
     ) -> str:
         if not isinstance(subject, str) or not subject:
             raise TypeError("subject must be a non-empty string")
@@ -305,6 +309,10 @@ class TokenService:
             payload["fam"] = family
         if csrf is not None:
             payload["csrf"] = csrf
+        if dpop_jkt is not None:
+            if not isinstance(dpop_jkt, str) or not _JKT.fullmatch(dpop_jkt):
+                raise ValueError("dpop_jkt must be an RFC 7638 SHA-256 thumbprint (43 base64url characters)")
+            payload["cnf"] = {"jkt": dpop_jkt}
         if self.settings.issuer is not None:
             payload["iss"] = self.settings.issuer
         if self.settings.audience:

@@ -38,6 +38,7 @@ from flask_authgate import refresh_token_required
 from flask_authgate import require_owner
 from flask_authgate import roles_required
 from flask_authgate import scopes_required
+from flask_authgate import step_up_required
 from flask_authgate.errors import ERRORS
 
 ViewKind = t.Literal["sync", "async", "methodview"]
@@ -127,6 +128,7 @@ def build_app(kind: ViewKind, token_format: str, config: dict[str, t.Any]) -> tu
     add_view(app, "/forbid", kind, [login_required], _authorize_false)
     add_view(app, "/hidden", kind, [login_required], _authorize_hidden)
     add_view(app, "/ip", kind, [ip_allowed("10.0.0.0/8"), login_required], _me)
+    add_view(app, "/stepped", kind, [step_up_required("mfa", max_age=300)], _me)
     for status in (401, 403, 404):
         add_view(app, f"/abort/{status}", kind, [], _abort(status))
 
@@ -315,6 +317,33 @@ ROWS = [
             lambda e: Req("/fresh", headers=e.bearer(e.access())),
         ),
         id="fresh_token_required",
+    ),
+    pytest.param(
+        Row(
+            401,
+            "insufficient_user_authentication",
+            (
+                'Bearer realm="api", error="insufficient_user_authentication", error_description="'
+                + ERRORS["insufficient_user_authentication"].message
+                + '", acr_values="mfa", max_age="300"',
+            ),
+            lambda e: Req("/stepped", headers=e.bearer(e.access(claims={"acr": "pwd"}))),
+        ),
+        id="insufficient_user_authentication",
+    ),
+    pytest.param(
+        Row(
+            401,
+            "dpop_proof_invalid",
+            (
+                BARE,
+                'DPoP realm="api", algs="ES256 PS256 RS256 EdDSA", error="invalid_dpop_proof", '
+                'error_description="The DPoP proof is invalid"',
+            ),
+            lambda e: Req("/me", headers=[("Authorization", f"DPoP {e.access()}")]),
+            config={"AUTHGATE_DPOP": "allowed"},
+        ),
+        id="dpop_proof_invalid-no-proof",
     ),
     pytest.param(
         Row(403, "insufficient_role", (), lambda e: Req("/admin", headers=e.bearer(e.access(roles=["editor"])))),

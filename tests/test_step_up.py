@@ -6,7 +6,7 @@ import typing as t
 
 import pytest
 
-from flask_authgate._dpop_challenges import challenges
+from flask_authgate.challenges import challenges
 from flask_authgate.errors import ERRORS
 from flask_authgate.errors import AuthError
 from flask_authgate.step_up import check_step_up

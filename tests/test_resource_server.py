@@ -1,0 +1,368 @@
+"""DPoP, RFC 9728 metadata and step-up, end to end through real apps (issue 12).
+
+The proofs are made with joserfc, an implementation nobody here wrote. The
+unit-level checks of each proof rule are in ``test_dpop.py``; these tests
+prove the wiring: schemes, modes, challenges, replay across requests, and
+every view kind.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+import uuid
+
+import pytest
+from conftest import make_app
+from flask import Flask
+from flask.views import MethodView
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import ECKey
+from kit import bearer
+
+from flask_authgate import AuthGate
+from flask_authgate import current_identity
+from flask_authgate import login_required
+from flask_authgate import scopes_accepted
+from flask_authgate import scopes_required
+from flask_authgate import step_up_required
+from flask_authgate.dpop import access_token_hash
+from flask_authgate.dpop import jwk_thumbprint
+
+ALGS = 'algs="ES256 PS256 RS256 EdDSA"'
+PROOF_INVALID = f'DPoP realm="api", {ALGS}, error="invalid_dpop_proof", error_description="The DPoP proof is invalid"'
+TOKEN_INVALID_DPOP = f'DPoP realm="api", {ALGS}, error="invalid_token", error_description="The access token is invalid"'
+TOKEN_INVALID_BEARER = 'Bearer realm="api", error="invalid_token", error_description="The access token is invalid"'
+STEP_UP = "A stronger or more recent authentication is required"
+
+
+class Client:
+    """A DPoP client with its own P-256 key; proofs built by joserfc."""
+
+    def __init__(self) -> None:
+        self.key = ECKey.generate_key("P-256")
+        self.jwk = self.key.as_dict(private=False)
+        self.jkt = jwk_thumbprint(self.jwk)
+
+    def proof(self, method: str, url: str, token: str | None = None, **overrides: t.Any) -> str:
+        claims: dict[str, t.Any] = {"jti": str(uuid.uuid4()), "htm": method, "htu": url, "iat": int(time.time())}
+        if token is not None:
+            claims["ath"] = access_token_hash(token)
+        claims.update(overrides)
+        header = {"alg": "ES256", "typ": "dpop+jwt", "jwk": self.jwk}
+        return t.cast(str, jose_jwt.encode(header, claims, self.key))
+
+
+def build(mode: str = "allowed", **config: t.Any) -> tuple[Flask, AuthGate]:
+    app, gate = make_app({"AUTHGATE_DPOP": mode, **config})
+
+    @app.get("/sync")
+    @login_required
+    def sync_view() -> dict[str, str]:
+        return {"sub": current_identity.subject}
+
+    @app.get("/async")
+    @login_required
+    async def async_view() -> dict[str, str]:
+        return {"sub": current_identity.subject}
+
+    class Resource(MethodView):
+        decorators: t.ClassVar[list[t.Any]] = [login_required]
+
+        def get(self) -> dict[str, str]:
+            return {"sub": current_identity.subject}
+
+    app.add_url_rule("/method", view_func=Resource.as_view("method"))
+    return app, gate
+
+
+def dpop_headers(client: Client, token: str, path: str, method: str = "GET", **overrides: t.Any) -> dict[str, str]:
+    return {
+        "Authorization": f"DPoP {token}",
+        "DPoP": client.proof(method, f"http://localhost{path}", token, **overrides),
+    }
+
+
+VIEWS = ["/sync", "/async", "/method"]
+
+
+@pytest.mark.parametrize("path", VIEWS)
+def test_a_bound_token_with_a_fresh_proof_is_accepted_once_per_proof(path: str) -> None:
+    app, gate = build()
+    client = Client()
+    with app.app_context():
+        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    http = app.test_client()
+    headers = dpop_headers(client, token, path)
+    assert http.get(path, headers=headers).get_json() == {"sub": "alice"}
+    # The same proof again is a replay; a fresh proof is fine (the token itself is cached).
+    replay = http.get(path, headers=headers)
+    assert (replay.status_code, replay.get_json()["code"]) == (401, "dpop_proof_invalid")
+    assert replay.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"', PROOF_INVALID]
+    assert http.get(path, headers=dpop_headers(client, token, path)).get_json() == {"sub": "alice"}
+
+
+@pytest.mark.parametrize(
+    ("case", "overrides"),
+    [
+        pytest.param("wrong-method", {"htm": "POST"}, id="htm"),
+        pytest.param("other-path", {"htu": "http://localhost/elsewhere"}, id="htu-path"),
+        pytest.param("other-host", {"htu": "http://evil.example/sync"}, id="htu-host"),
+        pytest.param("stale", {"iat": int(time.time()) - 3600}, id="iat-stale"),
+        pytest.param("future", {"iat": int(time.time()) + 3600}, id="iat-future"),
+        pytest.param("wrong-ath", {"ath": access_token_hash("another token")}, id="ath"),
+    ],
+)
+def test_a_proof_that_fails_a_check_is_401_dpop_proof_invalid(case: str, overrides: dict[str, t.Any]) -> None:
+    app, gate = build()
+    client = Client()
+    with app.app_context():
+        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    rv = app.test_client().get("/sync", headers=dpop_headers(client, token, "/sync", **overrides))
+    assert (rv.status_code, rv.get_json()["code"]) == (401, "dpop_proof_invalid")
+    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"', PROOF_INVALID]
+
+
+def test_scheme_and_host_case_and_the_default_port_normalise_equal() -> None:
+    app, gate = build()
+    client = Client()
+    with app.app_context():
+        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    headers = dpop_headers(client, token, "/sync", htu="HTTP://LocalHost:80/sync")
+    assert app.test_client().get("/sync", headers=headers).get_json() == {"sub": "alice"}
+
+
+def test_a_token_bound_to_another_key_is_token_invalid_on_the_dpop_challenge() -> None:
+    app, gate = build()
+    owner, thief = Client(), Client()
+    with app.app_context():
+        token = gate.create_access_token("alice", dpop_jkt=owner.jkt)
+    rv = app.test_client().get("/sync", headers=dpop_headers(thief, token, "/sync"))
+    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
+    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"', TOKEN_INVALID_DPOP]
+
+
+def test_a_bound_token_sent_as_bearer_is_refused() -> None:
+    app, gate = build()
+    client = Client()
+    with app.app_context():
+        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    rv = app.test_client().get("/sync", headers=bearer(token))
+    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
+    assert rv.headers.getlist("WWW-Authenticate") == [TOKEN_INVALID_BEARER, f'DPoP realm="api", {ALGS}']
+
+
+def test_an_unbound_token_sent_with_the_dpop_scheme_is_refused() -> None:
+    app, gate = build()
+    client = Client()
+    with app.app_context():
+        token = gate.create_access_token("alice")
+    rv = app.test_client().get("/sync", headers=dpop_headers(client, token, "/sync"))
+    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
+    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"', TOKEN_INVALID_DPOP]
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        pytest.param(lambda token: {"Authorization": f"DPoP {token}"}, "dpop_proof_invalid", id="no-proof"),
+        pytest.param(
+            lambda token: [("Authorization", f"DPoP {token}"), ("DPoP", "a.b.c"), ("DPoP", "a.b.c")],
+            "dpop_proof_invalid",
+            id="two-proofs",
+        ),
+        pytest.param(
+            lambda token: {"Authorization": f"DPoP {token}", "DPoP": "x" * 100_000}, "dpop_proof_invalid", id="huge"
+        ),
+        pytest.param(
+            lambda token: {"Authorization": f"DPoP {token}", "DPoP": "e30.e30."}, "dpop_proof_invalid", id="alg-none"
+        ),
+    ],
+)
+def test_malformed_proofs_are_clean_401s(headers: t.Callable[[str], t.Any], code: str) -> None:
+    app, gate = build()
+    client = Client()
+    with app.app_context():
+        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    rv = app.test_client().get("/sync", headers=headers(token))
+    assert (rv.status_code, rv.get_json()["code"]) == (401, code)
+    assert all("x" * 50 not in v and "a.b.c" not in v for v in rv.headers.values())  # never an echo
+
+
+def test_required_mode_speaks_only_dpop() -> None:
+    app, gate = build("required")
+    client = Client()
+    with app.app_context():
+        plain = gate.create_access_token("alice")
+        bound = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    http = app.test_client()
+    rv = http.get("/sync", headers=bearer(plain))
+    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_missing")
+    assert rv.headers.getlist("WWW-Authenticate") == [f'DPoP realm="api", {ALGS}']
+    assert http.get("/sync", headers=dpop_headers(client, bound, "/sync")).get_json() == {"sub": "alice"}
+
+
+def test_a_proof_behind_proxy_fix_matches_the_public_url() -> None:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app, gate = build()
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    client = Client()
+    with app.app_context():
+        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    headers = {
+        "Authorization": f"DPoP {token}",
+        "DPoP": client.proof("GET", "https://api.example.com/sync", token),
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "api.example.com",
+    }
+    assert app.test_client().get("/sync", headers=headers).get_json() == {"sub": "alice"}
+
+
+def test_replay_is_caught_by_another_app_sharing_the_store(redis_url: str) -> None:
+    one, gate = build(AUTHGATE_REVOCATION_STORE=redis_url)
+    two, _ = build(AUTHGATE_REVOCATION_STORE=redis_url)
+    client = Client()
+    with one.app_context():
+        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    headers = dpop_headers(client, token, "/sync")
+    assert one.test_client().get("/sync", headers=headers).status_code == 200
+    assert two.test_client().get("/sync", headers=headers).get_json()["code"] == "dpop_proof_invalid"
+
+
+def test_create_access_token_refuses_a_bad_thumbprint() -> None:
+    app, gate = build()
+    with app.app_context(), pytest.raises(ValueError, match="thumbprint"):
+        gate.create_access_token("alice", dpop_jkt="not-a-thumbprint")
+
+
+# -- RFC 9728 --------------------------------------------------------------------------------------------
+
+
+def test_protected_resource_metadata_is_served_public_cacheable_and_cross_origin() -> None:
+    app, gate = make_app(
+        {
+            "AUTHGATE_RESOURCE": "https://api.example.com/v1",
+            "AUTHGATE_DEFAULT_DENY": True,
+            "AUTHGATE_DPOP": "allowed",
+            "AUTHGATE_JWT_ISSUER": "https://login.example.com",
+            "AUTHGATE_RESOURCE_METADATA": {"resource_name": "Notes API"},
+        }
+    )
+
+    @app.get("/notes")
+    @scopes_required("notes:read")
+    def notes() -> str:
+        return "notes"
+
+    @app.post("/notes")
+    @scopes_accepted("notes:write", "notes:admin")
+    def add_note() -> str:
+        return "added"
+
+    rv = app.test_client().get("/.well-known/oauth-protected-resource/v1")
+    assert rv.status_code == 200
+    assert rv.get_json() == {
+        "resource": "https://api.example.com/v1",
+        "authorization_servers": ["https://login.example.com"],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["notes:admin", "notes:read", "notes:write"],
+        "dpop_signing_alg_values_supported": ["ES256", "PS256", "RS256", "EdDSA"],
+        "dpop_bound_access_tokens_required": False,
+        "resource_name": "Notes API",
+    }
+    assert rv.headers["Access-Control-Allow-Origin"] == "*"
+    assert rv.headers["Cache-Control"] == "public, max-age=300"
+    # Every challenge names the metadata, and the audience defaults to the resource.
+    refused = app.test_client().get("/notes")
+    meta = 'resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/v1"'
+    assert refused.headers.getlist("WWW-Authenticate") == [
+        f'Bearer realm="api", {meta}',
+        f'DPoP realm="api", {ALGS}, {meta}',
+    ]
+    assert app.extensions["authgate"].settings.audience == ("https://api.example.com/v1",)
+
+
+def test_scopes_accepted_refuses_with_the_accepted_scopes_in_the_challenge() -> None:
+    app, gate = make_app()
+
+    @app.get("/write")
+    @scopes_accepted("notes:write", "notes:admin")
+    def write() -> str:
+        return "ok"
+
+    with app.app_context():
+        reader = gate.create_access_token("bob", scopes=["notes:read"])
+        admin = gate.create_access_token("alice", scopes=["notes:admin"])
+    http = app.test_client()
+    rv = http.get("/write", headers=bearer(reader))
+    assert (rv.status_code, rv.get_json()["code"]) == (403, "insufficient_scope")
+    assert (
+        rv.headers["WWW-Authenticate"]
+        == 'Bearer realm="api", error="insufficient_scope", scope="notes:admin notes:write"'
+    )
+    assert http.get("/write", headers=bearer(admin)).data == b"ok"
+
+
+# -- RFC 9470 --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_step_up_asks_for_a_stronger_login(kind: str) -> None:
+    app, gate = make_app()
+
+    if kind == "sync":
+
+        @app.post("/transfer")
+        @step_up_required("mfa", "hwk", max_age=300)
+        def transfer() -> str:
+            return "sent"
+
+    else:
+
+        @app.post("/transfer")
+        @step_up_required("mfa", "hwk", max_age=300)
+        async def transfer() -> str:
+            return "sent"
+
+    now = time.time()
+    with app.app_context():
+        weak = gate.create_access_token("alice", claims={"acr": "pwd", "auth_time": int(now)})
+        old = gate.create_access_token("alice", claims={"acr": "mfa", "auth_time": int(now) - 3600})
+        strong = gate.create_access_token("alice", claims={"acr": "mfa", "auth_time": int(now)})
+    http = app.test_client()
+    challenge = (
+        f'Bearer realm="api", error="insufficient_user_authentication", error_description="{STEP_UP}", '
+        'acr_values="mfa hwk", max_age="300"'
+    )
+    for token in (weak, old):
+        rv = http.post("/transfer", headers=bearer(token))
+        assert (rv.status_code, rv.get_json()["code"]) == (401, "insufficient_user_authentication")
+        assert rv.headers.getlist("WWW-Authenticate") == [challenge]
+    assert http.post("/transfer", headers=bearer(strong)).data == b"sent"
+
+
+def test_step_up_on_a_dpop_request_challenges_on_dpop() -> None:
+    app, gate = build()
+
+    @app.get("/stepped")
+    @step_up_required("mfa")
+    def stepped() -> str:
+        return "ok"
+
+    client = Client()
+    with app.app_context():
+        token = gate.create_access_token("alice", dpop_jkt=client.jkt, claims={"acr": "pwd"})
+    rv = app.test_client().get("/stepped", headers=dpop_headers(client, token, "/stepped"))
+    assert rv.headers.getlist("WWW-Authenticate") == [
+        'Bearer realm="api"',
+        f'DPoP realm="api", {ALGS}, error="insufficient_user_authentication", error_description="{STEP_UP}", '
+        'acr_values="mfa"',
+    ]
+
+
+def test_step_up_refuses_values_that_could_not_be_sent() -> None:
+    with pytest.raises(ValueError):
+        step_up_required('mfa"')
+    with pytest.raises(TypeError):
+        step_up_required()
