@@ -50,7 +50,7 @@ class Client:
             claims["ath"] = access_token_hash(token)
         claims.update(overrides)
         header = {"alg": "ES256", "typ": "dpop+jwt", "jwk": self.jwk}
-        return t.cast(str, jose_jwt.encode(header, claims, self.key))
+        return jose_jwt.encode(header, claims, self.key)
 
 
 def build(mode: str = "allowed", **config: t.Any) -> tuple[Flask, AuthGate]:
@@ -240,7 +240,7 @@ def test_create_access_token_refuses_a_bad_thumbprint() -> None:
 
 
 def test_protected_resource_metadata_is_served_public_cacheable_and_cross_origin() -> None:
-    app, gate = make_app(
+    app, _ = make_app(
         {
             "AUTHGATE_RESOURCE": "https://api.example.com/v1",
             "AUTHGATE_DEFAULT_DENY": True,
@@ -322,7 +322,7 @@ def test_step_up_asks_for_a_stronger_login(kind: str) -> None:
 
         @app.post("/transfer")
         @step_up_required("mfa", "hwk", max_age=300)
-        async def transfer() -> str:
+        async def transfer_async() -> str:
             return "sent"
 
     now = time.time()
