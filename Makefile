@@ -41,7 +41,7 @@ LOWEST := flask==3.0.0 werkzeug==3.0.0 pyjwt==2.14.0 itsdangerous==2.1.2 blinker
 test-lowest:
 	$(PYTHON) -m venv .venv-lowest
 	.venv-lowest/bin/python -m pip install -q --upgrade pip
-	.venv-lowest/bin/python -m pip install -q $(LOWEST) cryptography redis asgiref pytest hypothesis requests flask-jwt-extended
+	.venv-lowest/bin/python -m pip install -q $(LOWEST) cryptography redis asgiref pytest hypothesis requests flask-jwt-extended flask-limiter flask-caching
 	.venv-lowest/bin/python -m pip install -q --no-deps -e .
 	.venv-lowest/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_real_http.py \
 		--ignore=tests/test_docs_site.py --ignore=tests/test_packaging.py
