@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import hashlib
+import ipaddress
 import json
 import typing as t
 from http import HTTPStatus
@@ -41,6 +42,20 @@ def _digest(subject: str) -> str:
     return hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _address(remote_addr: str | None) -> str:
+    try:
+        ip = ipaddress.ip_address(remote_addr or "")
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)  # ::ffff:192.0.2.1 is 192.0.2.1
+        # One IPv6 host usually holds a whole /64 (RFC 4291 §2.5.1): count the network, or a
+        # client would get a fresh bucket with every address it picks from it.
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
 def rate_limit_key() -> str:
     """A Flask-Limiter ``key_func``: one bucket per identity, else one per client address.
 
@@ -51,7 +66,9 @@ def rate_limit_key() -> str:
     credentials — none, expired, forged — counts against
     ``"authgate:ip:<remote_addr>"``: sending garbage tokens never buys a fresh
     bucket. The address is ``request.remote_addr`` (configure Werkzeug's
-    ``ProxyFix`` behind a proxy; ``X-Forwarded-For`` is never read here).
+    ``ProxyFix`` behind a proxy; ``X-Forwarded-For`` is never read here); an
+    IPv6 address counts for its whole ``/64``, an IPv4-mapped one as the IPv4
+    address, and one that does not parse as ``"unknown"``.
 
     Reading the identity verifies the token once for the request (the guards
     reuse the result); it never raises.
@@ -61,7 +78,7 @@ def rate_limit_key() -> str:
     identity = get_identity()
     if identity is not None:
         return "authgate:sub:" + _digest(identity.subject)
-    return "authgate:ip:" + (request.remote_addr or "unknown")
+    return "authgate:ip:" + _address(request.remote_addr)
 
 
 def too_many_requests(error: HTTPException | None = None, *, problem: bool = False) -> Response:

@@ -206,7 +206,9 @@ class AuthGateClient(FlaskClient):
     request and issued again once it expires by the app's clock;
     :attr:`access_token` is the one being sent (to revoke it, for instance).
 
-    :param subject: Whom to sign in as; ``None`` sends nothing.
+    :param subject: Whom to sign in as; ``None`` sends nothing. It may be
+        changed between requests (``client.subject = "bob"``); so may the
+        other identity attributes, followed by :meth:`renew`.
     :param roles: The token's roles.
     :param scopes: The token's scopes.
     :param claims: Extra claims (see :func:`make_token`).
@@ -233,6 +235,7 @@ class AuthGateClient(FlaskClient):
         self.fresh = fresh
         self._token: str | None = None
         self._payload: dict[str, t.Any] = {}
+        self._environ_keys: list[str] = []
         if subject is not None:
             if not isinstance(subject, str) or not subject:
                 raise TypeError("subject must be a non-empty string")
@@ -244,13 +247,18 @@ class AuthGateClient(FlaskClient):
         locations = get_state(self.application).settings.token_locations
         return "cookies" in locations and "headers" not in locations
 
+    def renew(self) -> None:
+        """Issue a new token on the next request (after changing ``roles``, ``claims``...)."""
+        self._token = None
+
     @property
     def access_token(self) -> str | None:
         """The access token this client sends (``None`` without a subject)."""
         if self.subject is None:
             return None
         now = get_state(self.application).tokens.clock()
-        if self._token is None or now >= float(self._payload["exp"]) - _RENEW_MARGIN:
+        stale = self._payload.get("sub") != self.subject or now >= float(self._payload["exp"]) - _RENEW_MARGIN
+        if self._token is None or stale:
             self._token, self._payload = _issue(
                 self.application,
                 self.subject,
@@ -266,20 +274,30 @@ class AuthGateClient(FlaskClient):
 
     def open(self, *args: t.Any, **kwargs: t.Any) -> TestResponse:
         """Send the request with this client's credentials (see the class docs)."""
+        for key in self._environ_keys:  # what an earlier request set (the subject may have changed)
+            self.environ_base.pop(key, None)
+        self._environ_keys = []
         token = self.access_token
         if token is not None:
             settings = get_state(self.application).settings
             if self._cookie_only:
                 host = (self.application.config.get("SERVER_NAME") or "localhost").partition(":")[0]
-                # origin_only=False: subdomains of the app's host get the cookie too, as a browser's would.
-                self.set_cookie(settings.access_cookie_name, token, domain=host, origin_only=False)
+                # As set_token_cookies sets them: the access cookie on its path, the CSRF cookie on "/".
+                # origin_only=False: subdomains of the app's host get them too, as a browser's would.
+                self.set_cookie(
+                    settings.access_cookie_name, token, domain=host, origin_only=False, path=settings.cookie_path
+                )
                 csrf = str(self._payload["csrf"])
                 self.set_cookie(settings.csrf_cookie_name, csrf, domain=host, origin_only=False)
-                self.environ_base[_environ_key(settings.csrf_header)] = csrf
+                self._set_environ(_environ_key(settings.csrf_header), csrf)
             else:
                 # environ_base: a header the request passes itself still wins.
-                self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+                self._set_environ("HTTP_AUTHORIZATION", f"Bearer {token}")
         return super().open(*args, **kwargs)
+
+    def _set_environ(self, key: str, value: str) -> None:
+        self.environ_base[key] = value
+        self._environ_keys.append(key)
 
 
 def _environ_key(header: str) -> str:
@@ -291,6 +309,8 @@ def _environ_key(header: str) -> str:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _ProviderServer
+    #: Seconds an idle connection may hold a handler thread.
+    timeout = 5
 
     def do_GET(self) -> None:
         provider = self.server.provider
@@ -353,7 +373,8 @@ class FakeIdentityProvider:
             ) from None
         self.audience = audience
         self.lifetime = lifetime
-        #: path -> how many GET requests it answered (``/jwks.json``, ...).
+        #: path -> how many GET requests it answered: ``/jwks.json``,
+        #: ``/.well-known/openid-configuration``, and ``"other"`` for the rest.
         self.requests: dict[str, int] = {}
         self._lock = threading.Lock()
         self._keys: list[tuple[str, t.Any]] = []  # (kid, private key); the first signs
@@ -410,8 +431,9 @@ class FakeIdentityProvider:
         return f"{self.issuer}/.well-known/openid-configuration"
 
     def _document(self, path: str) -> dict[str, t.Any] | None:
+        counted = path if path in ("/jwks.json", "/.well-known/openid-configuration") else "other"
         with self._lock:
-            self.requests[path] = self.requests.get(path, 0) + 1
+            self.requests[counted] = self.requests.get(counted, 0) + 1
         if path == "/jwks.json":
             return self.jwks()
         if path == "/.well-known/openid-configuration":

@@ -64,7 +64,21 @@ def test_key_per_identity_else_per_address(key_app: tuple[Flask, AuthGate]) -> N
     assert key_for(app, {"X-API-Key": "alice-key"}) == alice  # any credential of the same subject
     assert key_for(app, bearer(make_token(app, "bob"))) != alice
     assert key_for(app) == "authgate:ip:192.0.2.1"
-    assert key_for(app, addr="2001:db8::1") == "authgate:ip:2001:db8::1"
+
+
+@pytest.mark.parametrize(
+    ("addr", "key"),
+    [
+        pytest.param("192.0.2.1", "authgate:ip:192.0.2.1", id="ipv4"),
+        pytest.param("::ffff:192.0.2.1", "authgate:ip:192.0.2.1", id="ipv4-mapped"),
+        pytest.param("2001:db8:1:2::1", "authgate:ip:2001:db8:1:2::/64", id="ipv6"),
+        pytest.param("2001:db8:1:2:ffff:ffff:ffff:ffff", "authgate:ip:2001:db8:1:2::/64", id="same-ipv6-64"),
+        pytest.param("2001:db8:1:3::1", "authgate:ip:2001:db8:1:3::/64", id="other-ipv6-64"),
+        pytest.param("not an address", "authgate:ip:unknown", id="unparseable"),
+    ],
+)
+def test_address_keys(key_app: tuple[Flask, AuthGate], addr: str, key: str) -> None:
+    assert key_for(key_app[0], addr=addr) == key
 
 
 @pytest.mark.parametrize(

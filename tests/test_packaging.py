@@ -67,17 +67,17 @@ def test_wheel_metadata(dist: pathlib.Path) -> None:
     assert not [n for n in names if n.startswith(("tests/", "docs/"))]  # those are for the sdist
     assert meta["License-Expression"] == "BSD-3-Clause"
     assert meta.get_all("License-File") == ["LICENSE"]
-    assert sorted(u.split(",")[0] for u in meta.get_all("Project-URL")) == [
+    assert sorted(u.split(",")[0] for u in meta.get_all("Project-URL", [])) == [
         "Changelog",
         "Documentation",
         "Issues",
         "Source",
     ]
-    classifiers = meta.get_all("Classifier")
+    classifiers = meta.get_all("Classifier", [])
     for minor in (10, 11, 12, 13):
         assert f"Programming Language :: Python :: 3.{minor}" in classifiers
     # Published extras only; the development tools are dependency groups.
-    assert sorted(meta.get_all("Provides-Extra")) == ["async", "crypto", "otel", "redis"]
+    assert sorted(meta.get_all("Provides-Extra", [])) == ["async", "crypto", "otel", "redis"]
     assert re.search(r"^\[pytest11\]\nflask_authgate ?= ?flask_authgate\.pytest_plugin$", entry_points, re.M)
 
 

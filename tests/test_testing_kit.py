@@ -153,9 +153,24 @@ def test_client_renews_its_token_when_the_app_clock_passes_its_expiry(kit_app: F
     )
 
 
+def test_client_identity_can_change_between_requests(kit_app: Flask) -> None:
+    client = t.cast(AuthGateClient, kit_app.test_client(subject="alice"))
+    assert client.get("/me").get_json()["sub"] == "alice"
+    client.subject = "bob"
+    assert client.get("/me").get_json()["sub"] == "bob"
+    client.roles = ("admin",)
+    assert code(client.get("/admin")) == (403, "insufficient_role")  # the token is still bob's old one
+    client.renew()
+    assert client.get("/admin").status_code == 200
+    client.subject = None  # signed out: nothing is sent any more
+    assert client.get("/sent").get_json() == {"authorization": False, "cookies": []}
+
+
 def test_client_refuses_bad_arguments(kit_app: Flask) -> None:
     with pytest.raises(TypeError):
         kit_app.test_client(subject="alice", roles="admin")
+    with pytest.raises(TypeError):
+        kit_app.test_client(subject="alice", scopes=[""])
     with pytest.raises(TypeError):
         kit_app.test_client(subject="")
 
@@ -174,6 +189,23 @@ def test_cookie_only_app_gets_cookies_and_the_csrf_header(cookie_app: Flask) -> 
     assert rv.headers["Cache-Control"] == "private"  # a cookie-authenticated answer
     assert client.post("/me").status_code == 200  # an unsafe method: the CSRF header went with it
     assert code(client.post("/me", headers={"X-CSRF-Token": "wrong"})) == (403, "csrf_failed")
+
+
+def test_cookie_path_is_the_apps(token_format: str) -> None:
+    app, _ = make_app(
+        {"AUTHGATE_TOKEN_FORMAT": token_format, "AUTHGATE_TOKEN_LOCATIONS": ["cookies"], "AUTHGATE_COOKIE_PATH": "/api"}
+    )
+
+    @app.get("/api/me")
+    @login_required
+    def api_me() -> str:
+        return current_identity.subject
+
+    add_views(app)
+    client = app.test_client(subject="alice")
+    assert client.get("/api/me").text == "alice"
+    # Outside the cookie's path a browser would not send it, and neither does the client.
+    assert code(client.get("/me")) == (401, "token_missing")
 
 
 def test_cookie_only_app_needs_a_cookie_jar(cookie_app: Flask) -> None:
@@ -259,6 +291,7 @@ def test_make_token_issuer_and_audience() -> None:
         pytest.param({"expires_in": float("nan")}, TypeError, id="nan"),
         pytest.param({"expires_in": True}, TypeError, id="bool"),
         pytest.param({"issued_at": datetime.datetime(2030, 1, 1)}, ValueError, id="naive-datetime"),
+        pytest.param({"issued_at": "now"}, TypeError, id="issued-at-string"),
     ],
 )
 def test_make_token_bad_arguments(kit_app: Flask, kwargs: dict[str, t.Any], error: type[Exception]) -> None:
@@ -269,6 +302,12 @@ def test_make_token_bad_arguments(kit_app: Flask, kwargs: dict[str, t.Any], erro
 def test_make_token_needs_the_extension() -> None:
     with pytest.raises(RuntimeError, match="not set up"):
         make_token(Flask("bare"), "alice")
+
+
+@pytest.mark.parametrize("subject", ["", None, 5])
+def test_make_token_needs_a_subject(kit_app: Flask, subject: t.Any) -> None:
+    with pytest.raises(TypeError):
+        make_token(kit_app, subject)
 
 
 # -- FakeIdentityProvider ----------------------------------------------------
@@ -342,6 +381,30 @@ def test_provider_rotate_keys(idp: FakeIdentityProvider) -> None:
     assert [k["kid"] for k in idp.jwks()["keys"]] == [idp.kid, new_kid]
     assert client.get("/me", headers=bearer(new)).status_code == 200
     assert client.get("/me", headers=bearer(idp.token("alice"))).status_code == 200
+
+
+def test_provider_counts_requests_without_growing(idp: FakeIdentityProvider) -> None:
+    for i in range(5):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            fetch(f"{idp.issuer}/probe-{i}")
+        info.value.close()
+    fetch(idp.discovery_url)
+    assert idp.requests == {"other": 5, "/.well-known/openid-configuration": 1}
+
+
+def test_provider_audience_and_arguments() -> None:
+    pytest.importorskip("cryptography")
+    import jwt
+
+    with FakeIdentityProvider(audience="orders-api", lifetime=60) as provider:
+        claims = jwt.decode(provider.token("alice"), options={"verify_signature": False})
+        assert claims["aud"] == "orders-api"
+        assert claims["exp"] - claims["iat"] == 60
+        assert jwt.get_unverified_header(provider.token("alice"))["kid"] == provider.kid
+        with pytest.raises(TypeError):
+            provider.token("")
+        with pytest.raises(RuntimeError, match="already running"):
+            provider.start()
 
 
 def test_provider_stops(idp: FakeIdentityProvider) -> None:
