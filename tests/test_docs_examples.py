@@ -139,8 +139,10 @@ def test_docs_example(chain: list[Block], tmp_path: pathlib.Path, monkeypatch: p
     monkeypatch.setattr(flask.Flask, "run", lambda *args, **kwargs: None)
     monkeypatch.setattr(werkzeug.serving, "run_simple", lambda *args, **kwargs: None)
     namespace: dict[str, t.Any] = {"__name__": "__docs_example__"}
-    previous = signal.signal(signal.SIGALRM, _timeout)
-    signal.alarm(TIMEOUT)
+    alarm = hasattr(signal, "SIGALRM")  # POSIX; elsewhere a hang is left to the CI timeout
+    previous = signal.signal(signal.SIGALRM, _timeout) if alarm else None
+    if alarm:
+        signal.alarm(TIMEOUT)
     try:
         for block in chain:
             # Leading blank lines keep the traceback's line numbers those of the Markdown file.
@@ -149,8 +151,9 @@ def test_docs_example(chain: list[Block], tmp_path: pathlib.Path, monkeypatch: p
                 continue  # compiled is all a fragment promises
             exec(code, namespace)  # noqa: S102 - the project's own documentation
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+        if alarm:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
         namespace.clear()
         # Unclosed files and sockets warn when collected: collect now, so the warning fails
         # the example that leaked them rather than whichever test runs next.
@@ -183,3 +186,24 @@ def test_most_examples_run() -> None:
     fragments = [b for b in blocks if b.is_fragment]
     assert len(blocks) >= 50
     assert len(fragments) * 5 <= len(blocks), [f"{b.page}:{b.line}" for b in fragments]
+
+
+def test_servers_do_not_start_and_hangs_fail(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```python\nfrom flask import Flask\n\nFlask(__name__).run()  # returns at once here\n```\n"
+        "```python\n# continued\nimport time\n\ntime.sleep(5)\n```\n"
+    )
+    runs, hangs = python_blocks(page)
+    assert hangs.is_continued
+    test_docs_example([runs], tmp_path, monkeypatch)
+    monkeypatch.setattr(f"{__name__}.TIMEOUT", 1)
+    with pytest.raises(TimeoutError):
+        test_docs_example([runs, hangs], tmp_path, monkeypatch)
+
+
+def test_fragments_must_compile(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```python\n# fragment\nnot python at all (\n```\n")
+    with pytest.raises(SyntaxError):
+        test_docs_example(python_blocks(page), tmp_path, monkeypatch)

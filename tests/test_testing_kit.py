@@ -439,9 +439,6 @@ def app():
 """
 
 USER_TESTS = """
-import time
-
-
 def test_admin(authgate_client_factory):
     client = authgate_client_factory("alice", roles=["admin"])
     assert client.get("/admin").get_json() == {"hello": "alice"}
@@ -458,8 +455,24 @@ def test_expired(app, authgate_make_token):
 
 
 def test_provider(fake_identity_provider):
-    app_config = {"AUTHGATE_JWKS_URL": fake_identity_provider.jwks_url}
-    assert app_config["AUTHGATE_JWKS_URL"].startswith("http://127.0.0.1:")
+    from flask import Flask
+    from flask_authgate import AuthGate, current_identity, login_required
+
+    app = Flask("idp_app")
+    app.config.update(
+        AUTHGATE_JWKS_URL=fake_identity_provider.jwks_url,
+        AUTHGATE_JWT_ALGORITHMS=["RS256"],
+        AUTHGATE_JWT_ISSUER=fake_identity_provider.issuer,
+    )
+    AuthGate(app)
+
+    @app.get("/me")
+    @login_required
+    def me():
+        return current_identity.subject
+
+    token = fake_identity_provider.token("carol")
+    assert app.test_client().get("/me", headers={"Authorization": "Bearer " + token}).text == "carol"
 """
 
 
