@@ -143,6 +143,7 @@ class AuthError(HTTPException):
         is about (``"The refresh token was revoked"``).
 
     .. versionadded:: 0.1
+
     .. versionchanged:: 0.2
         ``reason`` and ``token_type``; ``scopes`` are validated.
     """

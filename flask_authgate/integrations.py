@@ -23,7 +23,7 @@ from http import HTTPStatus
 from flask import Response
 from flask import request
 
-from .identity import get_identity
+from .pipeline import get_identity
 
 if t.TYPE_CHECKING:
     from werkzeug.exceptions import HTTPException
