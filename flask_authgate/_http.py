@@ -233,6 +233,7 @@ def _fetch(
     if conn.sock is not None:
         conn.sock.settimeout(remaining)
     watchdog = _Watchdog(conn, remaining)
+    response: http.client.HTTPResponse | None = None
     try:
         try:
             conn.request(method, target, body=body, headers=headers)
@@ -267,5 +268,7 @@ def _fetch(
             raise FetchError("timeout")
     finally:
         watchdog.cancel()
+        if response is not None:
+            response.close()
         conn.close()
     return parse_json_object(b"".join(chunks), max_depth=max_depth)

@@ -65,8 +65,10 @@ class Override:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Seconds to wait before answering at all.
     delay: float = 0.0
-    #: Seconds between two bytes of the body (a slow-drip server).
+    #: Seconds between two pieces of the body (a slow-drip server); sent without Content-Length.
     drip: float | None = None
+    #: Bytes per piece when dripping.
+    chunk: int = 1
 
 
 class Client(ClientMixin):  # type: ignore[misc]
@@ -380,12 +382,13 @@ class IdentityProvider:
             body = answer.body if answer.body is not None else b""
             headers = {"Content-Type": "application/json", **answer.headers}
             if answer.drip is not None:
-                interval = answer.drip
+                interval, size = answer.drip, answer.chunk
 
                 def dripping() -> cabc.Iterator[bytes]:
-                    for i in range(len(body)):
-                        time.sleep(interval)
-                        yield body[i : i + 1]
+                    for i in range(0, len(body), size):
+                        if interval:
+                            time.sleep(interval)
+                        yield body[i : i + size]
 
                 return Response(dripping(), status=answer.status, headers=headers)
             return Response(body, status=answer.status, headers=headers)
