@@ -158,7 +158,7 @@ def test_callable_mapping() -> None:
 
 def test_callable_may_return_a_generator_or_none() -> None:
     assert roles(lambda c: (r for r in ["a", "b"]), {}) == {"a", "b"}
-    assert roles(lambda c: None, {}) == frozenset()  # type: ignore[arg-type,return-value]
+    assert roles(lambda c: None, {}) == frozenset()
 
 
 @pytest.mark.parametrize(
