@@ -129,22 +129,22 @@ def basic_credentials(client_id: str, client_secret: str) -> str:
 class _Watchdog:
     """Shut a connection's socket down when the total deadline passes."""
 
-    def __init__(self, conn: http.client.HTTPConnection, seconds: float) -> None:
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
         self.fired = False
-        self._conn = conn
+        # The socket itself, not the connection: http.client hands it over to the response
+        # (and forgets it) as soon as the headers say "Connection: close".
+        self._sock = sock
         self._timer = threading.Timer(max(seconds, 0.0), self._fire)
         self._timer.daemon = True
         self._timer.start()
 
     def _fire(self) -> None:
         self.fired = True
-        sock = self._conn.sock
-        if sock is not None:
-            try:
-                # The plain socket's shutdown, also for an SSLSocket: a blocked recv returns at once.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+        try:
+            # The plain socket's shutdown, also for an SSLSocket: a blocked recv returns at once.
+            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def cancel(self) -> None:
         self._timer.cancel()
@@ -230,9 +230,9 @@ def _fetch(
     if remaining <= 0:
         conn.close()
         raise FetchError("timeout")
-    if conn.sock is not None:
-        conn.sock.settimeout(remaining)
-    watchdog = _Watchdog(conn, remaining)
+    sock = t.cast(socket.socket, conn.sock)
+    sock.settimeout(remaining)
+    watchdog = _Watchdog(sock, remaining)
     response: http.client.HTTPResponse | None = None
     try:
         try:

@@ -69,6 +69,8 @@ class Override:
     drip: float | None = None
     #: Bytes per piece when dripping.
     chunk: int = 1
+    #: Drip the body again and again, never ending (until the client hangs up).
+    forever: bool = False
 
 
 class Client(ClientMixin):  # type: ignore[misc]
@@ -151,6 +153,8 @@ class IdentityProvider:
         #: Extra fields of the discovery documents.
         self.metadata_extra: dict[str, t.Any] = {}
         self.overrides: dict[str, Override] = {}
+        #: Seconds a path waits before answering normally (a slow but correct provider).
+        self.latency: dict[str, float] = {}
         self.tokens: dict[str, OpaqueToken] = {}
         self.clients = {
             RS_CLIENT_ID: Client(RS_CLIENT_ID, RS_CLIENT_SECRET, ""),
@@ -374,6 +378,8 @@ class IdentityProvider:
         def count_and_misbehave() -> Response | None:
             with provider._lock:
                 provider._requests[request.path] += 1
+            if request.path in provider.latency:
+                time.sleep(provider.latency[request.path])
             answer = provider.overrides.get(request.path)
             if answer is None:
                 return None
@@ -382,13 +388,16 @@ class IdentityProvider:
             body = answer.body if answer.body is not None else b""
             headers = {"Content-Type": "application/json", **answer.headers}
             if answer.drip is not None:
-                interval, size = answer.drip, answer.chunk
+                interval, size, forever = answer.drip, answer.chunk, answer.forever
 
                 def dripping() -> cabc.Iterator[bytes]:
-                    for i in range(0, len(body), size):
-                        if interval:
-                            time.sleep(interval)
-                        yield body[i : i + size]
+                    while True:
+                        for i in range(0, len(body), size):
+                            if interval:
+                                time.sleep(interval)
+                            yield body[i : i + size]
+                        if not forever:
+                            return
 
                 return Response(dripping(), status=answer.status, headers=headers)
             return Response(body, status=answer.status, headers=headers)

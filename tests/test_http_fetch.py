@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import collections.abc as cabc
+import itertools
 import json
 import socket
 import threading
@@ -110,8 +111,33 @@ def test_a_slow_server_times_out(idp: IdentityProvider) -> None:
     assert reason(idp.base + "/x", timeout=0.3) == "timeout"
 
 
+def finishes(work: cabc.Callable[[], t.Any], *, within: float = 20) -> t.Any:
+    """Run ``work`` in a thread; fail (instead of hanging the suite) if it never returns."""
+    result: list[t.Any] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except Exception as exc:  # checked by the caller
+            result.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(within)
+    assert not thread.is_alive(), "the fetch did not give up: the total deadline is not enforced"
+    return result[0]
+
+
 def test_a_slow_drip_body_hits_the_total_deadline(idp: IdentityProvider) -> None:
-    # Each byte comes well within the timeout; the whole body does not.
+    # Each byte comes well within the timeout, and the body never ends: only a total
+    # deadline that interrupts the read can stop this fetch.
+    idp.override("/x", Override(body=b" ", drip=0.05, forever=True))
+    outcome = finishes(lambda: fetch_json(idp.base + "/x", timeout=0.5))
+    assert isinstance(outcome, FetchError)
+    assert outcome.reason == "timeout"
+
+
+def test_a_slow_drip_json_body_is_refused_not_waited_for(idp: IdentityProvider) -> None:
     body = json.dumps({"keys": []}).encode()
     idp.override("/x", Override(body=body, drip=0.1))
     assert reason(idp.base + "/x", timeout=0.5) == "timeout"
@@ -135,7 +161,9 @@ def slowloris() -> cabc.Iterator[str]:
                 return
             with conn:
                 conn.recv(65536)
-                for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"a" * 200:
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: "
+                # The status line, then one header that never ends.
+                for byte in itertools.chain(head, itertools.repeat(ord("a"))):
                     if stop.wait(0.05):
                         return
                     try:
@@ -154,7 +182,9 @@ def slowloris() -> cabc.Iterator[str]:
 
 
 def test_slow_drip_headers_hit_the_total_deadline(slowloris: str) -> None:
-    assert reason(slowloris, timeout=0.5) == "timeout"
+    outcome = finishes(lambda: fetch_json(slowloris, timeout=0.5))
+    assert isinstance(outcome, FetchError)
+    assert outcome.reason == "timeout"
 
 
 def test_connection_refused() -> None:
