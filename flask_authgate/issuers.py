@@ -356,7 +356,7 @@ def _ident(where: str, value: t.Any, what: str) -> str:
 def _ident_list(where: str, value: t.Any, what: str) -> tuple[str, ...]:
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, (list, tuple)) or not values:
-        raise ConfigError(f"{where} must be a {what} or a non-empty list of them")
+        raise ConfigError(f"{where} must be a string or a non-empty list of strings ({what})")
     out = tuple(_ident(f"{where}[{i}]" if not isinstance(value, str) else where, v, what) for i, v in enumerate(values))
     if len(set(out)) != len(out):
         raise ConfigError(f"{where} lists the same {what} twice")

@@ -19,8 +19,8 @@ Keys (RFC 7517 §4): an entry is used only when it has a ``kid``, its
 ``use`` (when present) is ``"sig"``, its ``key_ops`` (when present) include
 ``"verify"``, it is a public key of type ``RSA``, ``EC`` or ``OKP``, and its
 algorithm is one we accept. Each key verifies only with its own algorithm; an
-RSA key without ``alg`` is offered for each accepted RSA algorithm (each
-still RSA-only). ``jku``/``x5u``/``jwk``/``x5c`` token headers are never
+RSA key without ``alg`` is used with the first RSA algorithm we accept (as
+PyJWT assumes RS256 for one). ``jku``/``x5u``/``jwk``/``x5c`` token headers are never
 followed or trusted.
 
 Key changes: when a fetch drops a key or replaces the material behind a
@@ -99,8 +99,8 @@ def parse_jwk_set(data: t.Any, algorithms: cabc.Sequence[str]) -> dict[str, dict
         if alg is not None:
             candidates = [alg] if alg in accepted else []
         elif entry["kty"] == "RSA":
-            # No "alg": the key may serve any RSA algorithm we accept, each bound separately.
-            candidates = [a for a in accepted if a[:2] in ("RS", "PS")]
+            # No "alg" (Entra ID): one algorithm per key (RFC 8725 §3.1), the first RSA one we accept.
+            candidates = [a for a in accepted if a[:2] in ("RS", "PS")][:1]
         else:
             candidates = [None]  # EC: from the curve; OKP: EdDSA (PyJWK decides)
         for candidate in candidates:

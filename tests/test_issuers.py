@@ -537,7 +537,7 @@ def test_jwt_issuer(value: t.Any, expected: tuple[str, ...]) -> None:
     ("value", "message"),
     [
         pytest.param("", "AUTHGATE_JWT_ISSUER must be a non-empty issuer", id="empty"),
-        pytest.param([], "AUTHGATE_JWT_ISSUER must be a issuer or a non-empty list", id="empty-list"),
+        pytest.param([], "AUTHGATE_JWT_ISSUER must be a string or a non-empty list", id="empty-list"),
         pytest.param(["a", 5], r"AUTHGATE_JWT_ISSUER\[1\] must be a non-empty issuer", id="number"),
         pytest.param(["a", "a"], "AUTHGATE_JWT_ISSUER lists the same issuer twice", id="duplicate"),
         pytest.param(5, "AUTHGATE_JWT_ISSUER must be", id="a-number"),
