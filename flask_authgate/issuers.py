@@ -13,11 +13,9 @@ Time claims (``exp``, ``nbf``, ``iat``) are not checked here: like
 :mod:`.tokens` checks them with the extension's clock, so that verdicts can
 be cached.
 
-The ``parse_*`` functions validate the configuration shapes of DESIGN.md part
-two (``AUTHGATE_TRUSTED_ISSUERS``, ``AUTHGATE_OIDC_ISSUER``,
-``AUTHGATE_JWT_ISSUER``) from raw values and app-wide defaults, raising
-:class:`~.errors.ConfigError` that names the exact key
-(``AUTHGATE_TRUSTED_ISSUERS[1].audience``).
+The configuration shapes that build :class:`TrustedIssuer` entries
+(``AUTHGATE_TRUSTED_ISSUERS``, ``AUTHGATE_OIDC_ISSUER``, ``AUTHGATE_JWT_ISSUER``)
+are parsed by :mod:`.issuer_config`.
 """
 
 from __future__ import annotations
@@ -27,19 +25,15 @@ import collections.abc as cabc
 import dataclasses
 import json
 import logging
-import re
 import time
 import typing as t
 
 import jwt
 
 from ._http import MAX_BYTES
-from ._http import is_http_url
 from .claims import ClaimMapping
 from .discovery import Discovery
-from .discovery import is_discoverable_issuer
 from .errors import AuthError
-from .errors import ConfigError
 from .jwks import JwksClient
 
 log = logging.getLogger("flask_authgate")
@@ -58,18 +52,14 @@ ASYMMETRIC_DEFAULT: tuple[str, ...] = (
     "ES512",
     "EdDSA",
 )
-_ASYMMETRIC = frozenset({*ASYMMETRIC_DEFAULT, "ES256K"})
-_HMAC = frozenset({"HS256", "HS384", "HS512"})
+#: Every public-key algorithm an issuer may be configured with.
+ASYMMETRIC_ALGORITHMS = frozenset({*ASYMMETRIC_DEFAULT, "ES256K"})
 #: PyJWT's errors for a ``sub`` or ``jti`` of the wrong type.
 _CLAIM_TYPE_ERRORS: tuple[type[Exception], ...] = tuple(
     getattr(jwt.exceptions, name)
     for name in ("InvalidSubjectError", "InvalidJTIError")
     if hasattr(jwt.exceptions, name)
 )
-#: The fields of one ``AUTHGATE_TRUSTED_ISSUERS`` entry.
-FIELDS = ("issuer", "audience", "jwks_url", "algorithms", "roles_claim", "scopes_claim", "typ", "client_id")
-#: An issuer, audience or client id: printable, no spaces or control characters.
-_IDENT = re.compile(r"[\x21-\x7e\u00a0-\U0010ffff]+")
 
 
 DEFAULT_ROLES = ClaimMapping(("roles",), kind="roles")
@@ -94,7 +84,7 @@ class IssuerDefaults:
     required_claims: tuple[str, ...] = ("exp", "sub")
 
     def inherited_algorithms(self) -> tuple[str, ...]:
-        own = tuple(a for a in self.algorithms or () if a in _ASYMMETRIC)
+        own = tuple(a for a in self.algorithms or () if a in ASYMMETRIC_ALGORITHMS)
         return own or ASYMMETRIC_DEFAULT
 
 
@@ -342,177 +332,3 @@ class IssuerSet:
         if not isinstance(payload, dict):
             _refuse("malformed")
         return payload
-
-
-# -- configuration ------------------------------------------------------------------------------
-
-
-def _ident(where: str, value: t.Any, what: str) -> str:
-    if not isinstance(value, str) or not _IDENT.fullmatch(value):
-        raise ConfigError(f"{where} must be a non-empty {what} without spaces or control characters")
-    return value
-
-
-def _ident_list(where: str, value: t.Any, what: str) -> tuple[str, ...]:
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, (list, tuple)) or not values:
-        raise ConfigError(f"{where} must be a string or a non-empty list of strings ({what})")
-    out = tuple(_ident(f"{where}[{i}]" if not isinstance(value, str) else where, v, what) for i, v in enumerate(values))
-    if len(set(out)) != len(out):
-        raise ConfigError(f"{where} lists the same {what} twice")
-    return out
-
-
-def parse_jwt_issuer(value: t.Any, *, key: str = "AUTHGATE_JWT_ISSUER") -> tuple[str, ...] | None:
-    """``AUTHGATE_JWT_ISSUER``: one issuer or a list of them (Google documents two)."""
-    if value is None:
-        return None
-    return _ident_list(key, value, "issuer")
-
-
-def parse_algorithms(where: str, value: t.Any) -> tuple[str, ...]:
-    """Algorithms for an outside issuer: public-key ones only, never ``none`` or HMAC."""
-    algs = [value] if isinstance(value, str) else value
-    if not isinstance(algs, (list, tuple)) or not algs or not all(isinstance(a, str) for a in algs):
-        raise ConfigError(f"{where} must be a non-empty list of algorithm names, e.g. ['RS256']")
-    for a in algs:
-        if a.lower() == "none":
-            raise ConfigError(f"{where} contains {a!r}; unsigned tokens are never accepted (RFC 8725 §3.2)")
-        if a in _HMAC:
-            raise ConfigError(
-                f"{where} contains {a!r}; an outside issuer's keys are public, so HMAC cannot verify its "
-                "tokens (RFC 8725 §3.1). Use its public-key algorithms, e.g. ['RS256']"
-            )
-        if a not in _ASYMMETRIC:
-            raise ConfigError(f"{where} contains the unknown algorithm {a!r}")
-    return tuple(dict.fromkeys(algs))
-
-
-def _types(where: str, value: t.Any) -> frozenset[str]:
-    types = frozenset(v.lower() for v in _ident_list(where, value, "typ value"))
-    # RFC 9068 §4: "at+jwt", also sent as the full media type.
-    return types | {"application/at+jwt"} if "at+jwt" in types else types
-
-
-def _entry(where: str, raw: t.Any, defaults: IssuerDefaults) -> TrustedIssuer:
-    if not isinstance(raw, cabc.Mapping):
-        raise ConfigError(f"{where} must be a mapping such as {{'issuer': 'https://sso.example.com/realms/acme'}}")
-    unknown = sorted(str(k) for k in raw if k not in FIELDS)
-    if unknown:
-        raise ConfigError(f"{where} has unknown field(s) {unknown}; the fields are {list(FIELDS)}")
-    if "issuer" not in raw:
-        raise ConfigError(f"{where}.issuer is required")
-    issuer = _ident(f"{where}.issuer", raw["issuer"], "issuer")
-    audience: tuple[str, ...] | None = defaults.audience
-    if "audience" in raw:
-        # An explicit None: this issuer's tokens carry no aud (Cognito access tokens).
-        aud = raw["audience"]
-        audience = None if aud is None else _ident_list(f"{where}.audience", aud, "audience")
-    jwks_url = raw.get("jwks_url")
-    if jwks_url is not None and not is_http_url(jwks_url):
-        raise ConfigError(f"{where}.jwks_url must be an http:// or https:// URL (no user:password@, no fragment)")
-    if jwks_url is None and not is_discoverable_issuer(issuer):
-        raise ConfigError(
-            f"{where}.jwks_url is needed: the issuer {issuer!r} is not an http(s) URL whose metadata can be discovered"
-        )
-    algorithms = (
-        parse_algorithms(f"{where}.algorithms", raw["algorithms"])
-        if raw.get("algorithms") is not None
-        else defaults.inherited_algorithms()
-    )
-    roles = (
-        ClaimMapping.parse(raw["roles_claim"], key=f"{where}.roles_claim", kind="roles")
-        if raw.get("roles_claim") is not None
-        else defaults.roles
-    )
-    scopes = (
-        ClaimMapping.parse(raw["scopes_claim"], key=f"{where}.scopes_claim", kind="scopes")
-        if raw.get("scopes_claim") is not None
-        else defaults.scopes
-    )
-    types = _types(f"{where}.typ", raw["typ"]) if raw.get("typ") is not None else defaults.types
-    client_ids = (
-        _ident_list(f"{where}.client_id", raw["client_id"], "client id") if raw.get("client_id") is not None else None
-    )
-    return TrustedIssuer(
-        issuer=issuer,
-        audience=audience,
-        algorithms=algorithms,
-        jwks_url=jwks_url,
-        roles=roles,
-        scopes=scopes,
-        types=types,
-        client_ids=client_ids,
-        required_claims=defaults.required_claims,
-    )
-
-
-def parse_trusted_issuers(
-    value: t.Any, *, defaults: IssuerDefaults, key: str = "AUTHGATE_TRUSTED_ISSUERS"
-) -> tuple[TrustedIssuer, ...]:
-    """``AUTHGATE_TRUSTED_ISSUERS``: a list of mappings, one per issuer (fields: :data:`FIELDS`).
-
-    :raises ConfigError: Naming the entry and field (``AUTHGATE_TRUSTED_ISSUERS[1].audience``).
-    """
-    if value is None:
-        return ()
-    if isinstance(value, (str, bytes, cabc.Mapping)) or not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{key} must be a list of mappings, one per issuer")
-    if not value:
-        raise ConfigError(f"{key} must not be empty (leave it unset instead)")
-    entries = tuple(_entry(f"{key}[{i}]", raw, defaults) for i, raw in enumerate(value))
-    _no_duplicates([(f"{key}[{i}]", e) for i, e in enumerate(entries)])
-    return entries
-
-
-def parse_oidc_issuer(
-    value: t.Any,
-    *,
-    defaults: IssuerDefaults,
-    key: str = "AUTHGATE_OIDC_ISSUER",
-    jwks_url: str | None = None,
-) -> TrustedIssuer | None:
-    """``AUTHGATE_OIDC_ISSUER``: shorthand for one discovered issuer with the app-wide settings.
-
-    :param jwks_url: Keys to use instead of the discovered ``jwks_uri`` (``AUTHGATE_JWKS_URL``
-        set beside it), already validated.
-    """
-    if value is None:
-        return None
-    if not is_discoverable_issuer(value):
-        raise ConfigError(
-            f"{key} must be the issuer's http(s) URL without query or fragment, exactly as its tokens' iss "
-            "(e.g. 'https://sso.example.com/realms/acme')"
-        )
-    return TrustedIssuer(
-        issuer=value,
-        audience=defaults.audience,
-        algorithms=defaults.inherited_algorithms(),
-        jwks_url=jwks_url,
-        roles=defaults.roles,
-        scopes=defaults.scopes,
-        types=defaults.types,
-        required_claims=defaults.required_claims,
-    )
-
-
-def build_issuers(
-    oidc_issuer: TrustedIssuer | None,
-    trusted: cabc.Sequence[TrustedIssuer],
-    *,
-    oidc_key: str = "AUTHGATE_OIDC_ISSUER",
-    trusted_key: str = "AUTHGATE_TRUSTED_ISSUERS",
-) -> tuple[TrustedIssuer, ...]:
-    """Both settings together; an issuer in both is a :class:`ConfigError`."""
-    named = [(oidc_key, oidc_issuer)] if oidc_issuer is not None else []
-    named += [(f"{trusted_key}[{i}]", e) for i, e in enumerate(trusted)]
-    _no_duplicates(named)
-    return tuple(e for _, e in named)
-
-
-def _no_duplicates(named: cabc.Sequence[tuple[str, TrustedIssuer]]) -> None:
-    seen: dict[str, str] = {}
-    for where, entry in named:
-        if entry.issuer in seen:
-            raise ConfigError(f"{where}: the issuer {entry.issuer!r} is already listed as {seen[entry.issuer]}")
-        seen[entry.issuer] = where

@@ -16,9 +16,9 @@ from providers import Shape
 from providers import all_shapes
 
 from flask_authgate.errors import AuthError
+from flask_authgate.issuer_config import parse_trusted_issuers
 from flask_authgate.issuers import IssuerDefaults
 from flask_authgate.issuers import IssuerSet
-from flask_authgate.issuers import parse_trusted_issuers
 
 SHAPES = all_shapes()
 
