@@ -12,6 +12,8 @@ defaults (:class:`~.issuers.IssuerDefaults`). Every mistake is a
 from __future__ import annotations
 
 import collections.abc as cabc
+import dataclasses
+import datetime
 import re
 import typing as t
 
@@ -199,3 +201,56 @@ def _no_duplicates(named: cabc.Sequence[tuple[str, TrustedIssuer]]) -> None:
         if entry.issuer in seen:
             raise ConfigError(f"{where}: the issuer {entry.issuer!r} is already listed as {seen[entry.issuer]}")
         seen[entry.issuer] = where
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IntrospectionSettings:
+    """Validated ``AUTHGATE_INTROSPECTION_*`` values (the arguments of :class:`~.introspection.Introspector`)."""
+
+    #: The endpoint; ``None``: the ``introspection_endpoint`` discovered from ``AUTHGATE_OIDC_ISSUER``.
+    url: str | None
+    client_id: str
+    client_secret: str
+    cache_ttl: float
+    cache_size: int
+
+
+def parse_introspection(
+    *,
+    url: t.Any,
+    client_id: t.Any,
+    client_secret: t.Any,
+    cache_ttl: t.Any = 60,
+    cache_size: t.Any = 10_000,
+    can_discover: bool,
+) -> IntrospectionSettings | None:
+    """``AUTHGATE_INTROSPECTION_URL``, ``_CLIENT_ID``, ``_CLIENT_SECRET``, ``_CACHE_TTL``, ``_CACHE_SIZE``.
+
+    Introspection is on when a URL is set, or when client credentials are set
+    and the URL can be discovered (``can_discover``: ``AUTHGATE_OIDC_ISSUER`` is set).
+
+    :returns: ``None`` when introspection is off.
+    :raises ConfigError: Naming the key.
+    """
+    if url is None and client_id is None and client_secret is None:
+        return None
+    if url is not None and not is_http_url(url):
+        raise ConfigError("AUTHGATE_INTROSPECTION_URL must be an http:// or https:// URL (no user:password@)")
+    if url is None and not can_discover:
+        raise ConfigError(
+            "AUTHGATE_INTROSPECTION_CLIENT_ID/_CLIENT_SECRET are set but no endpoint: set "
+            "AUTHGATE_INTROSPECTION_URL, or AUTHGATE_OIDC_ISSUER to discover it"
+        )
+    for key, value in (
+        ("AUTHGATE_INTROSPECTION_CLIENT_ID", client_id),
+        ("AUTHGATE_INTROSPECTION_CLIENT_SECRET", client_secret),
+    ):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key} must be set (a non-empty string) to call the introspection endpoint")
+    if isinstance(cache_ttl, datetime.timedelta):
+        cache_ttl = cache_ttl.total_seconds()
+    if isinstance(cache_ttl, bool) or not isinstance(cache_ttl, (int, float)) or not 0 <= cache_ttl <= 3600:
+        raise ConfigError("AUTHGATE_INTROSPECTION_CACHE_TTL must be a number of seconds from 0 (no cache) to 3600")
+    if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+        raise ConfigError("AUTHGATE_INTROSPECTION_CACHE_SIZE must be an integer >= 0 (0 turns the cache off)")
+    return IntrospectionSettings(t.cast("str | None", url), client_id, client_secret, float(cache_ttl), cache_size)

@@ -25,6 +25,7 @@ import collections.abc as cabc
 import dataclasses
 import json
 import logging
+import re
 import time
 import typing as t
 
@@ -130,6 +131,10 @@ def _refuse(reason: str) -> t.NoReturn:
     err = AuthError("token_invalid")
     err.reason = reason  # type: ignore[attr-defined]
     raise err
+
+
+#: A compact JWS: header and payload non-empty, the signature possibly empty (then ``alg`` decides).
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 def _b64json(segment: str) -> t.Any:
@@ -276,8 +281,8 @@ class IssuerSet:
             ``key_unusable``), or 503 ``auth_unavailable`` when the issuer's
             keys cannot be fetched.
         """
-        if "=" in token or token.count(".") != 2:
-            _refuse("malformed")  # RFC 7515 §2: unpadded base64url, three segments
+        if not _COMPACT.fullmatch(token):
+            _refuse("malformed")  # RFC 7515 §2, §7.1: three unpadded base64url segments
         header = _b64json(token.split(".", 1)[0])
         if not isinstance(header, dict):
             _refuse("malformed")

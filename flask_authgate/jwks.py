@@ -54,6 +54,8 @@ _PRIVATE = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MATERIAL = ("kty", "crv", "n", "e", "x", "y")
 
 UrlSource = str | cabc.Callable[[], str]
+#: Most JWK Set entries looked at (providers publish a handful; each costs a key import).
+MAX_KEYS = 100
 
 
 def _fail(
@@ -92,7 +94,9 @@ def parse_jwk_set(data: t.Any, algorithms: cabc.Sequence[str]) -> dict[str, dict
         raise ValueError("not a JWK Set")
     accepted = tuple(algorithms)
     keys: dict[str, dict[str, jwt.PyJWK]] = {}
-    for entry in entries:
+    if len(entries) > MAX_KEYS:
+        log.warning("authgate: the JWK Set has %d entries; using the first %d", len(entries), MAX_KEYS)
+    for entry in entries[:MAX_KEYS]:
         if not _usable(entry):
             continue
         alg = entry.get("alg")

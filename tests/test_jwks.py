@@ -586,3 +586,13 @@ def test_first_fetch_from_many_threads_is_one_fetch(provider: Provider) -> None:
     # The first fetch, plus at most the one refetch random kids are allowed per cooldown.
     assert provider.fetches in (1, 2)
     assert sum(1 for r in results if isinstance(r, jwt.PyJWK)) == 16
+
+
+def test_only_the_first_hundred_entries_are_read(provider: Provider) -> None:
+    good = provider.jwks()["keys"][0]
+    filler = [{"kty": "oct", "kid": f"f{i}", "k": "AA"} for i in range(100)]
+    provider.override = (200, json.dumps({"keys": [*filler, good]}).encode())
+    client = JwksClient(provider.url, algorithms=["RS256"])
+    with pytest.raises(AuthError):
+        client.get_key("k1", "RS256")
+    assert client.kids == frozenset()
