@@ -209,8 +209,13 @@ class JwksClient:
         self._attempted_at = now
         self.attempts += 1
         try:
+            started = self.clock()
             url = self._resolve_url()
-            data = fetch_json(url, timeout=self._timeout, max_bytes=self._max_bytes, clock=self.clock)
+            # Discovery (behind a URL function) and this fetch share one timeout.
+            remaining = self._timeout - (self.clock() - started)
+            if remaining <= 0:
+                raise FetchError("timeout")
+            data = fetch_json(url, timeout=remaining, max_bytes=self._max_bytes, clock=self.clock)
             keys = parse_jwk_set(data, self._algorithms)
         except FetchError as exc:
             reason = exc.reason
@@ -253,12 +258,18 @@ class JwksClient:
         now = self.clock()
         if fetched is not None and now - fetched <= self._lifespan:
             return
+        # With keys in hand, a request does not wait for another thread's refresh: it uses
+        # the keys it has. Without any, it waits for the first fetch.
+        if not self._lock.acquire(blocking=fetched is None):
+            return
         changed = False
-        with self._lock:
+        try:
             now = self.clock()
             fetched = self._fetched_at
             if (fetched is None or now - fetched > self._lifespan) and not self._failure_cooldown(now):
                 changed = self._fetch_locked(now)
+        finally:
+            self._lock.release()
         self._after_fetch(changed)
 
     def refresh(self) -> bool:

@@ -19,6 +19,7 @@ from conftest import make_app
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
+from idp_server import IdentityProvider
 from jwt.algorithms import RSAAlgorithm
 
 from flask_authgate import AuthGate
@@ -596,3 +597,22 @@ def test_only_the_first_hundred_entries_are_read(provider: Provider) -> None:
     with pytest.raises(AuthError):
         client.get_key("k1", "RS256")
     assert client.kids == frozenset()
+
+
+def test_a_slow_scheduled_refresh_does_not_hold_up_requests_with_keys() -> None:
+    with IdentityProvider() as idp:
+        idp.add_key("k1")
+        now = {"t": 0.0}
+        client = JwksClient(idp.jwks_url, algorithms=["RS256"], lifespan=300, clock=lambda: now["t"])
+        client.get_key("k1", "RS256")
+        now["t"] = 301.0  # stale: the next lookup refreshes
+        idp.latency["/jwks"] = 1.0
+        refresher = threading.Thread(target=client.get_key, args=("k1", "RS256"))
+        refresher.start()
+        while not client._lock.locked():
+            time.sleep(0.005)
+        # Another request meanwhile: served from the keys in hand, not queued behind the fetch.
+        assert client.get_key("k1", "RS256").algorithm_name == "RS256"
+        assert refresher.is_alive()
+        refresher.join(timeout=10)
+        assert idp.count("/jwks") == 2
