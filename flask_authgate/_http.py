@@ -24,6 +24,7 @@ import base64
 import collections.abc as cabc
 import http.client
 import json
+import logging
 import re
 import socket
 import ssl
@@ -38,6 +39,7 @@ MAX_BYTES = 1 << 20
 MAX_DEPTH = 32
 _CHUNK = 65536
 _USER_AGENT = "flask-authgate"
+log = logging.getLogger("flask_authgate")
 #: Printable ASCII without spaces: what a configured URL may hold.
 _URL_CHARS = re.compile(r"^[\x21-\x7e]+$")
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -49,7 +51,7 @@ class FetchError(Exception):
 
     Reasons: ``bad_url``, ``connect``, ``timeout``, ``redirect``,
     ``status_<code>``, ``too_large``, ``not_json``, ``too_deep``,
-    ``not_object``, ``http_error``.
+    ``not_object``, ``http_error``, ``unexpected``.
     """
 
     def __init__(self, reason: str) -> None:
@@ -187,6 +189,10 @@ def fetch_json(
         raise FetchError("connect") from None
     except (OSError, http.client.HTTPException, ValueError, UnicodeError):
         raise FetchError("http_error") from None
+    except Exception as exc:
+        # The edge of the network: whatever else goes wrong fails closed (503), with its type logged.
+        log.warning("authgate: unexpected %s while fetching from an identity provider", type(exc).__name__)
+        raise FetchError("unexpected") from None
 
 
 def _fetch(
