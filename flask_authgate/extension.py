@@ -149,7 +149,7 @@ class AuthGate:
         codec: Codec = SignedCodec(settings) if settings.token_format == "signed" else JwtCodec(settings, jwks)
         tokens = TokenService(settings, codec, revocations)
         if jwks is not None:
-            jwks.on_keys_dropped = tokens.cache.clear
+            jwks.on_keys_changed = tokens.cache.clear
             tokens.before_hit = jwks.refresh_if_stale
         state = GateState(
             app,

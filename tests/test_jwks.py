@@ -19,6 +19,7 @@ from conftest import make_app
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
+from idp_server import IdentityProvider
 from jwt.algorithms import RSAAlgorithm
 from kit import bearer
 from kit import body
@@ -27,6 +28,7 @@ from flask_authgate import AuthGate
 from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate.errors import ERRORS
+from flask_authgate.errors import AuthError
 from flask_authgate.jwks import JwksClient
 
 AUDIENCE = "https://api.example.test"
@@ -238,13 +240,13 @@ def test_unknown_kid_refreshes_at_most_once_per_cooldown(provider: Provider) -> 
     stranger = provider.spare_key()
     assert_ok(client, provider.token("k1"))
     assert provider.fetches == 1
-    for i in range(5):  # inside the cooldown: no fetch at all
+    for i in range(5):  # the first unknown kid refetches once, the rest of the cooldown is quiet
         assert_refused(client, provider.token("nope", key=stranger, jti=f"a{i}"))
-    assert provider.fetches == 1
+    assert provider.fetches == 2
     clock.offset = 61
     for i in range(5):  # the cooldown passed: one fetch, then quiet again
         assert_refused(client, provider.token("nope", key=stranger, jti=f"b{i}"))
-    assert provider.fetches == 2
+    assert provider.fetches == 3
 
 
 def test_first_request_with_unknown_kid_costs_one_fetch(provider: Provider) -> None:
@@ -376,12 +378,12 @@ def test_key_url_headers_are_never_fetched(provider: Provider, header: str) -> N
     app, _, _ = build(provider)
     client = app.test_client()
     assert_ok(client, provider.token("k1"))
-    before = list(provider.requests)
     attacker = provider.spare_key()
     evil = f"http://127.0.0.1:{provider.port}/evil.json"
     for kid in ("k1", "attacker"):
         assert_refused(client, provider.token(kid, key=attacker, headers={header: evil}))
-    assert provider.requests == before
+    # Only the configured JWK Set is ever fetched (the unknown kid refetches it once).
+    assert set(provider.requests) == {"/jwks.json"}
 
 
 def test_embedded_jwk_header_is_not_trusted(provider: Provider) -> None:
@@ -402,3 +404,207 @@ def test_hmac_token_naming_a_published_kid_is_invalid(provider: Provider) -> Non
     claims = {"iss": provider.issuer, "aud": AUDIENCE, "sub": "user-1", "exp": now + 60}
     token = jwt.encode(claims, "k" * 64, algorithm="HS256", headers={"kid": "k1"})
     assert_refused(app.test_client(), token)
+
+
+# -- issue #9 item 14, issue #11: a key published after the last fetch ---------------------------
+
+
+def test_key_published_after_the_last_fetch_is_accepted_at_once(provider: Provider) -> None:
+    app, _, _ = build(provider)  # default cooldown: 30 s, and the clock does not move
+    client = app.test_client()
+    assert_ok(client, provider.token("k1"))
+    provider.add_key("k2")  # a routine rotation, right after our fetch
+    assert_ok(client, provider.token("k2"))
+    assert provider.fetches == 2
+    # The allowance is used up for this cooldown: random kids cost nothing more.
+    stranger = provider.spare_key()
+    for i in range(5):
+        assert_refused(client, provider.token(f"random-{i}", key=stranger))
+    assert provider.fetches == 2
+
+
+def test_scheduled_refresh_does_not_use_the_unknown_kid_allowance(provider: Provider) -> None:
+    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=60, AUTHGATE_JWKS_COOLDOWN=30)
+    client = app.test_client()
+    assert_ok(client, provider.token("k1", jti="a"))
+    clock.offset = 61
+    assert_ok(client, provider.token("k1", jti="b"))  # stale: the scheduled refresh
+    assert provider.fetches == 2
+    provider.add_key("k2")
+    assert_ok(client, provider.token("k2"))  # still allowed at once
+    assert provider.fetches == 3
+
+
+def test_failed_fetches_are_retried_at_most_once_per_cooldown(provider: Provider) -> None:
+    provider.override = (500, b"{}")
+    app, _, clock = build(provider, AUTHGATE_JWKS_COOLDOWN=30)
+    client = app.test_client()
+    stranger = provider.spare_key()
+    for i in range(5):
+        assert_refused(client, provider.token("k1", jti=f"a{i}"), "auth_unavailable")
+        assert_refused(client, provider.token(f"r{i}", key=stranger), "auth_unavailable")
+    assert provider.fetches == 1
+    clock.offset = 31
+    assert_refused(client, provider.token("k1", jti="b"), "auth_unavailable")
+    assert provider.fetches == 2
+    provider.override = None  # the provider is back: we recover by ourselves
+    clock.offset = 62
+    assert_ok(client, provider.token("k1", jti="c"))
+    assert provider.fetches == 3
+
+
+# -- issue #9 item 3: new material behind an existing kid -------------------------------------------
+
+
+def test_rekeyed_kid_stops_cached_tokens(provider: Provider) -> None:
+    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
+    client = app.test_client()
+    old = provider.token("k1")
+    assert_ok(client, old)
+    assert len(app.extensions["authgate"].tokens.cache) == 1
+    provider.keys["k1"] = provider.spare_key()  # same kid, new material (the old key leaked?)
+    clock.offset = 301  # the scheduled refresh sees the new material
+    assert_refused(client, old)  # was served from the verified-token cache before the fix
+    assert jwks_client(app).generation == 1
+    assert_ok(client, provider.token("k1", jti="new-material"))
+    assert provider.fetches == 2
+
+
+def test_added_keys_keep_the_generation(provider: Provider) -> None:
+    client = JwksClient(provider.url, algorithms=["RS256"])
+    changes: list[int] = []
+    client.on_keys_changed = lambda: changes.append(client.generation)
+    client.get_key("k1")
+    provider.add_key("k2")
+    client.get_key("k2")
+    assert (client.generation, changes) == (0, [])
+    del provider.keys["k1"]
+    client.clock = lambda: time.monotonic() + 1000
+    client.refresh_if_stale()
+    assert (client.generation, changes) == (1, [1])
+
+
+# -- RFC 7517 §4.2 / §4.3: use and key_ops -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"use": "enc"}, id="use-enc"),
+        pytest.param({"use": ""}, id="use-empty"),
+        pytest.param({"key_ops": ["encrypt", "wrapKey"]}, id="key_ops-without-verify"),
+        pytest.param({"key_ops": "verify"}, id="key_ops-not-a-list"),
+        pytest.param({"key_ops": []}, id="key_ops-empty"),
+        pytest.param({"alg": 256}, id="alg-not-a-string"),
+    ],
+)
+def test_keys_not_meant_for_verifying_never_verify(provider: Provider, extra: dict[str, t.Any]) -> None:
+    entry = {**provider.jwks()["keys"][0], **extra}
+    provider.override = (200, json.dumps({"keys": [entry]}).encode())
+    app, _, _ = build(provider)
+    assert_refused(app.test_client(), provider.token("k1"))
+    assert jwks_client(app).kids == frozenset()
+
+
+def test_key_ops_with_verify_is_used(provider: Provider) -> None:
+    entry = {**provider.jwks()["keys"][0], "key_ops": ["verify"]}
+    del entry["use"]
+    provider.override = (200, json.dumps({"keys": [entry]}).encode())
+    app, _, _ = build(provider)
+    assert_ok(app.test_client(), provider.token("k1"))
+
+
+def test_private_members_make_a_key_unusable(provider: Provider) -> None:
+    entry = {**provider.jwks()["keys"][0], "d": "AQAB"}
+    provider.override = (200, json.dumps({"keys": [entry]}).encode())
+    app, _, _ = build(provider)
+    assert_refused(app.test_client(), provider.token("k1"))
+
+
+def test_rsa_key_without_alg_serves_one_rsa_algorithm(provider: Provider) -> None:
+    entry = provider.jwks()["keys"][0]
+    del entry["alg"]
+    provider.override = (200, json.dumps({"keys": [entry]}).encode())
+    client = JwksClient(provider.url, algorithms=["ES256", "RS256", "PS256"])
+    assert client.get_key("k1", "RS256").algorithm_name == "RS256"
+    for other in ("PS256", "ES256"):  # one algorithm per key; an RSA key never serves EC
+        with pytest.raises(AuthError) as info:
+            client.get_key("k1", other)
+        assert info.value.reason == "algorithm"  # type: ignore[attr-defined]
+
+
+# -- concurrency: many threads, one fetch ---------------------------------------------------------
+
+
+def _in_threads(n: int, work: cabc.Callable[[int], t.Any]) -> list[t.Any]:
+    barrier = threading.Barrier(n)
+    results: list[t.Any] = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # collected and checked by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    return results
+
+
+def test_random_kids_from_many_threads_cost_one_fetch(provider: Provider) -> None:
+    client = JwksClient(provider.url, algorithms=["RS256"], cooldown=60)
+    client.get_key("k1")
+    assert provider.fetches == 1
+    results = _in_threads(32, lambda i: client.get_key(f"random-{i}"))
+    assert all(getattr(r, "error_code", None) == "token_invalid" for r in results), results
+    assert provider.fetches == 2
+
+
+def test_a_new_key_wanted_by_many_threads_costs_one_fetch(provider: Provider) -> None:
+    client = JwksClient(provider.url, algorithms=["RS256"], cooldown=60)
+    client.get_key("k1")
+    provider.add_key("k2")
+    results = _in_threads(32, lambda i: client.get_key("k2").algorithm_name)
+    assert results == ["RS256"] * 32
+    assert provider.fetches == 2
+
+
+def test_first_fetch_from_many_threads_is_one_fetch(provider: Provider) -> None:
+    client = JwksClient(provider.url, algorithms=["RS256"], cooldown=60)
+    results = _in_threads(32, lambda i: client.get_key("k1" if i % 2 else f"random-{i}"))
+    # The first fetch, plus at most the one refetch random kids are allowed per cooldown.
+    assert provider.fetches in (1, 2)
+    assert sum(1 for r in results if isinstance(r, jwt.PyJWK)) == 16
+
+
+def test_only_the_first_hundred_entries_are_read(provider: Provider) -> None:
+    good = provider.jwks()["keys"][0]
+    filler = [{"kty": "oct", "kid": f"f{i}", "k": "AA"} for i in range(100)]
+    provider.override = (200, json.dumps({"keys": [*filler, good]}).encode())
+    client = JwksClient(provider.url, algorithms=["RS256"])
+    with pytest.raises(AuthError):
+        client.get_key("k1", "RS256")
+    assert client.kids == frozenset()
+
+
+def test_a_slow_scheduled_refresh_does_not_hold_up_requests_with_keys() -> None:
+    with IdentityProvider() as idp:
+        idp.add_key("k1")
+        now = {"t": 0.0}
+        client = JwksClient(idp.jwks_url, algorithms=["RS256"], lifespan=300, clock=lambda: now["t"])
+        client.get_key("k1", "RS256")
+        now["t"] = 301.0  # stale: the next lookup refreshes
+        idp.latency["/jwks"] = 1.0
+        refresher = threading.Thread(target=client.get_key, args=("k1", "RS256"))
+        refresher.start()
+        while not client._lock.locked():
+            time.sleep(0.005)
+        # Another request meanwhile: served from the keys in hand, not queued behind the fetch.
+        assert client.get_key("k1", "RS256").algorithm_name == "RS256"
+        assert refresher.is_alive()
+        refresher.join(timeout=10)
+        assert idp.count("/jwks") == 2
