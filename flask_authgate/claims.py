@@ -51,7 +51,7 @@ _SPEC = re.compile(r"[^\x00-\x1f\x7f]+")
 
 def _invalid(reason: str = "claim_type") -> t.NoReturn:
     err = AuthError("token_invalid")
-    err.reason = reason  # type: ignore[attr-defined]
+    err.reason = reason
     raise err
 
 

@@ -14,7 +14,18 @@ import ipaddress
 import re
 import typing as t
 
+from .claims import ClaimMapping
 from .errors import ConfigError
+from .issuer_config import IntrospectionSettings
+from .issuer_config import build_issuers
+from .issuer_config import parse_introspection
+from .issuer_config import parse_jwt_issuer
+from .issuer_config import parse_oidc_issuer
+from .issuer_config import parse_trusted_issuers
+from .issuers import DEFAULT_ROLES
+from .issuers import DEFAULT_SCOPES
+from .issuers import IssuerDefaults
+from .issuers import TrustedIssuer
 from .resource_metadata import validate_extra
 from .resource_metadata import validate_resource
 
@@ -90,6 +101,15 @@ class Settings:
     refresh_cookie_name: str
     csrf_cookie_name: str
     csrf_header: str
+    #: Every issuer this app's own tokens may carry (``AUTHGATE_JWT_ISSUER``, a string or a list).
+    accepted_issuers: tuple[str, ...] | None = None
+    #: Where roles and scopes are read from (``AUTHGATE_ROLES_CLAIM`` / ``AUTHGATE_SCOPES_CLAIM``).
+    roles_mapping: ClaimMapping = DEFAULT_ROLES
+    scopes_mapping: ClaimMapping = DEFAULT_SCOPES
+    #: The outside issuers (``AUTHGATE_OIDC_ISSUER`` and ``AUTHGATE_TRUSTED_ISSUERS``).
+    trusted_issuers: tuple[TrustedIssuer, ...] = ()
+    #: RFC 7662 introspection of opaque tokens (``AUTHGATE_INTROSPECTION_*``), or ``None``.
+    introspection: IntrospectionSettings | None = None
     #: This API's RFC 9728 resource identifier (``AUTHGATE_RESOURCE``), or ``None``.
     resource: str | None = None
     #: Extra RFC 9728 metadata fields (``AUTHGATE_RESOURCE_METADATA``).
@@ -104,7 +124,8 @@ class Settings:
     @property
     def issuers(self) -> tuple[str, ...]:
         """The issuers this app trusts (RFC 9728 ``authorization_servers``)."""
-        return (self.issuer,) if self.issuer else ()
+        own = self.accepted_issuers or ()
+        return own + tuple(e.issuer for e in self.trusted_issuers if e.issuer not in own)
 
     @property
     def asymmetric(self) -> bool:
@@ -333,7 +354,8 @@ def load_settings(app: Flask) -> Settings:
     if jwks_url is not None and (not isinstance(jwks_url, str) or not re.fullmatch(r"https?://[\x21-\x7e]+", jwks_url)):
         raise ConfigError("AUTHGATE_JWKS_URL must be an http:// or https:// URL")
     asymmetric = any(a in ASYMMETRIC_ALGORITHMS for a in algorithms)
-    if asymmetric and token_format == "jwt" and not (public_keys or private_key or jwks_url):
+    outside = any(cfg.get(k) is not None for k in OUTSIDE_KEYS[1:])
+    if asymmetric and token_format == "jwt" and not (public_keys or private_key or jwks_url or outside):
         raise ConfigError(
             f"AUTHGATE_JWT_ALGORITHMS is {list(algorithms)} but no key is set: set AUTHGATE_JWT_PUBLIC_KEY "
             "(and AUTHGATE_JWT_PRIVATE_KEY to issue tokens), AUTHGATE_JWT_PUBLIC_KEYS or AUTHGATE_JWKS_URL"
@@ -374,15 +396,38 @@ def load_settings(app: Flask) -> Settings:
         audience = _str_list("AUTHGATE_JWT_AUDIENCE", audience)
     elif resource is not None:
         audience = (resource,)  # RFC 9728 §1: the resource is the audience of its tokens
-    issuer = cfg.get("AUTHGATE_JWT_ISSUER")
-    if issuer is not None and (not isinstance(issuer, str) or not issuer):
-        raise ConfigError("AUTHGATE_JWT_ISSUER must be a non-empty string")
-    leeway = _number("AUTHGATE_JWT_LEEWAY", cfg.get("AUTHGATE_JWT_LEEWAY", 0))
-    if leeway > 300:
-        raise ConfigError("AUTHGATE_JWT_LEEWAY must be at most 300 seconds (RFC 7519 §4.1.4: a few minutes)")
     required = _str_list("AUTHGATE_JWT_REQUIRED_CLAIMS", cfg.get("AUTHGATE_JWT_REQUIRED_CLAIMS", ["exp", "sub"]))
     if "exp" not in required or "sub" not in required:
         raise ConfigError("AUTHGATE_JWT_REQUIRED_CLAIMS must include 'exp' and 'sub'")
+    accepted_issuers = parse_jwt_issuer(cfg.get("AUTHGATE_JWT_ISSUER"))
+    issuer = accepted_issuers[0] if accepted_issuers else None  # the one this app's own tokens carry
+    roles_mapping = ClaimMapping.parse(
+        cfg.get("AUTHGATE_ROLES_CLAIM", "roles"), key="AUTHGATE_ROLES_CLAIM", kind="roles"
+    )
+    scopes_mapping = ClaimMapping.parse(
+        cfg.get("AUTHGATE_SCOPES_CLAIM", "scope"), key="AUTHGATE_SCOPES_CLAIM", kind="scopes"
+    )
+    defaults = IssuerDefaults(
+        audience=audience,
+        algorithms=algorithms if "AUTHGATE_JWT_ALGORITHMS" in cfg else None,
+        roles=roles_mapping,
+        scopes=scopes_mapping,
+        types=jwt_types,
+        required_claims=required,
+    )
+    oidc = parse_oidc_issuer(cfg.get("AUTHGATE_OIDC_ISSUER"), defaults=defaults)
+    trusted = build_issuers(oidc, parse_trusted_issuers(cfg.get("AUTHGATE_TRUSTED_ISSUERS"), defaults=defaults))
+    introspection = parse_introspection(
+        url=cfg.get("AUTHGATE_INTROSPECTION_URL"),
+        client_id=cfg.get("AUTHGATE_INTROSPECTION_CLIENT_ID"),
+        client_secret=cfg.get("AUTHGATE_INTROSPECTION_CLIENT_SECRET"),
+        cache_ttl=cfg.get("AUTHGATE_INTROSPECTION_CACHE_TTL", 60),
+        cache_size=cfg.get("AUTHGATE_INTROSPECTION_CACHE_SIZE", 10_000),
+        can_discover=oidc is not None,
+    )
+    leeway = _number("AUTHGATE_JWT_LEEWAY", cfg.get("AUTHGATE_JWT_LEEWAY", 0))
+    if leeway > 300:
+        raise ConfigError("AUTHGATE_JWT_LEEWAY must be at most 300 seconds (RFC 7519 §4.1.4: a few minutes)")
 
     access = duration("AUTHGATE_ACCESS_TOKEN_EXPIRES", cfg.get("AUTHGATE_ACCESS_TOKEN_EXPIRES", 15 * 60))
     refresh = duration("AUTHGATE_REFRESH_TOKEN_EXPIRES", cfg.get("AUTHGATE_REFRESH_TOKEN_EXPIRES", 30 * 86400))
@@ -452,8 +497,10 @@ def load_settings(app: Flask) -> Settings:
         leeway=leeway,
         required_claims=required,
         max_token_lifetime=max_life,
-        roles_claim=_name("AUTHGATE_ROLES_CLAIM", cfg.get("AUTHGATE_ROLES_CLAIM", "roles")),
-        scopes_claim=_name("AUTHGATE_SCOPES_CLAIM", cfg.get("AUTHGATE_SCOPES_CLAIM", "scope")),
+        # The claim this app's own tokens carry roles and scopes in: the first name of the
+        # mapping ("" for a function, and then this app issues none).
+        roles_claim=roles_mapping.names[0] if roles_mapping.names else "",
+        scopes_claim=scopes_mapping.names[0] if scopes_mapping.names else "",
         token_format=t.cast(t.Literal["jwt", "signed"], token_format),
         token_locations=locations,
         api_key_header=_name("AUTHGATE_API_KEY_HEADER", cfg.get("AUTHGATE_API_KEY_HEADER", "X-API-Key")),
@@ -485,6 +532,11 @@ def load_settings(app: Flask) -> Settings:
         ),
         csrf_cookie_name=_name("AUTHGATE_CSRF_COOKIE_NAME", cfg.get("AUTHGATE_CSRF_COOKIE_NAME", "authgate_csrf")),
         csrf_header=_name("AUTHGATE_CSRF_HEADER", cfg.get("AUTHGATE_CSRF_HEADER", "X-CSRF-Token")),
+        accepted_issuers=accepted_issuers,
+        roles_mapping=roles_mapping,
+        scopes_mapping=scopes_mapping,
+        trusted_issuers=trusted,
+        introspection=introspection,
         resource=resource,
         resource_metadata=resource_extra,
         dpop=dpop,

@@ -105,7 +105,7 @@ def check_metadata(document: cabc.Mapping[str, t.Any], issuer: str, source: str)
 
 def _unavailable(reason: str, retry_after: int) -> t.NoReturn:
     err = AuthError("auth_unavailable", retry_after=retry_after)
-    err.reason = reason  # type: ignore[attr-defined]
+    err.reason = reason
     raise err
 
 

@@ -15,12 +15,15 @@ from . import credentials
 from . import pipeline
 from ._state import GateState
 from ._state import get_state
+from .config import Settings
 from .config import load_settings
 from .decorators import names
 from .decorators import public
 from .dpop import DpopVerifier
 from .errors import AuthError
 from .identity import thaw
+from .introspection import Introspector
+from .issuers import IssuerSet
 from .jwks import JwksClient
 from .jwt_tokens import JwtCodec
 from .requirements import Requirement
@@ -59,6 +62,47 @@ def _install_hook(app: Flask) -> None:
     hooks = app.before_request_funcs.setdefault(None, [])
     if before_request not in hooks:
         hooks.insert(0, before_request)
+
+
+def _outside_issuers(settings: Settings, on_keys_changed: t.Callable[[], None]) -> IssuerSet | None:
+    """The trusted outside issuers, each with its own lazily discovered keys (nothing fetched now)."""
+    if not settings.trusted_issuers:
+        return None
+    return IssuerSet(
+        settings.trusted_issuers,
+        lifespan=settings.jwks_lifespan,
+        cooldown=settings.jwks_cooldown,
+        timeout=settings.jwks_timeout,
+        retry_after=settings.retry_after,
+        on_keys_changed=on_keys_changed,
+    )
+
+
+def _introspector(settings: Settings, outside: IssuerSet | None) -> Introspector | None:
+    """RFC 7662 introspection, its endpoint given or discovered from ``AUTHGATE_OIDC_ISSUER``."""
+    config = settings.introspection
+    if config is None:
+        return None
+    url: str | t.Callable[[], str]
+    if config.url is not None:
+        url = config.url
+    else:
+        discovery = outside.discovery(settings.trusted_issuers[0].issuer) if outside is not None else None
+        if discovery is None:  # pragma: no cover - config refuses introspection without a URL or discovery
+            raise RuntimeError("introspection needs AUTHGATE_INTROSPECTION_URL or a discoverable issuer")
+        url = discovery.introspection_endpoint
+    return Introspector(
+        url,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        timeout=settings.jwks_timeout,
+        cache_ttl=config.cache_ttl,
+        max_entries=config.cache_size,
+        audience=settings.audience,
+        issuers=settings.issuers or None,
+        leeway=settings.leeway,
+        retry_after=settings.retry_after,
+    )
 
 
 def _serve_metadata(app: Flask, state: GateState) -> None:
@@ -147,7 +191,16 @@ class AuthGate:
                 retry_after=settings.retry_after,
             )
         codec: Codec = SignedCodec(settings) if settings.token_format == "signed" else JwtCodec(settings, jwks)
-        tokens = TokenService(settings, codec, revocations)
+        tokens = TokenService(
+            settings,
+            codec,
+            revocations,
+            key_generation=(lambda: jwks.generation) if jwks is not None else None,
+        )
+        # Any retired or re-keyed key empties the verified-token cache (and entries carry
+        # the key generation, so a verdict racing the change is not served either).
+        tokens.outside = _outside_issuers(settings, tokens.cache.clear)
+        tokens.introspector = _introspector(settings, tokens.outside)
         if jwks is not None:
             jwks.on_keys_changed = tokens.cache.clear
             tokens.before_hit = jwks.refresh_if_stale

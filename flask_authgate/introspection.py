@@ -102,7 +102,7 @@ class _Refusal:
 
     def error(self) -> AuthError:
         err = AuthError(self.code, retry_after=self.retry_after)
-        err.reason = self.reason  # type: ignore[attr-defined]
+        err.reason = self.reason
         return err
 
 

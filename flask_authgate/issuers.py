@@ -129,7 +129,7 @@ class VerifiedToken(t.NamedTuple):
 def _refuse(reason: str) -> t.NoReturn:
     log.debug("authgate: token refused (%s)", reason)
     err = AuthError("token_invalid")
-    err.reason = reason  # type: ignore[attr-defined]
+    err.reason = reason
     raise err
 
 

@@ -62,7 +62,7 @@ def _fail(
     code: t.Literal["token_invalid", "auth_unavailable"], reason: str, retry_after: int | None = None
 ) -> t.NoReturn:
     err = AuthError(code, retry_after=retry_after) if code == "auth_unavailable" else AuthError(code)
-    err.reason = reason  # type: ignore[attr-defined]
+    err.reason = reason
     raise err
 
 

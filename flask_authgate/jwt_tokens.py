@@ -135,7 +135,8 @@ class JwtCodec:
         )
         self._algorithms = list(settings.algorithms)
         self._audience: list[str] | None = list(settings.audience) if settings.audience else None
-        self._issuer = settings.issuer
+        #: Accepted issuers (``AUTHGATE_JWT_ISSUER``, one or a list), or ``None`` for no check.
+        self._issuer: list[str] | None = list(settings.accepted_issuers) if settings.accepted_issuers else None
         self._types = settings.jwt_types
         self._keys: dict[str | None, t.Any] = {}
         self._signing_key: t.Any = None
@@ -307,7 +308,7 @@ class JwtCodec:
                 raise AuthError("token_invalid", reason="audience")
             if not any(a in auds for a in self._audience):
                 raise AuthError("token_invalid", reason="audience")
-        if self._issuer is not None and payload.get("iss") != self._issuer:
+        if self._issuer is not None and (type(payload.get("iss")) is not str or payload["iss"] not in self._issuer):
             raise AuthError("token_invalid", reason="issuer")
 
     def _decode_pyjwt(self, token: str) -> dict[str, t.Any]:

@@ -29,8 +29,13 @@ from .config import Settings
 from .errors import SCOPE_TOKEN
 from .errors import AuthError
 from .identity import Identity
+from .introspection import looks_like_jwt
+from .issuers import unverified_issuer
 
 if t.TYPE_CHECKING:
+    from .introspection import IntrospectionResult
+    from .introspection import Introspector
+    from .issuers import IssuerSet
     from .revocation import Revocations
 
 
@@ -67,6 +72,9 @@ class Verified(t.NamedTuple):
     iat: float | None
     family: str | None
     csrf: str | None
+    #: The key generation the token was verified under: a cache hit from an older
+    #: generation is verified again, so a verdict never outlives the key behind it.
+    generation: int = 0
 
 
 def _number(value: t.Any) -> float:
@@ -88,28 +96,6 @@ def _optional_str(value: t.Any) -> str | None:
     if not isinstance(value, str) or not value:
         raise AuthError("token_invalid", reason="claim_type")
     return value
-
-
-def _str_set(value: t.Any, *, split: bool) -> frozenset[str]:
-    """Roles (``split=False``: a list of strings) or scopes (a space-separated string or a list).
-
-    Scopes follow RFC 6749 §3.3 exactly: ``scope-token *( SP scope-token )``. Any other
-    whitespace (a tab, a newline) is not a separator but a malformed token, so issuing
-    and verifying agree and ``"read\tadmin"`` can never grant ``admin``.
-    """
-    if value is None:
-        return frozenset()
-    if isinstance(value, str):
-        if not split:
-            raise AuthError("token_invalid", reason="claim_type")  # never iterate a string letter by letter
-        value = value.split(" ") if value else []
-    elif not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise AuthError("token_invalid", reason="claim_type")
-    if split and not all(SCOPE_TOKEN.fullmatch(v) for v in value):
-        raise AuthError("token_invalid", reason="scope_syntax")
-    if not split and not all(value):
-        raise AuthError("token_invalid", reason="claim_type")
-    return frozenset(value)
 
 
 class TokenCache:
@@ -152,12 +138,24 @@ class TokenService:
         codec: Codec,
         revocations: Revocations,
         clock: cabc.Callable[[], float] = time.time,
+        *,
+        outside: IssuerSet | None = None,
+        introspector: Introspector | None = None,
+        key_generation: cabc.Callable[[], int] | None = None,
     ) -> None:
         self.settings = settings
         self.codec = codec
         self.revocations = revocations
         self.cache = TokenCache(settings.token_cache_size)
         self.clock = clock
+        #: The outside issuers (``AUTHGATE_OIDC_ISSUER``, ``AUTHGATE_TRUSTED_ISSUERS``), if any.
+        self.outside = outside
+        #: RFC 7662 introspection of opaque tokens, if configured.
+        self.introspector = introspector
+        #: The generation of every key set in use (JWKS of the codec and the outside issuers).
+        self._key_generation = key_generation
+        #: Whether the app has keys of its own (else every JWT must come from a trusted issuer).
+        self._own_keys = bool(settings.secrets or settings.public_keys or settings.private_key or settings.jwks_url)
         self._scheme = codec.format
         self._leeway = settings.leeway
         self._max_life = settings.max_token_lifetime
@@ -169,7 +167,65 @@ class TokenService:
 
     # -- verifying ---------------------------------------------------------
 
-    def _build(self, claims: dict[str, t.Any]) -> Verified:
+    def generation(self) -> int:
+        """The current key generation (0 when no key set can change)."""
+        generation = self.outside.generation if self.outside is not None else 0
+        return generation + (self._key_generation() if self._key_generation is not None else 0)
+
+    def _decode(self, token: str, token_type: str) -> tuple[Verified, bool]:
+        """Verify ``token`` once (no cache): ``(entry, cacheable)``.
+
+        A JWT whose ``iss`` names a trusted issuer is verified with that
+        issuer's keys only; an opaque token goes to introspection (whose
+        answers have their own cache); anything else to this app's codec.
+        """
+        generation = self.generation()
+        outside = self.outside
+        if self.introspector is not None and (not looks_like_jwt(token) or (outside is None and not self._own_keys)):
+            return self._introspected(self.introspector.introspect(token), token_type), False
+        if outside is not None and (not self._own_keys or unverified_issuer(token) in outside.issuers):
+            verified = outside.verify(token)
+            entry = self._build(
+                verified.claims, roles=verified.roles(), scopes=verified.scopes(), outside=True, generation=generation
+            )
+            return entry, True
+        return self._build(self.codec.decode(token, token_type), generation=generation), True
+
+    def _introspected(self, result: IntrospectionResult, token_type: str) -> Verified:
+        if token_type != "access":
+            raise AuthError("token_type_invalid", reason="token_type")  # introspection vouches for access tokens
+        claims = result.claims
+        identity = Identity(
+            subject=result.subject,
+            roles=self.settings.roles_mapping.extract(claims),
+            scopes=self.settings.scopes_mapping.extract(claims),
+            claims=claims,
+            scheme="introspection",
+            token_id=result.token_id,
+            token_type="access",
+        )
+        now = self.clock()
+        exp = result.expires_at if result.expires_at is not None else now + self._leeway + 1
+        iat = claims.get("iat")
+        nbf = claims.get("nbf")
+        return Verified(
+            identity,
+            exp,
+            _number(nbf) if nbf is not None else None,
+            _number(iat) if iat is not None else None,
+            None,
+            None,
+        )
+
+    def _build(
+        self,
+        claims: dict[str, t.Any],
+        *,
+        roles: frozenset[str] | None = None,
+        scopes: frozenset[str] | None = None,
+        outside: bool = False,
+        generation: int = 0,
+    ) -> Verified:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise AuthError("token_invalid", reason="missing_claim")
@@ -180,7 +236,9 @@ class TokenService:
             # Issued for longer than any token may live: refused whatever time it is now,
             # so it cannot become acceptable once a revoke_subject() entry has expired.
             raise AuthError("token_invalid", reason="lifetime")
-        token_type = claims.get("type", "access")
+        # An identity provider's token is an access token: its claims were never ours to give
+        # a meaning (a "type", a refresh family, a CSRF value).
+        token_type = "access" if outside else claims.get("type", "access")
         if token_type not in TOKEN_TYPES:
             raise AuthError("token_invalid", reason="claim_type")
         fresh = claims.get("fresh")
@@ -188,14 +246,17 @@ class TokenService:
             raise AuthError("token_invalid", reason="claim_type")
         identity = Identity(
             subject=subject,
-            roles=_str_set(claims.get(self._roles_claim), split=False),
-            scopes=_str_set(claims.get(self._scopes_claim), split=True),
+            roles=roles if roles is not None else self.settings.roles_mapping.extract(claims),
+            scopes=scopes if scopes is not None else self.settings.scopes_mapping.extract(claims),
             claims=types.MappingProxyType(claims),
             scheme=self._scheme,
             token_id=_optional_str(claims.get("jti")),
             token_type=token_type,
         )
-        return Verified(identity, exp, nbf, iat, _optional_str(claims.get("fam")), _optional_str(claims.get("csrf")))
+        if outside:
+            return Verified(identity, exp, nbf, iat, None, None, generation)
+        family, csrf = _optional_str(claims.get("fam")), _optional_str(claims.get("csrf"))
+        return Verified(identity, exp, nbf, iat, family, csrf, generation)
 
     def _check_time(self, entry: Verified, now: float) -> None:
         leeway = self._leeway
@@ -211,14 +272,21 @@ class TokenService:
     def verify(self, token: str, token_type: str = "access") -> Verified:
         """Verify ``token`` as a ``token_type`` token; raise :class:`AuthError` if it is not one."""
         entry = self.cache.get(token)
-        if entry is not None and self.before_hit is not None:
-            self.before_hit()
+        if entry is not None:
+            if self.before_hit is not None:
+                self.before_hit()
+            if self.outside is not None:
+                self.outside.refresh_if_stale()
+            if entry.generation != self.generation():
+                # A key was retired or re-keyed since: this verdict may rest on it.
+                self.cache.discard(token)
             entry = self.cache.get(token)
         now = self.clock()
         if entry is None:
-            entry = self._build(self.codec.decode(token, token_type))
+            entry, cacheable = self._decode(token, token_type)
             self._check_time(entry, now)
-            self.cache.put(token, entry)
+            if cacheable:
+                self.cache.put(token, entry)
         else:
             try:
                 self._check_time(entry, now)
@@ -239,7 +307,7 @@ class TokenService:
         """Verify ``token`` whatever its type, ignoring revocation; ``None`` if it expired."""
         for token_type in TOKEN_TYPES:
             try:
-                entry = self._build(self.codec.decode(token, token_type))
+                entry = self._decode(token, token_type)[0]
                 self._check_time(entry, self.clock())
             except AuthError as err:
                 if err.error_code == "token_type_invalid":
@@ -300,8 +368,12 @@ class TokenService:
             "type": token_type,
         }
         if roles:
+            if not self._roles_claim:
+                raise ValueError("AUTHGATE_ROLES_CLAIM is a function: this app cannot put roles in its own tokens")
             payload[self._roles_claim] = sorted(set(roles))
         if scopes:
+            if not self._scopes_claim:
+                raise ValueError("AUTHGATE_SCOPES_CLAIM is a function: this app cannot put scopes in its own tokens")
             payload[self._scopes_claim] = " ".join(sorted(set(scopes)))
         if fresh:
             payload["fresh"] = True

@@ -116,7 +116,7 @@ BAD = [
         id="required-claims-without-sub",
     ),
     pytest.param({"AUTHGATE_JWT_REQUIRED_CLAIMS": [""]}, "AUTHGATE_JWT_REQUIRED_CLAIMS", id="required-claims-blank"),
-    pytest.param({"AUTHGATE_ROLES_CLAIM": "my roles"}, "AUTHGATE_ROLES_CLAIM", id="roles-claim-space"),
+    pytest.param({"AUTHGATE_ROLES_CLAIM": "roles\x00"}, "AUTHGATE_ROLES_CLAIM", id="roles-claim-control-character"),
     pytest.param({"AUTHGATE_SCOPES_CLAIM": ""}, "AUTHGATE_SCOPES_CLAIM", id="scopes-claim-empty"),
     # Format, locations, headers.
     pytest.param({"AUTHGATE_TOKEN_FORMAT": "paseto"}, "AUTHGATE_TOKEN_FORMAT must be one of", id="token-format"),
