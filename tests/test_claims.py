@@ -35,7 +35,7 @@ def refused(fn: cabc.Callable[[], t.Any]) -> str:
         fn()
     assert info.value.error_code == "token_invalid"
     assert info.value.code == 401
-    return t.cast(str, info.value.reason)  # type: ignore[attr-defined]
+    return t.cast(str, info.value.reason)
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ def unavailable(discovery: Discovery) -> str:
     assert info.value.error_code == "auth_unavailable"
     assert info.value.code == 503
     assert info.value.retry_after == 5
-    return t.cast(str, info.value.reason)  # type: ignore[attr-defined]
+    return t.cast(str, info.value.reason)
 
 
 @pytest.mark.parametrize(
@@ -230,4 +230,4 @@ def test_jwks_client_is_503_while_discovery_fails(idp: IdentityProvider) -> None
     with pytest.raises(AuthError) as info:
         client.get_key("k1", "RS256")
     assert info.value.error_code == "auth_unavailable"
-    assert info.value.reason == "jwks_failed"  # type: ignore[attr-defined]
+    assert info.value.reason == "jwks_failed"

@@ -7,6 +7,7 @@ run in a shell, only ``localhost:5000`` pointed at that port.
 
 from __future__ import annotations
 
+import collections.abc as cabc
 import json
 import os
 import pathlib
@@ -32,7 +33,7 @@ def console_lines(page: str) -> list[str]:
 
 
 @pytest.fixture
-def served(tmp_path: pathlib.Path) -> tuple[str, dict[str, str]]:
+def served(tmp_path: pathlib.Path) -> cabc.Iterator[tuple[str, dict[str, str]]]:
     env = {
         **os.environ,
         "FLASK_DATABASE": str(tmp_path / "example.sqlite"),

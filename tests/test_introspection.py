@@ -59,7 +59,7 @@ def make(idp: IdentityProvider, **kwargs: t.Any) -> Introspector:
 def refusal(introspector: Introspector, token: str) -> tuple[str, str]:
     with pytest.raises(AuthError) as info:
         introspector.introspect(token)
-    return info.value.error_code, t.cast(str, info.value.reason)  # type: ignore[attr-defined]
+    return info.value.error_code, t.cast(str, info.value.reason)
 
 
 def test_active_token(idp: IdentityProvider) -> None:

@@ -86,7 +86,7 @@ def refused(issuers: IssuerSet, token: str) -> str:
     with pytest.raises(AuthError) as info:
         issuers.verify(token)
     assert info.value.error_code == "token_invalid"
-    return t.cast(str, info.value.reason)  # type: ignore[attr-defined]
+    return t.cast(str, info.value.reason)
 
 
 def test_each_issuer_verifies_its_own_tokens(

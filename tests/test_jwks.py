@@ -530,7 +530,7 @@ def test_rsa_key_without_alg_serves_one_rsa_algorithm(provider: Provider) -> Non
     for other in ("PS256", "ES256"):  # one algorithm per key; an RSA key never serves EC
         with pytest.raises(AuthError) as info:
             client.get_key("k1", other)
-        assert info.value.reason == "algorithm"  # type: ignore[attr-defined]
+        assert info.value.reason == "algorithm"
 
 
 # -- concurrency: many threads, one fetch ---------------------------------------------------------

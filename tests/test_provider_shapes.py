@@ -63,10 +63,10 @@ def test_provider_shape(shape: Shape) -> None:
                 other.roles()
                 other.scopes()
             assert info.value.error_code == "token_invalid", rejected.name
-            assert info.value.reason == rejected.reason, rejected.name  # type: ignore[attr-defined]
+            assert info.value.reason == rejected.reason, rejected.name
 
         for extra in idp.extra_jwks:  # keys published for anything but verifying never verify
             token = idp.token(claims, typ=shape.typ, kid=extra["kid"], key=idp.keys["key-1"][1])
             with pytest.raises(AuthError) as info:
                 issuers.verify(token)
-            assert info.value.reason == "unknown_kid"  # type: ignore[attr-defined]
+            assert info.value.reason == "unknown_kid"
