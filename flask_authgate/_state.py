@@ -29,6 +29,7 @@ class GateState:
         "callbacks",
         "cookie_name",
         "cookie_names",
+        "decision_hooks",
         "direct_errors",
         "dpop",
         "header_on",
@@ -70,6 +71,9 @@ class GateState:
         self.render = render
         #: The app's own static file view (recognised by object, not by name).
         self.static_views = static_views
+        #: Called once per decided request with a :class:`~flask_authgate.pipeline.Decision`
+        #: (metrics, audit log); empty by default, and then nothing is measured.
+        self.decision_hooks: list[t.Callable[[t.Any], None]] = []
         #: The DPoP proof verifier (RFC 9449), when ``AUTHGATE_DPOP`` is on.
         self.dpop: DpopVerifier | None = None
         #: The RFC 9728 metadata URL every Bearer and DPoP challenge names, when a resource is set.

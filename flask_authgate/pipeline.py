@@ -32,6 +32,7 @@ import inspect
 import logging
 import os
 import threading
+import time
 import typing as t
 
 from flask import after_this_request
@@ -73,7 +74,7 @@ _ATTR = "authgate_auth"
 class RequestAuth:
     """What the extension knows about one request (kept on the request object)."""
 
-    __slots__ = ("identity", "plan_done", "reported", "results", "scheme", "user")
+    __slots__ = ("decision", "identity", "plan_done", "reported", "results", "scheme", "started", "user")
 
     def __init__(self) -> None:
         #: token type -> the identity or the failure it resolved to.
@@ -85,6 +86,9 @@ class RequestAuth:
         self.plan_done = False
         #: The scheme the request's token came with (``"Bearer"`` or ``"DPoP"``), once known.
         self.scheme: str | None = None
+        #: With decision hooks: when the first check began, and the outcome so far.
+        self.started: float | None = None
+        self.decision: tuple[AuthError | None, Identity | None] | None = None
         #: The failures already logged and signalled (each once per request).
         self.reported: list[AuthError] = []
 
@@ -183,12 +187,72 @@ def report(app: Flask, req: Request, err: AuthError, identity: Identity | None) 
     if any(e is err for e in reported):
         return
     reported.append(err)
+    state = app.extensions.get("authgate")
+    if state is not None and state.decision_hooks:
+        _decided(state, req, err, identity)
     endpoint = req.endpoint
     reason = err.reason or err.error_code
     log.info("authgate: %s %s (%s) on endpoint %s", err.code, err.error_code, reason, endpoint)
     signal = signals.access_denied if err.code in (403, 404) else signals.authentication_failed
     if signal.receivers:
         signal.send(app, identity=identity, error_code=err.error_code, endpoint=endpoint, reason=reason)
+
+
+class Decision(t.NamedTuple):
+    """What the extension decided for one request: given to the decision hooks (metrics, audit)."""
+
+    #: ``"allowed"`` or ``"denied"``.
+    outcome: str
+    #: The error code, or ``"ok"``.
+    code: str
+    #: The response's status code.
+    status: int
+    #: ``"jwt"``, ``"signed"``, ``"api_key"``, ``"introspection"``, or ``"none"``.
+    scheme: str
+    #: Seconds spent authenticating and authorizing.
+    duration: float
+    #: The refusal's reason (never sent to the client), or ``None``.
+    reason: str | None
+    endpoint: str | None
+    method: str
+    #: The identity's subject, or ``None``.
+    subject: str | None
+
+
+def _decided(state: GateState, req: Request, err: AuthError | None, identity: Identity | None) -> None:
+    """Keep this request's decision (a refusal wins); the hooks get it once, with the response."""
+    ra = request_auth(req)
+    first = ra.decision is None
+    if first or (err is not None and ra.decision is not None and ra.decision[0] is None):
+        ra.decision = (err, identity)
+    if not first:
+        return
+    started = ra.started if ra.started is not None else time.perf_counter()
+
+    def emit(response: Response) -> Response:
+        decided_err, who = t.cast("tuple[AuthError | None, Identity | None]", ra.decision)
+        decision = Decision(
+            outcome="denied" if decided_err is not None else "allowed",
+            code=decided_err.error_code if decided_err is not None else "ok",
+            status=response.status_code,
+            scheme=who.scheme if who is not None else "none",
+            duration=max(0.0, time.perf_counter() - started),
+            reason=(decided_err.reason or decided_err.error_code) if decided_err is not None else None,
+            endpoint=req.endpoint,
+            method=req.method,
+            subject=who.subject if who is not None else None,
+        )
+        for hook in state.decision_hooks:
+            try:
+                hook(decision)
+            except Exception:  # a metrics or log backend must never break the response
+                log.exception("authgate: a decision hook raised")
+        return response
+
+    try:
+        after_this_request(emit)
+    except (AssertionError, RuntimeError):  # pragma: no cover - outside a request being dispatched
+        pass
 
 
 def deny(err: AuthError, identity: Identity | None = None) -> t.NoReturn:
@@ -351,6 +415,10 @@ def check(app: Flask, state: GateState, req: Request, requirement: Requirement) 
     :returns: The identity (``None`` when the requirement needs none).
     :raises AuthError: The refusal, already reported.
     """
+    if state.decision_hooks:
+        ra = request_auth(req)
+        if ra.started is None:
+            ra.started = time.perf_counter()
     if requirement.networks:
         check_networks(app, req, requirement.networks)
     if not requirement.needs_login:
@@ -362,6 +430,8 @@ def check(app: Flask, state: GateState, req: Request, requirement: Requirement) 
             err.scheme = request_auth(req).scheme
             report(app, req, err, identity)
             raise err
+    if state.decision_hooks:
+        _decided(state, req, None, identity)
     return identity
 
 
