@@ -14,18 +14,16 @@ required claims and the types of ``sub`` and ``jti``.
 
 from __future__ import annotations
 
-import base64
 import collections.abc as cabc
 import hashlib
-import hmac
 import json
 import logging
-import re
 import typing as t
 
 import jwt
 from jwt.algorithms import get_default_algorithms
 
+from ._fast_hmac import HmacFastPath
 from .config import HMAC_ALGORITHMS
 from .config import Settings
 from .errors import AuthError
@@ -38,15 +36,6 @@ log = logging.getLogger("flask_authgate")
 
 _RSA_MIN_BITS = 2048
 
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
-_FAST_HEADER = frozenset({"alg", "typ", "kid"})
-#: alg -> (hash, length of an unpadded base64url signature)
-_HMAC_SPECS = {
-    "HS256": (hashlib.sha256, 43),
-    "HS384": (hashlib.sha384, 64),
-    "HS512": (hashlib.sha512, 86),
-}
-
 
 def _pyjwt_accepts_hmac_key(secret: bytes) -> bool:
     try:
@@ -54,23 +43,6 @@ def _pyjwt_accepts_hmac_key(secret: bytes) -> bool:
     except jwt.InvalidKeyError:
         return False
     return True
-
-
-_B64_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
-
-
-def _canonical(segment: str) -> bool:
-    """Whether the unused low bits of the last character are zero (PyJWT refuses other segments)."""
-    rem = len(segment) % 4
-    return rem < 2 or not _B64_INDEX[segment[-1]] & (0xF if rem == 2 else 0x3)
-
-
-def _b64decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _kid_for_secret(secret: bytes) -> str:
@@ -168,12 +140,17 @@ class JwtCodec:
         self._only_secret: bytes | None = (
             settings.secrets[0] if not settings.asymmetric and len(set(settings.secrets)) == 1 else None
         )
-        #: alg -> (digest, signature length in base64url) for the HMAC fast path.
-        self._hmac: dict[str, tuple[t.Any, int]] | None = (
-            {a: _HMAC_SPECS[a] for a in settings.algorithms if a in _HMAC_SPECS} if not settings.asymmetric else None
-        )
-        if self._hmac is not None and not all(_pyjwt_accepts_hmac_key(k) for k in settings.secrets):
-            self._hmac = None  # PyJWT refuses such a key on every token: let it decide
+        #: The HMAC fast path (see :mod:`._fast_hmac`): HMAC keys only, and only keys PyJWT
+        #: itself accepts (for any other key PyJWT refuses every token: it decides then).
+        self._fast: HmacFastPath | None = None
+        if not settings.asymmetric and all(_pyjwt_accepts_hmac_key(k) for k in settings.secrets):
+            self._fast = HmacFastPath(
+                settings.algorithms,
+                keys={kid: key for kid, key in self._keys.items() if kid is not None},
+                only_secret=self._only_secret,
+                types=self._types,
+                check_claims=self._check_claims,
+            )
 
     @property
     def can_sign(self) -> bool:
@@ -219,73 +196,11 @@ class JwtCodec:
             # RFC 7515 §2: JWS segments are base64url *without* padding. PyJWT 2.15 accepts a
             # padded signature as the same token (2.14 does not); refuse it on every version.
             raise AuthError("token_invalid", reason="padding")
-        if self._hmac is not None:
-            payload = self._decode_hmac(token)
+        if self._fast is not None:
+            payload = self._fast.decode(token)
             if payload is not None:
                 return payload
         return self._decode_pyjwt(token)
-
-    def _decode_hmac(self, token: str) -> dict[str, t.Any] | None:
-        """Verify a canonical HMAC token in one pass; ``None`` hands anything unusual to PyJWT.
-
-        PyJWT re-prepares the key and re-validates the base64 alphabet in
-        Python on every call, which is most of its cost. This path handles
-        only the common shape — three unpadded base64url segments, a header of
-        just ``alg`` (one of ours), ``typ`` and a known ``kid``, a signature of
-        exactly the digest's length in canonical base64 — and runs every check
-        PyJWT would: signature (constant time), JSON object payload, required
-        claims, audience, issuer and the types of ``sub`` and ``jti``. Anything
-        else (other header parameters such as ``crit``, ``jku`` or ``b64``,
-        padding, an unknown ``kid``...) goes through PyJWT, so the outcome is
-        the same either way; ``tests/test_fast_path.py`` checks that.
-        """
-        parts = token.split(".")
-        if len(parts) != 3:
-            return None
-        head, body, sig = parts
-        if not (_SEGMENT.fullmatch(head) and _SEGMENT.fullmatch(body) and _SEGMENT.fullmatch(sig)):
-            return None
-        if not (_canonical(head) and _canonical(body)):
-            return None  # non-canonical base64: PyJWT decides (and refuses)
-        try:
-            header = json.loads(_b64decode(head))
-        except (ValueError, RecursionError):
-            return None
-        if type(header) is not dict or not header.keys() <= _FAST_HEADER:
-            return None
-        alg = header.get("alg")
-        specs = self._hmac or {}
-        spec = specs.get(alg) if type(alg) is str else None
-        kid = header.get("kid")
-        if spec is None or ("kid" in header and type(kid) is not str):
-            return None  # a kid that is present must be a string (PyJWT refuses "kid": null)
-        if "typ" in header and type(header["typ"]) is not str:
-            return None
-        # The key named by kid; with one secret, that secret whatever the kid (as PyJWT's path does).
-        key = self._keys.get(kid) if kid is not None else None
-        if key is None:
-            key = self._only_secret
-        digestmod, sig_len = spec
-        if key is None or len(sig) != sig_len:
-            return None
-        signature = _b64decode(sig)
-        if _b64encode(signature) != sig:
-            return None  # non-canonical trailing bits: PyJWT decides
-        expected = hmac.new(key, f"{head}.{body}".encode("ascii"), digestmod).digest()
-        if not hmac.compare_digest(signature, expected):
-            raise AuthError("token_invalid", reason="signature")
-        if self._types:
-            typ = header.get("typ")
-            if not isinstance(typ, str) or typ.lower() not in self._types:
-                raise AuthError("token_invalid", reason="typ")
-        try:
-            payload = json.loads(_b64decode(body))
-        except (ValueError, RecursionError):
-            raise AuthError("token_invalid", reason="malformed") from None
-        if type(payload) is not dict:
-            raise AuthError("token_invalid", reason="malformed")
-        self._check_claims(payload)
-        return payload
 
     def _check_claims(self, payload: dict[str, t.Any]) -> None:
         """The claim checks PyJWT makes with this codec's options (time claims are checked later)."""

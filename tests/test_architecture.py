@@ -15,7 +15,18 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "flask_authgate"
 #: Modules that must not reach the request machinery, even through others.
 LEAVES = ("errors", "identity", "config", "credentials")
 #: The request machinery and what sits on it.
-UPPER = ("pipeline", "decorators", "authorization", "rules", "responses", "extension", "cli", "testing", "tokens", "_state")
+UPPER = (
+    "pipeline",
+    "decorators",
+    "authorization",
+    "rules",
+    "responses",
+    "extension",
+    "cli",
+    "testing",
+    "tokens",
+    "_state",
+)
 
 
 def _type_checking(node: ast.If) -> bool:

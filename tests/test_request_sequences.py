@@ -41,9 +41,7 @@ class Token(t.NamedTuple):
 
 
 def build() -> tuple[Flask, AuthGate]:
-    app, gate = make_app(
-        {"AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"], "AUTHGATE_COOKIE_SECURE": False}
-    )
+    app, gate = make_app({"AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"], "AUTHGATE_COOKIE_SECURE": False})
 
     @app.get("/me")
     @login_required
@@ -129,9 +127,11 @@ class Requests(RuleBasedStateMachine):
         client = self.app.test_client(use_cookies=False)
         headers = {}
         if token is not None:
-            headers = {"Authorization": f"Bearer {token.value}"} if how == "header" else {
-                "Cookie": f"authgate_access={token.value}"
-            }
+            headers = (
+                {"Authorization": f"Bearer {token.value}"}
+                if how == "header"
+                else {"Cookie": f"authgate_access={token.value}"}
+            )
         if token is not None and how == "cookie" and token.kind == "refresh":
             headers = {"Authorization": f"Bearer {token.value}"}  # the access cookie holds access tokens only
         self.check(client.get(path, headers=headers), token, path)
