@@ -59,8 +59,8 @@ def imports(module: str) -> set[str]:
             for alias in node.names:
                 if alias.name.startswith("flask_authgate."):
                     found.add(alias.name.split(".")[1])
-        for child in ast.iter_child_nodes(node):
-            visit(child)
+        for sub in ast.iter_child_nodes(node):
+            visit(sub)
 
     visit(tree)
     found.discard(module)

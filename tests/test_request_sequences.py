@@ -152,7 +152,7 @@ class Requests(RuleBasedStateMachine):
         second = data.draw(st.none() | st.sampled_from(self.tokens))
 
         def seen(token: Token | None) -> str | None:
-            status, who = self.expected(token, "/open")
+            _status, who = self.expected(token, "/open")
             return who
 
         with self.app.test_request_context(headers={"Authorization": f"Bearer {first.value}"} if first else {}):
