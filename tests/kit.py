@@ -6,11 +6,25 @@ another copy in the test file.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import typing as t
 from http import HTTPStatus
 
+from conftest import SECRET
+from conftest import make_app
+from flask import Flask
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+
+from flask_authgate import AuthGate
+from flask_authgate import login_required
 from flask_authgate.errors import ERRORS
 from flask_authgate.errors import message_for
+from flask_authgate.signed_tokens import SALTS
+from flask_authgate.signed_tokens import SIGNER_KWARGS
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -40,3 +54,55 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+# -- hand-made tokens and a guarded app (the review tests) --------------------------------------
+
+KEY = SECRET.encode()
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(head: str, payload: str) -> str:
+    """A JWT of these exact segments, signed with the test secret."""
+    sig = hmac.new(KEY, f"{head}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{head}.{payload}.{b64(sig)}"
+
+
+def jwt_token(header: dict[str, t.Any], payload: bytes) -> str:
+    return hs256(b64(json.dumps(header).encode()), b64(payload))
+
+
+def signed_token(payload: bytes) -> str:
+    serializer = URLSafeTimedSerializer(KEY, salt=SALTS["access"], signer_kwargs=SIGNER_KWARGS)
+    return serializer.dumps(json.loads(payload))
+
+
+def error_body(code: str, token_type: str = "access") -> dict[str, t.Any]:
+    return body(code, token_type)
+
+
+def invalid_token_challenge(code: str) -> str:
+    return f'Bearer realm="api", error="invalid_token", error_description="{ERRORS[code].message}"'
+
+
+def guarded_app(config: dict[str, t.Any] | None = None) -> tuple[Flask, AuthGate]:
+    app, gate = make_app(config)
+
+    @app.get("/me")
+    @login_required
+    def me() -> str:
+        return "ok"
+
+    return app, gate
+
+
+def assert_401(client: FlaskClient, token: str, code: str) -> None:
+    rv = client.get("/me", headers=bearer(token))
+    assert rv.status_code == 401
+    assert rv.get_json() == error_body(code)
+    assert rv.headers.getlist("WWW-Authenticate") == [invalid_token_challenge(code)]
+    assert rv.headers.getlist("Cache-Control") == ["no-store"]

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import hmac
 import ipaddress
+import json
+import logging
 import re
+import time
 import typing as t
 
 import pytest
 from conftest import SECRET
+from conftest import make_app
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
+from kit import error_body
+from kit import guarded_app
 
 from flask_authgate import AuthGate
 from flask_authgate import ConfigError
+from flask_authgate import login_required
 from flask_authgate.config import load_settings
 
 
@@ -310,3 +320,68 @@ def test_public_key_only_app_needs_no_secret(rsa_public_pem: bytes) -> None:
     settings = load_settings(fresh_app({"SECRET_KEY": None, **RS256, "AUTHGATE_JWT_PUBLIC_KEY": rsa_public_pem}))
     assert settings.secrets == ()
     assert settings.asymmetric
+
+
+# -- AUTHGATE_LOGIN_VIEW --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("/login\r\nX-Evil: 1", id="crlf"),
+        pytest.param("/login\n", id="lf"),
+        pytest.param("/log in", id="space"),
+        pytest.param("/login\x00", id="nul"),
+        pytest.param("/l\u00f6gin", id="non-ascii"),
+    ],
+)
+def test_login_view_that_cannot_be_a_header_is_refused_at_init(value: str) -> None:
+    with pytest.raises(ConfigError, match="AUTHGATE_LOGIN_VIEW"):
+        make_app({"AUTHGATE_LOGIN_VIEW": value})
+
+
+def test_login_view_naming_no_endpoint_answers_the_json_401(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = guarded_app({"AUTHGATE_LOGIN_VIEW": "no_such_endpoint"})
+    with caplog.at_level(logging.ERROR, logger="flask_authgate"):
+        rv = app.test_client().get("/me", headers={"Accept": "text/html"})
+    assert rv.status_code == 401
+    assert rv.get_json() == error_body("token_missing")
+    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"']
+    assert rv.headers.getlist("Cache-Control") == ["no-store"]
+    assert any("AUTHGATE_LOGIN_VIEW" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["AUTHGATE_ACCESS_TOKEN_EXPIRES", "AUTHGATE_REFRESH_TOKEN_EXPIRES", "AUTHGATE_MAX_TOKEN_LIFETIME"],
+)
+def test_durations_beyond_ten_years_are_refused_at_init(key: str) -> None:
+    # 1e15 s used to pass init_app and then break set_token_cookies at login (a 500).
+    with pytest.raises(ConfigError, match=key):
+        make_app(
+            {key: 1e15, "AUTHGATE_MAX_TOKEN_LIFETIME": 1e15} if key != "AUTHGATE_MAX_TOKEN_LIFETIME" else {key: 1e15}
+        )
+
+
+def test_a_token_issued_for_longer_than_the_maximum_lifetime_is_invalid_even_near_its_end() -> None:
+    # iat 40 days ago, exp in one day: its remaining life is short, but it was issued for 41 days,
+    # beyond AUTHGATE_MAX_TOKEN_LIFETIME (30 days), so a revoke_subject() entry expiring cannot revive it.
+    app, _gate = make_app()
+
+    @app.get("/me")
+    @login_required
+    def me() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    now = int(time.time())
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()).rstrip(b"=")
+    for iat, status in ((now - 40 * 86400, 401), (now - 10 * 86400, 200)):
+        claims = {"sub": "alice", "iat": iat, "exp": now + 86400, "jti": f"j{iat}"}
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+        signing_input = header + b"." + body
+        sig = base64.urlsafe_b64encode(hmac.new(SECRET.encode(), signing_input, hashlib.sha256).digest()).rstrip(b"=")
+        token = (signing_input + b"." + sig).decode()
+        rv = app.test_client().get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert rv.status_code == status
+        if status == 401:
+            assert rv.get_json()["code"] == "token_invalid"

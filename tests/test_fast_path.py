@@ -8,10 +8,10 @@ claims, or the same machine code.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
+import time
 import typing as t
 
 import pytest
@@ -20,8 +20,14 @@ from conftest import make_app
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from kit import B64URL
+from kit import assert_401
+from kit import b64
+from kit import bearer
+from kit import guarded_app
+from kit import hs256
 
-from flask_authgate.errors import AuthError
+from flask_authgate import AuthError
 from flask_authgate.jwt_tokens import JwtCodec
 from flask_authgate.jwt_tokens import _kid_for_secret
 
@@ -34,10 +40,6 @@ def fast_decode(c: JwtCodec) -> t.Callable[[str], t.Any]:
     """The codec's fast path (every test codec here has one)."""
     assert c._fast is not None
     return c._fast.decode
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def sign(header: dict[str, t.Any], payload: t.Any, *, key: bytes = KEY, alg: str = "HS256") -> str:
@@ -216,9 +218,6 @@ def test_fast_path_matches_pyjwt_on_arbitrary_tokens(
 CODEC = codec()
 
 
-B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
 def _set_spare_bits(segment: str) -> str:
     # The unused low bits of the last character set: the same bytes, non-canonical base64.
     spare = {2: 0xF, 3: 0x3}[len(segment) % 4]
@@ -241,3 +240,39 @@ def test_fast_path_matches_pyjwt_on_noncanonical_segments(segment: str) -> None:
         assert assert_same(CODEC, f"{head}.{body}.{b64(sig)}") == ("error", "token_invalid")
         checked += 1
     assert checked >= 2
+
+
+# -- non-canonical base64 in the HMAC fast path ---------------------------------------------
+
+
+def noncanonical(segment: str) -> str:
+    """``segment`` with the unused low bits of its last character set (decodes to the same bytes)."""
+    rem = len(segment) % 4
+    assert rem in (2, 3), segment
+    index = B64URL.index(segment[-1]) | (0xF if rem == 2 else 0x3)
+    assert B64URL[index] != segment[-1]
+    return segment[:-1] + B64URL[index]
+
+
+def _segments() -> tuple[str, str]:
+    header = {"alg": "HS256", "typ": "JWT"}
+    claims: dict[str, t.Any] = {"sub": "alice", "exp": int(time.time()) + 600, "jti": "j1"}
+    head, body = b64(json.dumps(header).encode()), b64(json.dumps(claims).encode())
+    pad = 0
+    while len(head) % 4 < 2:  # a segment with spare bits in its last character
+        pad += 1
+        head = b64(json.dumps({**header, "kid": "k" * pad}).encode())
+    while len(body) % 4 < 2:
+        claims["x"] = claims.get("x", "") + "y"
+        body = b64(json.dumps(claims).encode())
+    return head, body
+
+
+@pytest.mark.parametrize("segment", ["header", "payload"])
+def test_fast_path_refuses_noncanonical_segments(segment: str) -> None:
+    app, _ = guarded_app()
+    head, body = _segments()
+    client = app.test_client()
+    assert client.get("/me", headers=bearer(hs256(head, body))).status_code == 200
+    token = hs256(noncanonical(head), body) if segment == "header" else hs256(head, noncanonical(body))
+    assert_401(client, token, "token_invalid")

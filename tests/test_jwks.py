@@ -21,14 +21,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 from idp_server import IdentityProvider
 from jwt.algorithms import RSAAlgorithm
+from kit import b64
 from kit import bearer
 from kit import body
+from kit import error_body
+from kit import guarded_app
 
+from flask_authgate import AuthError
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate.errors import ERRORS
-from flask_authgate.errors import AuthError
 from flask_authgate.jwks import JwksClient
 
 AUDIENCE = "https://api.example.test"
@@ -608,3 +611,74 @@ def test_a_slow_scheduled_refresh_does_not_hold_up_requests_with_keys() -> None:
         assert refresher.is_alive()
         refresher.join(timeout=10)
         assert idp.count("/jwks") == 2
+
+
+# -- a hostile JWKS document -----------------------------------------------------------------
+
+
+class JwksServer:
+    """A real HTTP server on 127.0.0.1 answering every GET with one fixed body."""
+
+    def __init__(self, body: bytes) -> None:
+        payload = body
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: t.Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def nested_jwks() -> cabc.Iterator[JwksServer]:
+    server = JwksServer(b'{"keys":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    yield server
+    server.stop()
+
+
+def test_deeply_nested_jwks_document_is_auth_unavailable(nested_jwks: JwksServer) -> None:
+    app, _ = guarded_app({"AUTHGATE_JWT_ALGORITHMS": ["RS256"], "AUTHGATE_JWKS_URL": nested_jwks.url})
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}).encode())
+    body = b64(json.dumps({"sub": "alice", "exp": int(time.time()) + 60}).encode())
+    rv = app.test_client().get("/me", headers=bearer(f"{header}.{body}.{b64(b'x' * 256)}"))
+    assert rv.status_code == 503
+    assert rv.get_json() == error_body("auth_unavailable")
+    assert "WWW-Authenticate" not in rv.headers
+    assert rv.headers.getlist("Cache-Control") == ["no-store"]
+    assert rv.headers.getlist("Retry-After") == ["5"]
+
+
+@pytest.fixture
+def idp() -> cabc.Iterator[Provider]:
+    provider = Provider([rsa.generate_private_key(public_exponent=65537, key_size=2048)])
+    provider.add_key("k1")
+    yield provider
+    provider.stop()
+
+
+def test_cached_token_of_a_retired_jwks_key_is_refused_after_the_lifespan(idp: Provider) -> None:
+    app, _, clock = build(idp)
+    client = app.test_client()
+    old = idp.token("k1")
+    assert_ok(client, old)
+    del idp.keys["k1"]  # the provider retires the key; nobody presents a new kid
+    clock.offset = 301  # the key set's lifespan (300 s) is over
+    assert_refused(client, old)
+    # The scheduled refresh (2), then the one refetch per cooldown an unknown kid may cause (3):
+    # the scheduled refresh does not use up that allowance (DESIGN.md part two).
+    assert idp.fetches == 3

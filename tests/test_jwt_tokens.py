@@ -17,11 +17,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.typing import ResponseReturnValue
+from kit import assert_401
+from kit import guarded_app
+from kit import jwt_token
+from kit import signed_token
 
+from flask_authgate import AuthError
 from flask_authgate import AuthGate
 from flask_authgate import ConfigError
 from flask_authgate import current_identity
 from flask_authgate import login_required
+from flask_authgate import refresh_token_required
 from flask_authgate.tokens import TokenService
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -353,7 +359,6 @@ def test_cache_hit_still_sees_revocation(cached: tuple[Flask, AuthGate, TokenSer
 
 def test_cache_hit_still_checks_the_token_type(cached: tuple[Flask, AuthGate, TokenService]) -> None:
     app, gate, service = cached
-    from flask_authgate import refresh_token_required
 
     @app.route("/refresh")
     @refresh_token_required
@@ -395,3 +400,43 @@ def test_failures_are_not_cached(cached: tuple[Flask, AuthGate, TokenService]) -
     for _ in range(2):
         assert get_me(app, "x.y.z")[1]["code"] == "token_invalid"
     assert len(service.cache) == 0
+
+
+# -- huge integer time claims --------------------------------------------------------------
+
+
+def _claims(claim: str, value: str) -> bytes:
+    exp = int(time.time()) + 600
+    base = f'"sub":"alice","jti":"j1","exp":{exp}'
+    if claim == "exp":
+        base = '"sub":"alice","jti":"j1"'
+    return ("{" + base + f',"{claim}":{value}' + "}").encode()
+
+
+HUGE = "1" + "0" * 400
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize(
+    "sign",
+    [
+        pytest.param(lambda p: jwt_token({"alg": "HS256", "typ": "JWT"}, p), id="jwt-fast-path"),
+        pytest.param(lambda p: jwt_token({"alg": "HS256", "typ": "JWT", "cty": "x"}, p), id="jwt-pyjwt"),
+        pytest.param(signed_token, id="signed"),
+    ],
+)
+@pytest.mark.parametrize("value", [pytest.param(HUGE, id="huge"), pytest.param("-" + HUGE, id="huge-negative")])
+def test_time_claim_beyond_float_range_is_token_invalid(
+    claim: str, sign: cabc.Callable[[bytes], str], value: str
+) -> None:
+    fmt = "signed" if sign is signed_token else "jwt"
+    app, _ = guarded_app({"AUTHGATE_TOKEN_FORMAT": fmt})
+    assert_401(app.test_client(), sign(_claims(claim, value)), "token_invalid")
+
+
+def test_revoke_of_a_token_with_a_huge_exp_is_token_invalid() -> None:
+    app, gate = guarded_app()
+    token = jwt_token({"alg": "HS256"}, _claims("exp", HUGE))
+    with app.app_context(), pytest.raises(AuthError) as info:
+        gate.revoke(token)
+    assert info.value.error_code == "token_invalid"

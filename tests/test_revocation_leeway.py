@@ -1,0 +1,83 @@
+"""Revocation entries outlive the leeway: a token is accepted until ``exp + AUTHGATE_JWT_LEEWAY``."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask
+from kit import assert_401
+from kit import bearer
+from kit import error_body
+from kit import guarded_app
+
+from flask_authgate import AuthGate
+from flask_authgate import MemoryStore
+from flask_authgate import TokenPair
+from flask_authgate import refresh_token_required
+
+# -- revocation must outlive the leeway -----------------------------------------------------
+
+
+class FakeClock:
+    """Wall-clock time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+LEEWAY = {
+    "AUTHGATE_JWT_LEEWAY": 30,
+    "AUTHGATE_ACCESS_TOKEN_EXPIRES": 60,
+    "AUTHGATE_REFRESH_TOKEN_EXPIRES": 60,
+    "AUTHGATE_MAX_TOKEN_LIFETIME": 60,
+}
+
+
+def leeway_app(token_format: str) -> tuple[Flask, AuthGate, FakeClock]:
+    clock = FakeClock()
+    app, gate = guarded_app(
+        {**LEEWAY, "AUTHGATE_TOKEN_FORMAT": token_format, "AUTHGATE_REVOCATION_STORE": MemoryStore(clock=clock)}
+    )
+    app.extensions["authgate"].tokens.clock = clock
+
+    @app.post("/refresh")
+    @refresh_token_required
+    def refresh() -> TokenPair:
+        return gate.rotate_refresh_token()
+
+    return app, gate, clock
+
+
+def test_revoked_token_stays_revoked_within_the_leeway(token_format: str) -> None:
+    app, gate, clock = leeway_app(token_format)
+    client = app.test_client()
+    with app.app_context():
+        token = gate.create_access_token("alice")
+        gate.revoke(token)
+    clock.offset = 70  # past exp (60 s), still inside exp + leeway (90 s)
+    assert_401(client, token, "token_revoked")
+
+
+def test_revoked_subject_stays_revoked_within_the_leeway(token_format: str) -> None:
+    app, gate, clock = leeway_app(token_format)
+    client = app.test_client()
+    with app.app_context():
+        token = gate.create_access_token("alice")
+        gate.revoke_subject("alice")
+    clock.offset = 70
+    assert_401(client, token, "token_revoked")
+
+
+def test_used_refresh_token_cannot_be_replayed_within_the_leeway(token_format: str) -> None:
+    app, gate, clock = leeway_app(token_format)
+    client = app.test_client()
+    with app.app_context():
+        refresh = gate.create_refresh_token("alice")
+    assert client.post("/refresh", headers=bearer(refresh)).status_code == 200
+    clock.offset = 70
+    rv = client.post("/refresh", headers=bearer(refresh))
+    assert rv.status_code == 401
+    assert rv.get_json() == error_body("token_revoked", "refresh")
