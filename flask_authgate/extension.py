@@ -89,7 +89,12 @@ class AuthGate:
             raise RuntimeError("flask-authgate is already initialised on this app; call init_app once per app")
         settings = load_settings(app)
         revocations = Revocations(
-            make_store(settings.revocation_store, timeout=settings.redis_timeout),
+            make_store(
+                settings.revocation_store,
+                timeout=settings.redis_timeout,
+                staleness=settings.revocation_staleness,
+                cache_size=settings.revocation_cache_size,
+            ),
             retry_after=settings.retry_after,
             max_lifetime=settings.max_token_lifetime,
             leeway=settings.leeway,

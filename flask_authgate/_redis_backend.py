@@ -1,0 +1,388 @@
+"""Redis clients for one server, Sentinel and Cluster, and the invalidation channels.
+
+Only :class:`~.revocation.RedisStore` uses this module (it imports ``redis``,
+so it is imported lazily, when a Redis store is built).
+
+**Invalidation channel** (server-assisted client-side caching on Redis 7.0,
+RESP2): one connection per primary runs ``CLIENT TRACKING ON REDIRECT <its
+own id> BCAST PREFIX <prefix>jti: PREFIX <prefix>fam: PREFIX <prefix>sub:
+PREFIX <heartbeat prefix>`` and then ``SUBSCRIBE __redis__:invalidate``. In
+``BCAST`` mode Redis sends it the name of every key with those prefixes that
+anyone changes, expires or deletes (``FLUSHALL`` sends "everything"), without
+remembering which keys were read, so the data connections need no tracking
+and the server keeps no per-key state. Write-only keys (``once:``) are not
+broadcast.
+
+**Heartbeat**: every ``staleness / 4`` seconds a second connection to the
+same server writes the channel's own heartbeat key; its invalidation coming
+back on the channel proves the whole path alive (server, tracking,
+subscription) and, as messages on one connection keep their order, that every
+invalidation queued before it has been applied. A hung server, a killed
+connection or a demoted primary (writes refused) stops the heartbeats, and
+the view stops being trusted ``staleness`` after the last one
+(:mod:`._redis_view`). The channel thread then reconnects, finding the
+primary again through Sentinel or the cluster's slot map.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import logging
+import os
+import threading
+import time
+import typing as t
+import uuid
+import weakref
+
+import redis
+from redis.backoff import NoBackoff
+from redis.connection import Connection
+from redis.exceptions import AuthenticationError
+from redis.exceptions import ResponseError
+from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError
+from redis.sentinel import Sentinel
+
+from ._redis_url import StoreURL
+from ._redis_view import LocalView
+
+log = logging.getLogger("flask_authgate")
+
+#: What a failing Redis raises (connection refused, timeouts, errors replies, no master).
+ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+INVALIDATE = b"__redis__:invalidate"
+#: Longest a channel thread waits before looking at its stop flags again.
+_TICK = 0.05
+_HEARTBEAT_TTL_MS = 3_600_000
+
+# Atomically keep the larger value and the later expiry (as MemoryStore.put does). A put that
+# changes neither writes nothing, so it sends no invalidation to any process (issue #9 item 4).
+PUT_MAX = """
+local ttl = tonumber(ARGV[2])
+local old = redis.call('GET', KEYS[1])
+if old then
+  local left = redis.call('PTTL', KEYS[1])
+  local bigger = tonumber(old) < tonumber(ARGV[1])
+  if left >= ttl and not bigger then return 0 end
+  if left > ttl then ttl = left end
+  if not bigger then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    return 1
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+return 1
+"""
+
+#: Makes a fresh (unconnected) ``redis.connection.Connection``; typed loosely, redis-py is not typed.
+ConnectionFactory = cabc.Callable[[], t.Any]
+_CONNECT_KWARGS = frozenset({"host", "port", "path", "username", "password", "credential_provider", "db"})
+
+
+def _no_retry() -> Retry:
+    return Retry(NoBackoff(), 0)
+
+
+class _AuthOnAskSentinel(Sentinel):
+    """Sentinel discovery that sends the password to a sentinel only when it answers NOAUTH."""
+
+    def __init__(self, url: StoreURL, timeout: float) -> None:
+        common: dict[str, t.Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": _no_retry()}
+        super().__init__(list(url.hosts), sentinel_kwargs=dict(common))  # type: ignore[no-untyped-call]
+        self._authed = [
+            redis.Redis(host=h, port=p, username=url.username, password=url.password, **common) for h, p in url.hosts
+        ]
+        self._needs_auth = [False] * len(url.hosts)
+        self._has_password = url.password is not None
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        for i, plain in enumerate(self.sentinels):
+            clients = [plain, self._authed[i]] if self._has_password else [plain]
+            if self._needs_auth[i]:
+                clients = clients[1:]
+            for client in clients:
+                try:
+                    masters = client.sentinel_masters()
+                except AuthenticationError:
+                    self._needs_auth[i] = True
+                    continue
+                except ResponseError as exc:
+                    if "NOAUTH" in str(exc) and client is plain:
+                        self._needs_auth[i] = True
+                        continue
+                    break
+                except ERRORS:
+                    break
+                state = t.cast(dict[str, t.Any], masters).get(service_name)
+                if state and self.check_master_state(state, service_name):  # type: ignore[no-untyped-call]
+                    return state["ip"], int(state["port"])
+                break
+        raise MasterNotFoundError("no Sentinel knows a healthy primary for this service")
+
+    def close(self) -> None:
+        for client in [*self.sentinels, *self._authed]:
+            client.close()
+
+
+class Backend:
+    """The data path (reads, atomic writes) and where the invalidation channels connect."""
+
+    def __init__(self, url: StoreURL, timeout: float) -> None:
+        self.kind = url.kind
+        self._url = url
+        self._timeout = timeout
+        self._sentinel: _AuthOnAskSentinel | None = None
+        self.cluster: t.Any = None
+        common: dict[str, t.Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": _no_retry()}
+        if url.kind == "redis":
+            pool = redis.ConnectionPool.from_url(url.url, max_connections=64, **common)
+            self.client: t.Any = redis.Redis(connection_pool=pool)
+        elif url.kind == "sentinel":
+            self._sentinel = _AuthOnAskSentinel(url, timeout)
+            self.client = self._sentinel.master_for(  # type: ignore[no-untyped-call]
+                str(url.service), db=url.db, username=url.username, password=url.password, max_connections=64, **common
+            )
+        else:
+            from redis.cluster import ClusterNode
+            from redis.cluster import RedisCluster
+
+            self.cluster = RedisCluster(
+                startup_nodes=[ClusterNode(h, p) for h, p in url.hosts],  # type: ignore[no-untyped-call]
+                username=url.username,
+                password=url.password,
+                **common,
+            )
+            self.client = self.cluster
+        self._put_max = self.client.register_script(PUT_MAX)
+
+    # -- data ------------------------------------------------------------------------
+
+    def mget(self, keys: list[str]) -> list[bytes | None]:
+        if self.cluster is not None:
+            # Keys of one token live in different slots: one MGET per slot, pipelined per node.
+            return t.cast(list[bytes | None], self.cluster.mget_nonatomic(keys))
+        return t.cast(list[bytes | None], self.client.mget(keys))
+
+    def put_max(self, key: str, value: str, ttl_ms: int) -> None:
+        self._put_max(keys=[key], args=[value, ttl_ms])
+
+    def set_nx(self, key: str, value: str, ttl_ms: int) -> bool:
+        return bool(self.client.set(key, value, px=ttl_ms, nx=True))
+
+    def close(self) -> None:
+        self.client.close()
+        if self._sentinel is not None:
+            self._sentinel.close()
+
+    # -- channel endpoints -------------------------------------------------------------
+
+    def _connection(self, kwargs: dict[str, t.Any], cls: t.Any = Connection) -> ConnectionFactory:
+        # Where and how to connect, nothing else (RESP2: invalidations arrive as pub/sub messages).
+        params = {k: v for k, v in kwargs.items() if k in _CONNECT_KWARGS or k.startswith("ssl_")}
+        params.update(protocol=2, socket_timeout=self._timeout, socket_connect_timeout=self._timeout)
+        return lambda: cls(**params, retry=_no_retry())
+
+    def endpoints(self) -> list[tuple[ConnectionFactory, str]]:
+        """One ``(connection factory, heartbeat key suffix)`` per primary, found afresh."""
+        if self.kind == "redis":
+            pool = self.client.connection_pool
+            return [(self._connection(dict(pool.connection_kwargs), pool.connection_class), "")]
+        url = self._url
+        if self.kind == "sentinel":
+            host, port = t.cast(_AuthOnAskSentinel, self._sentinel).discover_master(str(url.service))
+            kwargs = {"host": host, "port": port, "username": url.username, "password": url.password}
+            return [(self._connection(kwargs), "")]
+        cluster = self.cluster
+        cluster.nodes_manager.initialize()  # the slot map as it is now (after a failover, say)
+        out = []
+        for node in cluster.get_primaries():
+            pool = node.redis_connection.connection_pool
+            # A hash tag that lands in a slot this primary serves, so its heartbeat comes back here.
+            for n in range(100_000):  # pragma: no branch - 16384 slots, found within a few hundred tries
+                suffix = "{" + f"hb{n}" + "}"
+                if cluster.get_node_from_key(suffix).name == node.name:
+                    break
+            out.append((self._connection(dict(pool.connection_kwargs), pool.connection_class), suffix))
+        return out
+
+
+class _Channel:
+    """One invalidation connection and its heartbeat writer, both to one primary."""
+
+    def __init__(self, index: int, factory: ConnectionFactory, prefixes: list[str], hb_key: str) -> None:
+        self.index = index
+        self.hb_key = hb_key
+        self._factory = factory
+        self._prefixes = prefixes
+        self.sub: t.Any = None
+        self.writer: t.Any = None
+
+    def open(self) -> None:
+        sub = self.sub = self._factory()
+        self.writer = self._factory()
+        sub.connect()
+        sub.send_command("CLIENT", "ID")
+        client_id = sub.read_response()
+        args: list[str] = []
+        for prefix in self._prefixes:
+            args += ["PREFIX", prefix]
+        sub.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *args)
+        if sub.read_response() != b"OK":
+            raise redis.ConnectionError("CLIENT TRACKING refused")
+        sub.send_command("SUBSCRIBE", INVALIDATE.decode())
+        reply = sub.read_response()
+        if not isinstance(reply, list) or reply[0] != b"subscribe":
+            raise redis.ConnectionError("SUBSCRIBE refused")
+        self.writer.connect()
+
+    def close(self) -> None:
+        for conn in (self.sub, self.writer):
+            if conn is not None:
+                try:
+                    conn.disconnect()
+                except ERRORS:  # pragma: no cover - closing a broken socket
+                    pass
+
+
+class Watcher:
+    """Keeps a :class:`LocalView` current: channels, heartbeats, reconnects (one thread per process).
+
+    Started lazily, in the process that reads (a thread started before a
+    ``fork`` does not exist in the child, so each worker starts its own).
+    """
+
+    def __init__(self, backend: Backend, view: LocalView, *, prefix: str, staleness: float, timeout: float) -> None:
+        self._backend = backend
+        self._view = view
+        self._prefix = prefix
+        self.interval = staleness / 4
+        #: A heartbeat not back after this long means the channel is dead: reconnect.
+        self.hb_timeout = max(staleness, 2 * timeout)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._nonce = uuid.uuid4().hex
+        self._opened = 0
+        ref = weakref.ref(self)
+
+        def after_fork() -> None:
+            watcher = ref()
+            if watcher is not None:
+                watcher._after_fork()
+
+        os.register_at_fork(after_in_child=after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._thread = None
+        self._nonce = uuid.uuid4().hex
+        self._view.after_fork()
+
+    def ensure_running(self) -> None:
+        """Start the channel thread in this process if it is not running."""
+        thread = self._thread
+        if thread is not None and self._pid == os.getpid() and thread.is_alive():
+            return
+        with self._lock:
+            thread = self._thread
+            if thread is not None and self._pid == os.getpid() and thread.is_alive():
+                return
+            if self._stop.is_set():
+                return
+            self._view.down()
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="authgate-revocation-channel", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        backoff = 0.05
+        while not self._stop.is_set():
+            channels: list[_Channel] = []
+            failed = threading.Event()
+            confirmed = threading.Event()
+            try:
+                self._opened += 1
+                hb_prefix = f"{self._prefix}hb:{self._nonce}:{self._opened}:"
+                prefixes = [f"{self._prefix}{kind}:" for kind in ("jti", "fam", "sub")] + [hb_prefix]
+                for i, (factory, suffix) in enumerate(self._backend.endpoints()):
+                    channel = _Channel(i, factory, prefixes, hb_prefix + suffix)
+                    channels.append(channel)
+                    channel.open()
+                generation = self._view.up(len(channels))
+                threads = [
+                    threading.Thread(target=self._loop, args=(c, generation, failed, confirmed), daemon=True)
+                    for c in channels[1:]
+                ]
+                for thread in threads:
+                    thread.start()
+                self._loop(channels[0], generation, failed, confirmed)
+            except ERRORS as exc:
+                log.warning("authgate: revocation invalidation channel lost (%s); reconnecting", type(exc).__name__)
+            finally:
+                failed.set()
+                self._view.down()
+                for channel in channels:
+                    channel.close()
+            if confirmed.is_set():
+                backoff = 0.05
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, 1.0)
+
+    def _loop(self, channel: _Channel, generation: int, failed: threading.Event, confirmed: threading.Event) -> None:
+        try:
+            self._serve(channel, generation, failed, confirmed)
+        except ERRORS:
+            if threading.current_thread() is self._thread:
+                raise
+        finally:
+            failed.set()
+
+    def _serve(self, channel: _Channel, generation: int, failed: threading.Event, confirmed: threading.Event) -> None:
+        view, prefix, clock = self._view, self._prefix.encode(), time.monotonic
+        sub, writer = channel.sub, channel.writer
+        hb_key = channel.hb_key.encode()
+        next_hb = clock()
+        outstanding: float | None = None
+        beats = 0
+        while not failed.is_set() and not self._stop.is_set():
+            now = clock()
+            if outstanding is None and now >= next_hb:
+                beats += 1
+                outstanding = clock()
+                writer.send_command("SET", hb_key, beats, "PX", _HEARTBEAT_TTL_MS)
+                writer.read_response()  # an error reply (READONLY on a demoted primary) raises
+                continue
+            if outstanding is not None and now - outstanding > self.hb_timeout:
+                raise redis.TimeoutError("heartbeat did not come back")
+            deadline = next_hb if outstanding is None else outstanding + self.hb_timeout
+            if not sub.can_read(timeout=min(max(deadline - now, 0.0), _TICK)):
+                continue
+            message = sub.read_response()
+            if not isinstance(message, list) or len(message) != 3 or message[:2] != [b"message", INVALIDATE]:
+                continue  # a pong or a subscribe confirmation
+            keys = message[2]
+            if keys is None:
+                view.flush()  # FLUSHALL / FLUSHDB
+                continue
+            beat = False
+            changed = []
+            for key in keys:
+                if key == hb_key:
+                    beat = True
+                elif key.startswith(prefix):
+                    changed.append(key[len(prefix) :].decode("utf-8", "surrogateescape"))
+            if changed:
+                view.invalidate(changed)
+            if beat and outstanding is not None:
+                view.confirm(generation, channel.index, outstanding)
+                confirmed.set()
+                next_hb = outstanding + self.interval
+                outstanding = None
