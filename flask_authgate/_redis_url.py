@@ -37,7 +37,7 @@ class StoreURL:
     #: ``"redis"`` (one server: redis://, rediss://, unix://), ``"sentinel"`` or ``"cluster"``.
     kind: t.Literal["redis", "sentinel", "cluster"]
     #: The URL itself, for ``redis-py``'s ``from_url`` (``kind == "redis"`` only).
-    url: str
+    url: str = dataclasses.field(repr=False)
     #: Sentinels (``sentinel``) or startup nodes (``cluster``).
     hosts: tuple[tuple[str, int], ...] = ()
     #: The Sentinel service (master) name.
@@ -65,7 +65,9 @@ def _hosts(netloc: str, default_port: int) -> tuple[tuple[str, int], ...]:
     hosts = []
     for item in netloc.split(","):
         if item.startswith("["):
-            host, _, rest = item.partition("]")
+            host, bracket, rest = item.partition("]")
+            if not bracket:
+                _fail("has a malformed IPv6 host (use [::1]:6379)")
             host += "]"
             if rest and not rest.startswith(":"):
                 _fail("has a malformed IPv6 host (use [::1]:6379)")
