@@ -54,7 +54,6 @@ ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
 INVALIDATE = b"__redis__:invalidate"
 #: Longest a channel thread waits before looking at its stop flags again.
 _TICK = 0.05
-_HEARTBEAT_TTL_MS = 3_600_000
 
 # Atomically keep the larger value and the later expiry (as MemoryStore.put does). A put that
 # changes neither writes nothing, so it sends no invalidation to any process (issue #9 item 4).
@@ -259,6 +258,9 @@ class Watcher:
         self.interval = staleness / 4
         #: A heartbeat not back after this long means the channel is dead: reconnect.
         self.hb_timeout = max(staleness, 2 * timeout)
+        # Long past any heartbeat still awaited (so an expiry never passes for one), short enough
+        # that a stopped process's key does not linger.
+        self.hb_ttl_ms = int(max(60.0, 10 * (self.interval + self.hb_timeout)) * 1000)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -324,7 +326,7 @@ class Watcher:
                 for thread in threads:
                     thread.start()
                 self._loop(channels[0], generation, failed, confirmed)
-            except ERRORS as exc:
+            except Exception as exc:  # never let the thread die: requests would lose their view for good
                 log.warning("authgate: revocation invalidation channel lost (%s); reconnecting", type(exc).__name__)
             finally:
                 failed.set()
@@ -339,7 +341,7 @@ class Watcher:
     def _loop(self, channel: _Channel, generation: int, failed: threading.Event, confirmed: threading.Event) -> None:
         try:
             self._serve(channel, generation, failed, confirmed)
-        except ERRORS:
+        except Exception:  # a closed socket during teardown, or a lost connection
             if threading.current_thread() is self._thread:
                 raise
         finally:
@@ -357,7 +359,7 @@ class Watcher:
             if outstanding is None and now >= next_hb:
                 beats += 1
                 outstanding = clock()
-                writer.send_command("SET", hb_key, beats, "PX", _HEARTBEAT_TTL_MS)
+                writer.send_command("SET", hb_key, beats, "PX", self.hb_ttl_ms)
                 writer.read_response()  # an error reply (READONLY on a demoted primary) raises
                 continue
             if outstanding is not None and now - outstanding > self.hb_timeout:

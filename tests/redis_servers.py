@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import os
+import random
 import shutil
 import signal
 import socket
@@ -36,6 +37,25 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return t.cast(int, s.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(20_000, 45_000)
+        if _bindable(port) and _bindable(port + 10_000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 def wait_until(check: cabc.Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
@@ -77,7 +97,11 @@ class Server:
             cmd = [binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir]
             cmd += self.args
         self.proc = subprocess.Popen(cmd, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self.answers, what=f"redis on {self.port}")
+        try:
+            wait_until(self.answers, what=f"redis on {self.port}")
+        except RuntimeError:
+            self.kill()
+            raise
 
     def answers(self) -> bool:
         with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
@@ -166,7 +190,8 @@ class Cluster:
         self.nodes = []
         for _ in range(3):
             node = Server(
-                ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no"]
+                ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no"],
+                port=free_cluster_port(),
             )
             node.start()
             self.nodes.append(node)

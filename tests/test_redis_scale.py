@@ -196,7 +196,15 @@ def test_client_kill_of_the_invalidation_connection(redis_url: str) -> None:
         assert killed >= 1
         with other.app_context():
             other_gate.revoke(later)  # while the channel is down: its invalidation is lost here
-        traffic(tally, app, good, revoked, lambda: tally.send(app, "revoked", later) == 401, 10)
+        revoked_at = time.monotonic()
+
+        def later_refused() -> bool:
+            # Within the staleness bound "later" may still pass (the view was confirmed just
+            # before); after it, never.
+            grace = time.monotonic() <= revoked_at + FAST["AUTHGATE_REVOCATION_STALENESS"]
+            return tally.send(app, "grace" if grace else "revoked", later) == 401
+
+        traffic(tally, app, good, revoked, later_refused, 10)
         until_trusted(app)
         assert tally.send(app, "good", good) == 200
         assert tally.send(app, "revoked", later) == 401
@@ -354,3 +362,47 @@ def test_atomic_once_across_processes(redis_url: str, method: str) -> None:
     finally:
         for store in stores:
             store.close()
+
+
+# -- forked workers --------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12+: fork() of a threaded process
+def test_a_forked_worker_runs_its_own_channel(redis_url: str) -> None:
+    import multiprocessing
+
+    app, gate = build(redis_url)
+    try:
+        (token,) = tokens(app, gate, 1)
+        assert app.test_client().get("/me", headers=bearer(token)).status_code == 200
+        until_trusted(app)  # the parent's channel thread runs; a child does not inherit it
+        ctx = multiprocessing.get_context("fork")
+        results: t.Any = ctx.Queue()
+        go = ctx.Event()
+
+        def child() -> None:
+            try:
+                client = app.test_client()
+                trusted_at_start = store_of(app).view.trusted()  # type: ignore[union-attr]
+                first = client.get("/me", headers=bearer(token)).status_code
+                until_trusted(app)
+                results.put((trusted_at_start, first, "ready"))
+                go.wait(10)
+                until_status(app, token, 401, timeout=5)
+                results.put("revoked seen")
+            except Exception as exc:  # pragma: no cover - reported to the parent
+                results.put(repr(exc))
+
+        proc = ctx.Process(target=child)
+        proc.start()
+        try:
+            assert results.get(timeout=20) == (False, 200, "ready")
+            with app.app_context():
+                gate.revoke(token)
+            go.set()
+            assert results.get(timeout=20) == "revoked seen"
+        finally:
+            proc.join(timeout=10)
+        assert proc.exitcode == 0
+    finally:
+        close(app)

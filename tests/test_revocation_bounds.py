@@ -15,8 +15,6 @@ import pytest
 from conftest import SECRET
 from conftest import make_app
 from flask import Flask
-from flask_authgate._redis_url import parse_store_url
-from flask_authgate._redis_view import LocalView
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
@@ -25,6 +23,8 @@ from flask_authgate import TokenPair
 from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate import refresh_token_required
+from flask_authgate._redis_url import parse_store_url
+from flask_authgate._redis_view import LocalView
 from flask_authgate.errors import ConfigError
 from flask_authgate.revocation import Revocations
 
@@ -306,9 +306,17 @@ def test_view_is_bounded_least_recently_used_first() -> None:
         ("redis+cluster://user:pw@n1:7000", "cluster", (("n1", 7000),), None, 0, "pw"),
     ],
 )  # fmt: skip
-def test_url_forms(url: str, kind: str, hosts: tuple[t.Any, ...], service: str | None, db: int, password: str | None) -> None:
+def test_url_forms(
+    url: str, kind: str, hosts: tuple[t.Any, ...], service: str | None, db: int, password: str | None
+) -> None:
     parsed = parse_store_url(url)
-    assert (parsed.kind, parsed.hosts, parsed.service, parsed.db, parsed.password) == (kind, hosts, service, db, password)
+    assert (parsed.kind, parsed.hosts, parsed.service, parsed.db, parsed.password) == (
+        kind,
+        hosts,
+        service,
+        db,
+        password,
+    )
     assert "pw" not in repr(parsed) and "cret" not in repr(parsed)
 
 
@@ -344,7 +352,7 @@ def test_bad_urls_raise_config_error_naming_the_key(url: str) -> None:
     message = str(info.value)
     assert message.startswith("AUTHGATE_REVOCATION_STORE ")
     assert "secretpw" not in message
-    with pytest.raises(ConfigError, match="^AUTHGATE_REVOCATION_STORE "):
+    with pytest.raises(ConfigError, match=r"^AUTHGATE_REVOCATION_STORE "):
         make_app({"AUTHGATE_REVOCATION_STORE": url})
 
 
@@ -362,7 +370,7 @@ def test_bad_urls_raise_config_error_naming_the_key(url: str) -> None:
     ],
 )
 def test_bad_settings_name_the_key(key: str, value: t.Any) -> None:
-    with pytest.raises(ConfigError, match=f"^{key} "):
+    with pytest.raises(ConfigError, match=rf"^{key} "):
         make_app({key: value})
 
 
