@@ -172,7 +172,8 @@ class TestRedisStore(StoreContract):
         store.put("jti:a", 1.0, time.time() + 60)
         client = redis.Redis.from_url(redis_url)
         try:
-            assert [k for k in client.keys("*") if not k.startswith(b"authgate:hb:")] == [b"authgate:jti:a"]
+            keys = t.cast(list[bytes], client.keys("*"))
+            assert [k for k in keys if not k.startswith(b"authgate:hb:")] == [b"authgate:jti:a"]
         finally:
             client.close()
 
