@@ -189,7 +189,9 @@ class Backend:
             return [(self._connection(dict(pool.connection_kwargs), pool.connection_class), "")]
         url = self._url
         if self.kind == "sentinel":
-            host, port = t.cast(_AuthOnAskSentinel, self._sentinel).discover_master(str(url.service))
+            # Through the data pool: where it finds a new primary it drops its idle connections to
+            # the old one, so reads and the channel go to the same server.
+            host, port = self.client.connection_pool.get_master_address()
             kwargs = {"host": host, "port": port, "username": url.username, "password": url.password}
             return [(self._connection(kwargs), "")]
         cluster = self.cluster
@@ -298,6 +300,10 @@ class Watcher:
             self._thread = threading.Thread(target=self._run, name="authgate-revocation-channel", daemon=True)
             self._thread.start()
 
+    def signal_stop(self) -> None:
+        """Ask the thread to end, without waiting (from a finalizer)."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         thread = self._thread
@@ -306,6 +312,7 @@ class Watcher:
 
     def _run(self) -> None:
         backoff = 0.05
+        healthy = True  # warn once when a working channel is lost, not at every failed retry
         while not self._stop.is_set():
             channels: list[_Channel] = []
             failed = threading.Event()
@@ -327,13 +334,15 @@ class Watcher:
                     thread.start()
                 self._loop(channels[0], generation, failed, confirmed)
             except Exception as exc:  # never let the thread die: requests would lose their view for good
-                log.warning("authgate: revocation invalidation channel lost (%s); reconnecting", type(exc).__name__)
+                level = logging.WARNING if healthy and not self._stop.is_set() else logging.DEBUG
+                log.log(level, "authgate: revocation invalidation channel lost (%s); reconnecting", type(exc).__name__)
             finally:
                 failed.set()
                 self._view.down()
                 for channel in channels:
                     channel.close()
-            if confirmed.is_set():
+            healthy = confirmed.is_set()
+            if healthy:
                 backoff = 0.05
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 1.0)

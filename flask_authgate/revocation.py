@@ -30,6 +30,7 @@ import re
 import threading
 import time
 import typing as t
+import weakref
 
 from ._redis_url import parse_store_url
 from .errors import AuthError
@@ -202,6 +203,8 @@ class RedisStore:
         if staleness is not None:
             self.view = LocalView(cache_size, staleness)
             self._watcher = Watcher(self._backend, self.view, prefix=prefix, staleness=staleness, timeout=timeout)
+            # The thread keeps the watcher alive, not the store: end it with the store.
+            weakref.finalize(self, self._watcher.signal_stop)
 
     def get_many(self, keys: cabc.Sequence[str]) -> list[float | None]:
         view = self.view
