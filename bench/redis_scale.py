@@ -30,6 +30,7 @@ stops them. Results also go to ``bench/results/redis-scale-<time>.json``.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -187,33 +188,56 @@ def propagation(redis_url: str, samples: int) -> dict[str, t.Any]:
 # -- 4 -------------------------------------------------------------------------------
 
 
-def gunicorn_throughput(redis_url: str, rounds: int, duration: float) -> dict[str, t.Any]:
-    token = throughput.admin_token()
+def _gunicorn(app_spec: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = throughput.free_port()
-    env = dict(os.environ, AUTHGATE_BENCH_REDIS=redis_url, PYTHONPATH=os.pathsep.join([HERE, ROOT]))
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "redis_scale:create_app()"],
+         "--log-level", "warning", app_spec],
         cwd=HERE,
         env=env,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    results: dict[str, list[float]] = {"open": [], "protected": []}
+    return server, f"http://127.0.0.1:{port}"
+
+
+def gunicorn_throughput(redis_url: str, rounds: int, duration: float) -> dict[str, t.Any]:
+    """/open and /protected of the Redis app, and /protected of the same app on the memory store."""
+    token = throughput.admin_token()
+    env = dict(
+        os.environ,
+        AUTHGATE_BENCH_REDIS=redis_url,
+        AUTHGATE_BENCH_SECRET=SECRET,
+        PYTHONPATH=os.pathsep.join([HERE, ROOT]),
+    )
+    servers = [_gunicorn("redis_scale:create_app()", env), _gunicorn("throughput:create_app()", env)]
+    (_, redis_base), (_, memory_base) = servers
+    urls = {
+        "open": redis_base + "/open",
+        "protected (Redis)": redis_base + "/protected",
+        "protected (memory)": memory_base + "/protected",
+    }
+    results: dict[str, list[float]] = {name: [] for name in urls}
     try:
         header = {"Authorization": f"Bearer {token}"}
-        for path in ("/open", "/protected"):
-            if throughput.wait_for(base + path, header) != 200:
-                raise RuntimeError(f"{path} did not answer 200")
-        throughput.run_wrk(base + "/protected", token, 2, 2, 16)  # warm both workers and their views
+        for url in urls.values():
+            if throughput.wait_for(url, header) != 200:
+                raise RuntimeError(f"{url} did not answer 200")
+            throughput.run_wrk(url, token, 1, 2, 16)  # warm the workers (and their views)
+        names = list(urls)
         for r in range(rounds):
-            for name in ["open", "protected"] if r % 2 == 0 else ["protected", "open"]:
-                res = throughput.run_wrk(f"{base}/{name}", token, duration, 2, 16)
-                results[name].append(res["rps"])
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:
+                results[name].append(throughput.run_wrk(urls[name], token, duration, 2, 16)["rps"])
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        for server, _ in servers:
+            server.terminate()
+            server.wait(timeout=15)
     best = {name: max(v) for name, v in results.items()}
-    return {"best_rps": best, "ratio": round(best["protected"] / best["open"], 3)}
+    return {
+        "rounds_rps": results,
+        "best_rps": best,
+        "ratio": round(best["protected (Redis)"] / best["open"], 3),
+        "memory_ratio": round(best["protected (memory)"] / best["open"], 3),
+    }
 
 
 # -- 5 -------------------------------------------------------------------------------
@@ -242,10 +266,110 @@ def cluster_misses(rounds: int) -> dict[str, t.Any]:
     return {"slots": len(slots), "nodes": len(nodes), "per_miss_us": {k: round(v * 1e6, 1) for k, v in best.items()}}
 
 
+# -- 6 -------------------------------------------------------------------------------
+
+
+def _guarded_app(url: str) -> tuple[t.Any, str]:
+    from flask import Flask
+
+    from flask_authgate import AuthGate
+    from flask_authgate import login_required
+
+    app = Flask("recovery")
+    app.config.update(SECRET_KEY=SECRET, AUTHGATE_REVOCATION_STORE=url)
+    gate = AuthGate(app)
+    app.add_url_rule("/me", "me", login_required(lambda: "ok"))
+    with app.app_context():
+        token = gate.create_access_token("alice")
+    return app, token
+
+
+def _first(app: t.Any, token: str, status: int, limit: float = 30.0) -> tuple[float, collections.Counter[int]]:
+    """Seconds until a request gets ``status``, and what the requests got meanwhile."""
+    client = app.test_client()
+    seen: collections.Counter[int] = collections.Counter()
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        got = client.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code
+        seen[got] += 1
+        if got == status:
+            return time.monotonic() - start, seen
+        time.sleep(0.005)
+    raise RuntimeError(f"no {status} within {limit}s: {dict(seen)}")
+
+
+def recovery() -> dict[str, t.Any]:
+    """Outages with the default settings (staleness 1 s, timeout 0.5 s): how long until 503, and back."""
+    from redis_servers import Sentinels
+    from redis_servers import Server
+    from redis_servers import redis_cli
+
+    out: dict[str, t.Any] = {}
+    server = Server(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+    server.start()
+    url = f"redis://127.0.0.1:{server.port}/0"
+    try:
+        app, token = _guarded_app(url)
+        _first(app, token, 200)
+        wait_trusted(app)
+        server.pause()
+        to_503, _ = _first(app, token, 503)
+        time.sleep(2)
+        server.resume()
+        back, _ = _first(app, token, 200)
+        out["SIGSTOP, then SIGCONT after the 503s"] = {"to_first_503_s": round(to_503, 2), "back_s": round(back, 2)}
+        wait_trusted(app)
+        server.kill()
+        to_503, _ = _first(app, token, 503)
+        server.start()
+        back, _ = _first(app, token, 200)
+        out["SIGKILL, restart from the AOF"] = {"to_first_503_s": round(to_503, 2), "back_s": round(back, 2)}
+        wait_trusted(app)
+        view = app.extensions["authgate"].revocations.store.view
+        redis_cli(server.port, "client", "kill", "type", "pubsub")
+        start = time.monotonic()
+        while view.trusted():
+            time.sleep(0.001)
+        lost = time.monotonic() - start
+        wait_trusted(app)
+        out["CLIENT KILL of the channel"] = {
+            "view_distrusted_s": round(lost, 3),
+            "view_back_s": round(time.monotonic() - start, 3),
+        }
+        app.extensions["authgate"].revocations.store.close()
+    finally:
+        server.cleanup()
+    setup = Sentinels()
+    try:
+        app, token = _guarded_app(setup.url())
+        _first(app, token, 200)
+        wait_trusted(app)
+        setup.primary.kill()
+        to_503, _ = _first(app, token, 503)
+        back, _ = _first(app, token, 200)
+        out["Sentinel failover (primary SIGKILLed, down-after 300 ms)"] = {
+            "to_first_503_s": round(to_503, 2),
+            "back_after_kill_s": round(to_503 + back, 2),
+        }
+        app.extensions["authgate"].revocations.store.close()
+    finally:
+        setup.cleanup()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["throughput"], help="run one part alone")
     args = parser.parse_args(argv)
+    if args.only == "throughput":
+        server = run.RedisServer()
+        try:
+            res = gunicorn_throughput(server.url, 1 if args.quick else 3, 2.0 if args.quick else 5.0)
+        finally:
+            server.stop()
+        print(json.dumps(res, indent=2))
+        return 0
     rounds = 10 if args.quick else 40
     server = run.RedisServer()
     out: dict[str, t.Any] = {}
@@ -260,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     print("cluster misses...", file=sys.stderr)
     out["cluster"] = cluster_misses(5 if args.quick else 20)
+    print("outages and recovery...", file=sys.stderr)
+    out["recovery"] = recovery()
 
     o, p, g, c = out["overhead"], out["propagation"], out["throughput"], out["cluster"]
     targets = {
@@ -276,10 +402,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| Redis commands per 1,000 repeated-token requests | — | **{o['commands_per_1000']}** | ≤ 5 |")
     print(f"| propagation, revoke() here → first 401 in another process | — | p50 {p['p50_ms']} ms, "
           f"**p99 {p['p99_ms']} ms** (max {p['max_ms']}, n={p['samples']}) | p99 ≤ 50 ms |")  # fmt: skip
-    print(f"| gunicorn -w 2 + wrk: /protected (Redis) vs /open | — | {g['best_rps']['protected']:.0f} vs "
-          f"{g['best_rps']['open']:.0f} req/s = **{g['ratio']:.3f}** | ≥ 0.85 |")  # fmt: skip
+    print(f"| gunicorn -w 2 + wrk: /protected vs /open ({g['best_rps']['open']:.0f} req/s) "
+          f"| {g['best_rps']['protected (memory)']:.0f} req/s = {g['memory_ratio']:.3f} "
+          f"| {g['best_rps']['protected (Redis)']:.0f} req/s = **{g['ratio']:.3f}** | Redis ≥ 0.85 |")  # fmt: skip
     for name, us in c["per_miss_us"].items():
         print(f"| cluster view miss: {name} | — | {us} µs | — |")
+    print("\n| outage (default settings) | until the first 503 | until the first 200 again |")
+    print("|---|---:|---:|")
+    for name, r in out["recovery"].items():
+        if "view_distrusted_s" in r:
+            print(
+                f"| {name} | view distrusted after {r['view_distrusted_s']} s | trusted again after {r['view_back_s']} s |"
+            )
+        else:
+            back = r.get("back_s", r.get("back_after_kill_s"))
+            print(f"| {name} | {r['to_first_503_s']} s | {back} s |")
     print("\ntargets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in targets.items()))
     os.makedirs(run.RESULTS, exist_ok=True)
     path = os.path.join(run.RESULTS, time.strftime("redis-scale-%Y%m%d-%H%M%S.json"))

@@ -52,8 +52,9 @@ log = logging.getLogger("flask_authgate")
 #: What a failing Redis raises (connection refused, timeouts, errors replies, no master).
 ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
 INVALIDATE = b"__redis__:invalidate"
-#: Longest a channel thread waits before looking at its stop flags again.
-_TICK = 0.05
+#: Longest a channel thread waits before looking at its stop flags again (few wake-ups: each one
+#: takes the GIL from the request threads).
+_TICK = 0.25
 
 # Atomically keep the larger value and the later expiry (as MemoryStore.put does). A put that
 # changes neither writes nothing, so it sends no invalidation to any process (issue #9 item 4).
