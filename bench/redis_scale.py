@@ -269,6 +269,13 @@ def cluster_misses(rounds: int) -> dict[str, t.Any]:
 # -- 6 -------------------------------------------------------------------------------
 
 
+def _seen(app: t.Any, token: str) -> None:
+    """Make ``token`` one the process has seen: its keys are in the (confirmed) view."""
+    _first(app, token, 200)
+    wait_trusted(app)
+    _first(app, token, 200)
+
+
 def _guarded_app(url: str) -> tuple[t.Any, str]:
     from flask import Flask
 
@@ -310,15 +317,14 @@ def recovery() -> dict[str, t.Any]:
     url = f"redis://127.0.0.1:{server.port}/0"
     try:
         app, token = _guarded_app(url)
-        _first(app, token, 200)
-        wait_trusted(app)
+        _seen(app, token)
         server.pause()
         to_503, _ = _first(app, token, 503)
         time.sleep(2)
         server.resume()
         back, _ = _first(app, token, 200)
         out["SIGSTOP, then SIGCONT after the 503s"] = {"to_first_503_s": round(to_503, 2), "back_s": round(back, 2)}
-        wait_trusted(app)
+        _seen(app, token)
         server.kill()
         to_503, _ = _first(app, token, 503)
         server.start()
@@ -342,8 +348,7 @@ def recovery() -> dict[str, t.Any]:
     setup = Sentinels()
     try:
         app, token = _guarded_app(setup.url())
-        _first(app, token, 200)
-        wait_trusted(app)
+        _seen(app, token)
         setup.primary.kill()
         to_503, _ = _first(app, token, 503)
         back, _ = _first(app, token, 200)
@@ -360,12 +365,17 @@ def recovery() -> dict[str, t.Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["throughput"], help="run one part alone")
+    parser.add_argument("--only", choices=["throughput", "propagation", "recovery"], help="run one part alone")
     args = parser.parse_args(argv)
-    if args.only == "throughput":
+    if args.only is not None:
         server = run.RedisServer()
         try:
-            res = gunicorn_throughput(server.url, 1 if args.quick else 3, 2.0 if args.quick else 5.0)
+            if args.only == "throughput":
+                res = gunicorn_throughput(server.url, 1 if args.quick else 3, 2.0 if args.quick else 5.0)
+            elif args.only == "propagation":
+                res = propagation(server.url, 50 if args.quick else 200)
+            else:
+                res = recovery()
         finally:
             server.stop()
         print(json.dumps(res, indent=2))

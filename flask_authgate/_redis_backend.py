@@ -50,7 +50,7 @@ from ._redis_view import LocalView
 log = logging.getLogger("flask_authgate")
 
 #: What a failing Redis raises (connection refused, timeouts, errors replies, no master).
-ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, redis.exceptions.RedisClusterException, OSError)
 INVALIDATE = b"__redis__:invalidate"
 #: Longest a channel thread waits before looking at its stop flags again (few wake-ups: each one
 #: takes the GIL from the request threads).
@@ -133,8 +133,11 @@ class Backend:
         self._url = url
         self._timeout = timeout
         self._sentinel: _AuthOnAskSentinel | None = None
-        self.cluster: t.Any = None
+        self._cluster: t.Any = None
+        self._cluster_lock = threading.Lock()
         common: dict[str, t.Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": _no_retry()}
+        self._common = common
+        self._put_max: t.Any = None
         if url.kind == "redis":
             pool = redis.ConnectionPool.from_url(url.url, max_connections=64, **common)
             self.client: t.Any = redis.Redis(connection_pool=pool)
@@ -143,35 +146,54 @@ class Backend:
             self.client = self._sentinel.master_for(  # type: ignore[no-untyped-call]
                 str(url.service), db=url.db, username=url.username, password=url.password, max_connections=64, **common
             )
-        else:
-            from redis.cluster import ClusterNode
-            from redis.cluster import RedisCluster
+        if url.kind != "cluster":
+            self._put_max = self.client.register_script(PUT_MAX)
 
-            self.cluster = RedisCluster(
-                startup_nodes=[ClusterNode(h, p) for h, p in url.hosts],  # type: ignore[no-untyped-call]
-                username=url.username,
-                password=url.password,
-                **common,
-            )
-            self.client = self.cluster
-        self._put_max = self.client.register_script(PUT_MAX)
+    @property
+    def cluster(self) -> t.Any:
+        """The cluster client, made on first use: it reads the slot map when made, so a cluster
+        that is down at start-up fails requests closed (503) instead of failing ``init_app``."""
+        if self._cluster is None:
+            with self._cluster_lock:
+                if self._cluster is None:
+                    from redis.cluster import ClusterNode
+                    from redis.cluster import RedisCluster
+
+                    url = self._url
+                    cluster = RedisCluster(
+                        startup_nodes=[ClusterNode(h, p) for h, p in url.hosts],  # type: ignore[no-untyped-call]
+                        username=url.username,
+                        password=url.password,
+                        **self._common,
+                    )
+                    self._put_max = cluster.register_script(PUT_MAX)
+                    self._cluster = cluster
+        return self._cluster
 
     # -- data ------------------------------------------------------------------------
 
+    def _data(self) -> t.Any:
+        return self.cluster if self.kind == "cluster" else self.client
+
     def mget(self, keys: list[str]) -> list[bytes | None]:
-        if self.cluster is not None:
+        if self.kind == "cluster":
             # Keys of one token live in different slots: one MGET per slot, pipelined per node.
             return t.cast(list[bytes | None], self.cluster.mget_nonatomic(keys))
         return t.cast(list[bytes | None], self.client.mget(keys))
 
     def put_max(self, key: str, value: str, ttl_ms: int) -> None:
-        self._put_max(keys=[key], args=[value, ttl_ms])
+        client = self._data()
+        self._put_max(keys=[key], args=[value, ttl_ms], client=client)
 
     def set_nx(self, key: str, value: str, ttl_ms: int) -> bool:
-        return bool(self.client.set(key, value, px=ttl_ms, nx=True))
+        return bool(self._data().set(key, value, px=ttl_ms, nx=True))
 
     def close(self) -> None:
-        self.client.close()
+        if self.kind == "cluster":
+            if self._cluster is not None:
+                self._cluster.close()
+        else:
+            self.client.close()
         if self._sentinel is not None:
             self._sentinel.close()
 

@@ -25,6 +25,7 @@ from redis_servers import Server
 from redis_servers import redis_cli
 from redis_servers import wait_until
 
+from flask_authgate import AuthError
 from flask_authgate import AuthGate
 from flask_authgate import RedisStore
 from flask_authgate import current_identity
@@ -404,5 +405,33 @@ def test_a_forked_worker_runs_its_own_channel(redis_url: str) -> None:
         finally:
             proc.join(timeout=10)
         assert proc.exitcode == 0
+    finally:
+        close(app)
+
+
+# -- nothing reachable at start-up ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["redis", "sentinel", "cluster"])
+def test_unreachable_at_start_up_fails_closed(form: str) -> None:
+    from redis_servers import free_port
+
+    a, b = free_port(), free_port()
+    url = {
+        "redis": f"redis://127.0.0.1:{a}/0",
+        "sentinel": f"redis+sentinel://:pw@127.0.0.1:{a},127.0.0.1:{b}/authgate",
+        "cluster": f"redis+cluster://127.0.0.1:{a},127.0.0.1:{b}",
+    }[form]
+    app, gate = build(url)  # init_app does not connect
+    try:
+        (token,) = tokens(app, gate, 1)
+        for _ in range(3):
+            rv = app.test_client().get("/me", headers=bearer(token))
+            assert rv.status_code == 503
+            assert rv.get_json()["code"] == "auth_unavailable"
+            assert rv.headers["Retry-After"] == "5"
+        with app.app_context(), pytest.raises(AuthError) as info:
+            gate.revoke(token)
+        assert info.value.code == 503
     finally:
         close(app)
