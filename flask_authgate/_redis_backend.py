@@ -223,11 +223,13 @@ class Backend:
         for node in cluster.get_primaries():
             pool = node.redis_connection.connection_pool
             # A hash tag that lands in a slot this primary serves, so its heartbeat comes back here.
-            for n in range(100_000):  # pragma: no branch - 16384 slots, found within a few hundred tries
-                suffix = "{" + f"hb{n}" + "}"
-                if cluster.get_node_from_key(suffix).name == node.name:
-                    break
-            out.append((self._connection(dict(pool.connection_kwargs), pool.connection_class), suffix))
+            # (A primary serving no slot holds no key, so it needs no channel.)
+            tags = ("{" + f"hb{n}" + "}" for n in range(100_000))
+            suffix = next((tag for tag in tags if cluster.get_node_from_key(tag).name == node.name), None)
+            if suffix is not None:
+                out.append((self._connection(dict(pool.connection_kwargs), pool.connection_class), suffix))
+        if not out:
+            raise redis.ConnectionError("the cluster has no primary serving slots")
         return out
 
 
