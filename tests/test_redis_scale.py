@@ -91,10 +91,12 @@ class Tally:
 
     def __init__(self) -> None:
         self.seen: dict[str, collections.Counter[int]] = collections.defaultdict(collections.Counter)
+        self._lock = threading.Lock()
 
     def send(self, app: Flask, kind: str, token: str) -> int:
         status = app.test_client().get("/me", headers=bearer(token)).status_code
-        self.seen[kind][status] += 1
+        with self._lock:
+            self.seen[kind][status] += 1
         return status
 
     def check(self) -> None:
@@ -102,6 +104,31 @@ class Tally:
         for counter in self.seen.values():
             assert set(counter) <= {200, 401, 503}, self.seen  # never a 500
         assert set(self.seen["revoked"]) <= {401, 503}, self.seen
+
+
+class Hammer:
+    """Requests from a background thread for as long as the ``with`` block lasts: the fault
+    happens mid-traffic."""
+
+    def __init__(self, tally: Tally, app: Flask, good: str, revoked: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(tally, app, good, revoked), daemon=True)
+        self.requests = 0
+
+    def _run(self, tally: Tally, app: Flask, good: str, revoked: str) -> None:
+        while not self._stop.is_set():
+            tally.send(app, "good", good)
+            tally.send(app, "revoked", revoked)
+            self.requests += 2
+
+    def __enter__(self) -> Hammer:
+        self._thread.start()
+        wait_until(lambda: self.requests > 0, what="traffic started")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 def traffic(tally: Tally, app: Flask, good: str, revoked: str, until: cabc.Callable[[], bool], limit: float) -> None:
@@ -193,10 +220,11 @@ def test_client_kill_of_the_invalidation_connection(redis_url: str) -> None:
         until_trusted(app)
         assert tally.send(app, "good", later) == 200  # "not revoked" is in the view
         admin = redis.Redis.from_url(redis_url)
-        killed = admin.client_kill_filter(_type="pubsub")
-        assert killed >= 1
-        with other.app_context():
-            other_gate.revoke(later)  # while the channel is down: its invalidation is lost here
+        with Hammer(tally, app, good, revoked):
+            killed = admin.client_kill_filter(_type="pubsub")
+            assert killed >= 1
+            with other.app_context():
+                other_gate.revoke(later)  # while the channel is down: its invalidation is lost here
         revoked_at = time.monotonic()
 
         def later_refused() -> bool:
@@ -224,16 +252,17 @@ def test_sigstop_hangs_then_sigcont_recovers(aof_url: str, aof_server: Server) -
         tally = Tally()
         tally.send(app, "good", good)
         until_trusted(app)
-        aof_server.pause()
-        try:
-            # Within the bound the view may still answer; after it, every request asks Redis,
-            # which hangs: 503 after AUTHGATE_REDIS_TIMEOUT, never a 500, never a pass.
-            traffic(tally, app, good, revoked, lambda: tally.seen["good"][503] >= 3, 15)
-            assert tally.send(app, "revoked", revoked) in (401, 503)
-        finally:
-            aof_server.resume()
-        traffic(tally, app, good, revoked, lambda: tally.send(app, "good", good) == 200, 15)
-        until_trusted(app)
+        with Hammer(tally, app, good, revoked):
+            aof_server.pause()
+            try:
+                # Within the bound the view may still answer; after it, every request asks Redis,
+                # which hangs: 503 after AUTHGATE_REDIS_TIMEOUT, never a 500, never a pass.
+                traffic(tally, app, good, revoked, lambda: tally.seen["good"][503] >= 3, 15)
+                assert tally.send(app, "revoked", revoked) in (401, 503)
+            finally:
+                aof_server.resume()
+            traffic(tally, app, good, revoked, lambda: tally.send(app, "good", good) == 200, 15)
+            until_trusted(app)
         tally.check()
         assert tally.seen["good"][503] >= 3
     finally:
@@ -249,10 +278,11 @@ def test_restart_from_the_append_only_file_keeps_revocations(aof_url: str, aof_s
             gate.revoke_subject("carol")
         tally = Tally()
         tally.send(app, "good", good)
-        aof_server.kill()  # SIGKILL: no shutdown save; appendfsync always has the write on disk
-        traffic(tally, app, good, revoked, lambda: tally.seen["good"][503] >= 2, 10)
-        aof_server.start()
-        traffic(tally, app, good, revoked, lambda: tally.send(app, "good", good) == 200, 15)
+        with Hammer(tally, app, good, revoked):
+            aof_server.kill()  # SIGKILL mid-traffic: no shutdown save; appendfsync always has the write
+            traffic(tally, app, good, revoked, lambda: tally.seen["good"][503] >= 2, 10)
+            aof_server.start()
+            traffic(tally, app, good, revoked, lambda: tally.send(app, "good", good) == 200, 15)
         assert tally.send(app, "revoked", revoked) == 401  # read back from the AOF
         tally.check()
     finally:
@@ -287,11 +317,12 @@ def test_sentinel_failover_fails_closed_and_recovers(sentinels: Sentinels) -> No
         until_trusted(app)
         old = sentinels.primary_port()
         assert old == sentinels.primary.port
-        sentinels.primary.kill()  # mid-traffic
-        traffic(tally, app, good, revoked, lambda: tally.seen["good"][503] >= 2, 15)
-        wait_until(lambda: sentinels.primary_port() == sentinels.replica.port, 20, "failover")
-        traffic(tally, app, good, revoked, lambda: tally.send(app, "good", good) == 200, 20)
-        until_trusted(app)
+        with Hammer(tally, app, good, revoked):
+            sentinels.primary.kill()  # mid-traffic
+            traffic(tally, app, good, revoked, lambda: tally.seen["good"][503] >= 2, 15)
+            wait_until(lambda: sentinels.primary_port() == sentinels.replica.port, 20, "failover")
+            traffic(tally, app, good, revoked, lambda: tally.send(app, "good", good) == 200, 20)
+            until_trusted(app)
         assert tally.send(app, "revoked", revoked) == 401
         with app.app_context():
             gate.revoke(good)  # writes go to the new primary
