@@ -175,17 +175,17 @@ class Backend:
     def _data(self) -> t.Any:
         return self.cluster if self.kind == "cluster" else self.client
 
-    def mget(self, keys: list[str]) -> list[bytes | None]:
+    def mget(self, keys: list[bytes]) -> list[bytes | None]:
         if self.kind == "cluster":
             # Keys of one token live in different slots: one MGET per slot, pipelined per node.
             return t.cast(list[bytes | None], self.cluster.mget_nonatomic(keys))
         return t.cast(list[bytes | None], self.client.mget(keys))
 
-    def put_max(self, key: str, value: str, ttl_ms: int) -> None:
+    def put_max(self, key: bytes, value: str, ttl_ms: int) -> None:
         client = self._data()
         self._put_max(keys=[key], args=[value, ttl_ms], client=client)
 
-    def set_nx(self, key: str, value: str, ttl_ms: int) -> bool:
+    def set_nx(self, key: bytes, value: str, ttl_ms: int) -> bool:
         return bool(self._data().set(key, value, px=ttl_ms, nx=True))
 
     def close(self) -> None:
@@ -410,12 +410,18 @@ class Watcher:
                 continue
             beat = False
             changed = []
+            unreadable = False
             for key in keys:
                 if key == hb_key:
                     beat = True
                 elif key.startswith(prefix):
-                    changed.append(key[len(prefix) :].decode("utf-8", "surrogateescape"))
-            if changed:
+                    try:
+                        changed.append(key[len(prefix) :].decode("utf-8", "surrogatepass"))
+                    except UnicodeDecodeError:  # not a key this library wrote: forget everything
+                        unreadable = True
+            if unreadable:
+                view.flush()
+            elif changed:
                 view.invalidate(changed)
             if beat and outstanding is not None:
                 view.confirm(generation, channel.index, outstanding)

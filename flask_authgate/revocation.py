@@ -56,6 +56,18 @@ FAMILY_SLACK = 120.0
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
+#: Identifiers longer than this are stored as a digest: a key's size stays bounded whatever a
+#: token's ``sub``, ``jti`` or ``fam`` holds (stores and local views count entries, not bytes).
+MAX_KEY_PART = 128
+
+
+def _key(kind: str, value: str) -> str:
+    if len(value) <= MAX_KEY_PART:
+        return f"{kind}:{value}"
+    digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+    return f"{kind}:#{digest}"
+
+
 class RevocationStore(t.Protocol):
     """What a revocation store provides. Values are UNIX times (floats).
 
@@ -216,26 +228,29 @@ class RedisStore:
                 return values
             t.cast("Watcher", self._watcher).ensure_running()
             ticket = view.begin()
-        prefix = self._prefix
-        raw = self._backend.mget([prefix + k for k in keys])
+        raw = self._backend.mget([self._encode(k) for k in keys])
         out = [float(v) if v is not None else None for v in raw]
         if view is not None:
             view.fill(ticket, keys, out)
         return out
+
+    def _encode(self, key: str) -> bytes:
+        # surrogatepass: a JSON claim may hold a lone surrogate; it must not turn into a 503.
+        return (self._prefix + key).encode("utf-8", "surrogatepass")
 
     def _ttl_ms(self, expires_at: float) -> int:
         return max(1, math.ceil((expires_at - self.clock()) * 1000))
 
     def put(self, key: str, value: float, expires_at: float) -> None:
         try:
-            self._backend.put_max(self._prefix + key, repr(float(value)), self._ttl_ms(expires_at))
+            self._backend.put_max(self._encode(key), repr(float(value)), self._ttl_ms(expires_at))
         finally:
             if self.view is not None:
                 self.view.invalidate([key])  # refused here at once, whatever the channel says
 
     def put_if_absent(self, key: str, value: float, expires_at: float) -> bool:
         try:
-            return self._backend.set_nx(self._prefix + key, repr(float(value)), self._ttl_ms(expires_at))
+            return self._backend.set_nx(self._encode(key), repr(float(value)), self._ttl_ms(expires_at))
         finally:
             if self.view is not None and not key.startswith("once:"):
                 self.view.invalidate([key])
@@ -314,11 +329,12 @@ class Revocations:
         is_empty = self._is_empty
         if is_empty is not None and is_empty():
             return False  # nothing revoked in this process: the common case, no work
-        keys = ["sub:" + subject]
+        limit = MAX_KEY_PART  # inlined _key(): this runs on every guarded request
+        keys = ["sub:" + subject if len(subject) <= limit else _key("sub", subject)]
         if jti is not None:
-            keys.append("jti:" + jti)
+            keys.append("jti:" + jti if len(jti) <= limit else _key("jti", jti))
         if family is not None:
-            keys.append("fam:" + family)
+            keys.append("fam:" + family if len(family) <= limit else _key("fam", family))
         try:
             values = self.store.get_many(keys)
         except Exception as exc:
@@ -329,26 +345,26 @@ class Revocations:
         return any(v is not None for v in values[1:])
 
     def revoke_token(self, jti: str, expires_at: float) -> None:
-        self._put("jti:" + jti, self.clock(), expires_at + self._leeway + MARGIN)
+        self._put(_key("jti", jti), self.clock(), expires_at + self._leeway + MARGIN)
 
     def revoke_family(self, family: str) -> None:
         """Revoke a refresh family; again is free (a replayed used token repeats it)."""
         now = self.clock()
         try:
             # First revocation wins: a replay writes nothing, grows nothing, invalidates nothing.
-            self.store.put_if_absent("fam:" + family, now, now + self._cover + FAMILY_SLACK)
+            self.store.put_if_absent(_key("fam", family), now, now + self._cover + FAMILY_SLACK)
         except Exception as exc:
             raise self._unavailable(exc) from None
 
     def revoke_subject(self, subject: str) -> None:
         now = self.clock()
-        self._put("sub:" + subject, now, now + self._cover)
+        self._put(_key("sub", subject), now, now + self._cover)
 
     def consume(self, jti: str, expires_at: float) -> bool:
         """Mark a refresh token used; ``False`` if it already was (reuse). Atomic, never cached."""
         now = self.clock()
         try:
-            return self.store.put_if_absent("jti:" + jti, now, max(expires_at + self._leeway + MARGIN, now + 1))
+            return self.store.put_if_absent(_key("jti", jti), now, max(expires_at + self._leeway + MARGIN, now + 1))
         except Exception as exc:
             raise self._unavailable(exc) from None
 

@@ -466,3 +466,40 @@ def test_unreachable_at_start_up_fails_closed(form: str) -> None:
         assert info.value.code == 503
     finally:
         close(app)
+
+
+# -- hostile identifiers --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        pytest.param("\ud800lone-surrogate", id="lone-surrogate"),
+        pytest.param("x" * 5000, id="5000-chars"),
+        pytest.param("a:b\r\n*3\r\n$3\r\nDEL", id="resp-like"),
+        pytest.param("ünïcode-👤", id="unicode"),
+    ],
+)
+def test_any_subject_is_revocable_with_a_bounded_key(redis_url: str, subject: str) -> None:
+    import jwt
+    from conftest import SECRET
+
+    one, gate = build(redis_url)
+    two, _ = build(redis_url)
+    try:
+        now = time.time()
+        token = jwt.encode({"sub": subject, "iat": now - 1, "exp": now + 60, "jti": "j" * 300}, SECRET)
+        for app in (one, two):
+            assert app.test_client().get("/me", headers=bearer(token)).status_code == 200
+        until_trusted(one, two)
+        assert two.test_client().get("/me", headers=bearer(token)).status_code == 200
+        with one.app_context():
+            gate.revoke_subject(subject)
+        assert one.test_client().get("/me", headers=bearer(token)).status_code == 401
+        until_status(two, token, 401, timeout=5)
+        client = redis.Redis.from_url(redis_url)
+        keys = [k for k in t.cast(list[bytes], client.keys("authgate:*")) if not k.startswith(b"authgate:hb:")]
+        assert keys and all(len(k) <= len("authgate:sub:") + 200 for k in keys), keys
+        client.close()
+    finally:
+        close(one, two)
