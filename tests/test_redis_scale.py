@@ -243,6 +243,38 @@ def test_client_kill_of_the_invalidation_connection(redis_url: str) -> None:
         close(app, other)
 
 
+def test_a_silent_channel_is_distrusted_and_redis_asked(redis_url: str, redis_server: RedisServer) -> None:
+    """Heartbeats stop coming back (writes paused) while reads work: the view is distrusted
+    within the bound and every request asks Redis directly, still answering correctly."""
+    app, gate = build(redis_url)
+    try:
+        good, revoked = tokens(app, gate, 2)
+        with app.app_context():
+            gate.revoke(revoked)
+        tally = Tally()
+        for token in (good, revoked):
+            tally.send(app, "good" if token == good else "revoked", token)
+        until_trusted(app)
+        tally.send(app, "good", good)
+        view = store_of(app).view
+        assert view is not None and view.trusted()
+        admin = redis.Redis.from_url(redis_url)
+        admin.execute_command("CLIENT", "PAUSE", 2000, "WRITE")  # the channel stays open, silent
+        try:
+            wait_until(lambda: not view.trusted(), 5, "view distrusted")
+            before = mget_calls(redis_server.port)
+            assert tally.send(app, "good", good) == 200  # asked Redis: reads still work
+            assert tally.send(app, "revoked", revoked) == 401
+            assert mget_calls(redis_server.port) - before >= 2
+        finally:
+            admin.execute_command("CLIENT", "UNPAUSE")
+            admin.close()
+        until_trusted(app)
+        tally.check()
+    finally:
+        close(app)
+
+
 def test_sigstop_hangs_then_sigcont_recovers(aof_url: str, aof_server: Server) -> None:
     app, gate = build(aof_url)
     try:
