@@ -37,7 +37,7 @@ from .errors import AuthError
 
 if t.TYPE_CHECKING:
     from ._redis_backend import Backend
-    from ._redis_backend import Watcher
+    from ._redis_channel import Watcher
     from ._redis_view import LocalView
 
 log = logging.getLogger("flask_authgate")
@@ -205,7 +205,7 @@ class RedisStore:
         clock: cabc.Callable[[], float] = time.time,
     ) -> None:
         from ._redis_backend import Backend
-        from ._redis_backend import Watcher
+        from ._redis_channel import Watcher
         from ._redis_view import LocalView
 
         self._backend: Backend = Backend(parse_store_url(url), timeout)
