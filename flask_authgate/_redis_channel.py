@@ -153,6 +153,7 @@ class Watcher:
         healthy = True  # warn once when a working channel is lost, not at every failed retry
         while not self._stop.is_set():
             channels: list[_Channel] = []
+            threads: list[threading.Thread] = []
             failed = threading.Event()
             confirmed = threading.Event()
             try:
@@ -179,6 +180,8 @@ class Watcher:
                 self._view.down()
                 for channel in channels:
                     channel.close()
+                for thread in threads:
+                    thread.join(timeout=2 * _TICK + 1)
             healthy = confirmed.is_set()
             if healthy:
                 backoff = 0.05
@@ -188,9 +191,10 @@ class Watcher:
     def _loop(self, channel: _Channel, generation: int, failed: threading.Event, confirmed: threading.Event) -> None:
         try:
             self._serve(channel, generation, failed, confirmed)
-        except Exception:  # a closed socket during teardown, or a lost connection
+        except Exception:  # a lost connection, or a socket closed by the teardown
             if threading.current_thread() is self._thread:
                 raise
+            self._view.down(generation)  # at once: the other channels notice only at their next tick
         finally:
             failed.set()
 

@@ -154,9 +154,15 @@ class LocalView:
             self._generation += 1
             return self._generation
 
-    def down(self) -> None:
-        """A channel was lost: stop trusting and caching until every channel is back."""
+    def down(self, generation: int | None = None) -> None:
+        """A channel was lost: stop trusting and caching until every channel is back.
+
+        :param generation: Only if this is still the current generation (a late call from an
+            old channel's thread must not take down its successor).
+        """
         with self._lock:
+            if generation is not None and generation != self._generation:
+                return
             self._up = False
             self._generation += 1
             self.confirmed = float("-inf")

@@ -264,6 +264,17 @@ def test_a_stale_generation_cannot_confirm() -> None:
     assert local.trusted()
 
 
+def test_a_late_down_from_an_old_generation_is_ignored() -> None:
+    local, clock, old = view()
+    local.down()
+    new = local.up(1)
+    local.confirm(new, 0, clock())
+    local.down(old)  # an old channel's thread, failing late
+    assert local.trusted()
+    local.down(new)
+    assert not local.trusted()
+
+
 def test_every_channel_must_confirm() -> None:
     clock = Clock(100.0)
     local = LocalView(10, staleness=1.0, clock=clock)
