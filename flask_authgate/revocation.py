@@ -192,6 +192,7 @@ class RedisStore:
     :param cache_size: Most entries of the local view.
     :param clock: Wall-clock time, for TTLs.
     :raises ConfigError: The URL is malformed.
+    :raises ValueError: ``staleness`` or ``cache_size`` is out of range.
     """
 
     def __init__(
@@ -208,6 +209,10 @@ class RedisStore:
         from ._redis_channel import Watcher
         from ._redis_view import LocalView
 
+        if staleness is not None and not 0 < staleness <= 60:
+            raise ValueError("staleness must be more than 0 and at most 60 seconds (or None)")
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+            raise ValueError("cache_size must be an integer >= 1")
         self._backend: Backend = Backend(parse_store_url(url), timeout)
         self._prefix = prefix
         self.clock = clock

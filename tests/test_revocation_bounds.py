@@ -389,3 +389,20 @@ def test_settings_defaults() -> None:
     app, _gate = make_app()
     settings = app.extensions["authgate"].settings
     assert (settings.revocation_staleness, settings.revocation_cache_size) == (1.0, 16_384)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"staleness": 0}, "staleness", id="staleness-0"),
+        pytest.param({"staleness": 61}, "staleness", id="staleness-61"),
+        pytest.param({"staleness": float("nan")}, "staleness", id="staleness-nan"),
+        pytest.param({"cache_size": 0}, "cache_size", id="cache-0"),
+        pytest.param({"cache_size": True}, "cache_size", id="cache-bool"),
+    ],
+)
+def test_redis_store_arguments_are_checked(kwargs: dict[str, t.Any], message: str) -> None:
+    from flask_authgate import RedisStore
+
+    with pytest.raises(ValueError, match=message):
+        RedisStore("redis://127.0.0.1:1/0", **kwargs)
