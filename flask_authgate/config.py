@@ -14,6 +14,7 @@ import ipaddress
 import re
 import typing as t
 
+from ._redis_url import parse_store_url
 from .claims import ClaimMapping
 from .errors import ConfigError
 from .issuer_config import IntrospectionSettings
@@ -86,6 +87,10 @@ class Settings:
     default_deny: bool
     revocation_store: t.Any
     redis_timeout: float
+    #: Seconds within which a revocation made elsewhere is seen (``AUTHGATE_REVOCATION_STALENESS``).
+    revocation_staleness: float
+    #: Entries of each process's local view of Redis (``AUTHGATE_REVOCATION_CACHE_SIZE``).
+    revocation_cache_size: int
     retry_after: int
     error_format: t.Literal["json", "problem"]
     login_view: str | None
@@ -452,10 +457,17 @@ def load_settings(app: Flask) -> Settings:
     allow = cfg.get("AUTHGATE_IP_ALLOWLIST")
     revocation = cfg.get("AUTHGATE_REVOCATION_STORE", "memory")
     if isinstance(revocation, str):
-        if revocation != "memory" and not re.match(r"^rediss?://|^unix://", revocation):
-            raise ConfigError("AUTHGATE_REVOCATION_STORE must be 'memory', a redis:// URL or a RevocationStore object")
+        if revocation != "memory":
+            parse_store_url(revocation)  # raises ConfigError naming AUTHGATE_REVOCATION_STORE
     elif not all(hasattr(revocation, m) for m in ("get_many", "put", "put_if_absent")):
         raise ConfigError("AUTHGATE_REVOCATION_STORE object must implement the RevocationStore protocol")
+
+    staleness = duration("AUTHGATE_REVOCATION_STALENESS", cfg.get("AUTHGATE_REVOCATION_STALENESS", 1.0))
+    if staleness > 60:
+        raise ConfigError("AUTHGATE_REVOCATION_STALENESS must be at most 60 seconds")
+    view_size = cfg.get("AUTHGATE_REVOCATION_CACHE_SIZE", 16_384)
+    if isinstance(view_size, bool) or not isinstance(view_size, int) or view_size < 1:
+        raise ConfigError("AUTHGATE_REVOCATION_CACHE_SIZE must be an integer >= 1")
 
     login_view = cfg.get("AUTHGATE_LOGIN_VIEW")
     if login_view is not None and (not isinstance(login_view, str) or not re.fullmatch(r"[\x21-\x7e]+", login_view)):
@@ -511,6 +523,8 @@ def load_settings(app: Flask) -> Settings:
         default_deny=_bool("AUTHGATE_DEFAULT_DENY", cfg.get("AUTHGATE_DEFAULT_DENY", False)),
         revocation_store=revocation,
         redis_timeout=duration("AUTHGATE_REDIS_TIMEOUT", cfg.get("AUTHGATE_REDIS_TIMEOUT", 0.5)),
+        revocation_staleness=staleness,
+        revocation_cache_size=view_size,
         retry_after=int(_number("AUTHGATE_RETRY_AFTER", cfg.get("AUTHGATE_RETRY_AFTER", 5), minimum=1)),
         error_format=t.cast(
             t.Literal["json", "problem"],

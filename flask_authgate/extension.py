@@ -175,7 +175,12 @@ class AuthGate:
             raise RuntimeError("flask-authgate is already initialised on this app; call init_app once per app")
         settings = load_settings(app)
         revocations = Revocations(
-            make_store(settings.revocation_store, timeout=settings.redis_timeout),
+            make_store(
+                settings.revocation_store,
+                timeout=settings.redis_timeout,
+                staleness=settings.revocation_staleness,
+                cache_size=settings.revocation_cache_size,
+            ),
             retry_after=settings.retry_after,
             max_lifetime=settings.max_token_lifetime,
             leeway=settings.leeway,
@@ -223,7 +228,7 @@ class AuthGate:
                 leeway=settings.leeway,
                 # Replay protection lives in the revocation store: atomic, shared by every
                 # process, bounded by the proofs' lifetime.
-                replay=lambda key, expires_at: revocations.consume("dpop:" + key, expires_at),
+                replay=lambda key, expires_at: revocations.remember_once("dpop", key, expires_at),
             )
         if settings.resource is not None:
             state.metadata_url = metadata_url(settings.resource)

@@ -18,6 +18,8 @@ from flask.testing import FlaskClient
 
 from flask_authgate import AuthGate
 
+pytest_plugins = ["redis_servers"]  # real Redis topologies: AOF, Sentinel, Cluster
+
 SECRET = "s" * 64
 OTHER_SECRET = "o" * 64
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
