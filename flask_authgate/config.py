@@ -239,12 +239,25 @@ def _secrets(app: Flask, algorithms: tuple[str, ...], token_format: str) -> tupl
 #: with its own type and ``alg`` (DESIGN.md part two).
 DEFAULT_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 #: The keys that name outside keys: with only these, no HMAC secret is needed.
-OUTSIDE_KEYS = ("AUTHGATE_JWKS_URL", "AUTHGATE_OIDC_ISSUER", "AUTHGATE_TRUSTED_ISSUERS", "AUTHGATE_INTROSPECTION_URL")
+OUTSIDE_KEYS = (
+    "AUTHGATE_JWKS_URL",
+    "AUTHGATE_OIDC_ISSUER",
+    "AUTHGATE_TRUSTED_ISSUERS",
+    "AUTHGATE_INTROSPECTION_URL",
+    "AUTHGATE_INTROSPECTION_CLIENT_ID",
+)
 
 
 def _algorithms(app: Flask) -> tuple[str, ...]:
     key = "AUTHGATE_JWT_ALGORITHMS"
     outside = any(app.config.get(k) is not None for k in OUTSIDE_KEYS)
+    if outside and key not in app.config and app.config.get("AUTHGATE_JWT_SECRET") is not None:
+        # The secret would be ignored silently (outside keys default to the asymmetric family).
+        raise ConfigError(
+            "AUTHGATE_JWT_SECRET is set beside an identity provider's keys, but AUTHGATE_JWT_ALGORITHMS is not: "
+            'to sign this app\'s own tokens too, set AUTHGATE_JWT_ALGORITHMS = ["HS256"] (the identity '
+            "provider's tokens keep their own algorithms); otherwise remove AUTHGATE_JWT_SECRET"
+        )
     # A verify-only app (an identity provider's tokens) needs no secret: asymmetric by default.
     algs = _str_list(key, _get(app, key, list(DEFAULT_ASYMMETRIC) if outside else ["HS256"]))
     for a in algs:
@@ -389,8 +402,8 @@ def load_settings(app: Flask) -> Settings:
     bad_algs = [a for a in dpop_algs if a not in DPOP_ALGORITHMS_SUPPORTED]
     if bad_algs:
         raise ConfigError(
-            f"AUTHGATE_DPOP_ALGORITHMS contains {bad_algs[0]!r}; DPoP proofs use asymmetric algorithms only "
-            "(RFC 9449 §4.2: no 'none', no HMAC)"
+            f"AUTHGATE_DPOP_ALGORITHMS contains {bad_algs[0]!r}, which is not a DPoP proof algorithm: use "
+            f"some of {sorted(DPOP_ALGORITHMS_SUPPORTED)} (RFC 9449 §4.2: asymmetric, never 'none' or HMAC)"
         )
     dpop_lifetime = duration("AUTHGATE_DPOP_PROOF_LIFETIME", cfg.get("AUTHGATE_DPOP_PROOF_LIFETIME", 60))
     if dpop_lifetime > 3600:

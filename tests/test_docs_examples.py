@@ -47,18 +47,7 @@ _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w
 
 #: Blocks of pages other helpers are rewriting (page, first line) -> why they may still fail.
 #: Remove an entry once the page marks the block ``# fragment`` or makes it complete.
-PENDING: dict[tuple[str, str], str] = {
-    (
-        "deployment.md",
-        'app.config["AUTHGATE_REVOCATION_STORE"] = "redis://:password@redis.internal:6379/0"',
-    ): "deployment.md is being rewritten on another branch",
-    (
-        "deployment.md",
-        "from werkzeug.middleware.proxy_fix import ProxyFix",
-    ): "deployment.md is being rewritten on another branch",
-    ("deployment.md", '@app.get("/healthz")'): "deployment.md is being rewritten on another branch",
-    ("jwks.md", "import http.server"): "jwks.md is being rewritten on another branch (server_close() missing)",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 @dataclasses.dataclass(frozen=True)

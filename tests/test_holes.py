@@ -350,3 +350,20 @@ def test_a_jwks_url_with_an_hmac_algorithm_names_the_algorithms_key() -> None:
     app.config.update(AUTHGATE_JWKS_URL="https://idp.example.com/jwks", AUTHGATE_JWT_ALGORITHMS=["HS256"])
     with pytest.raises(ConfigError, match="AUTHGATE_JWT_ALGORITHMS"):
         AuthGate(app)
+
+
+def test_a_secret_beside_an_identity_provider_is_never_ignored_silently() -> None:
+    app = Flask("both")
+    app.config.update(AUTHGATE_OIDC_ISSUER="https://idp.example.com", AUTHGATE_JWT_SECRET="s" * 64)
+    with pytest.raises(ConfigError, match=r'AUTHGATE_JWT_ALGORITHMS = \["HS256"\]'):
+        AuthGate(app)
+    app = Flask("both_explicit")
+    app.config.update(
+        AUTHGATE_OIDC_ISSUER="https://idp.example.com",
+        AUTHGATE_JWT_SECRET="s" * 64,
+        AUTHGATE_JWT_ALGORITHMS=["HS256"],
+    )
+    gate = AuthGate(app)
+    with app.app_context():
+        token = gate.create_access_token("alice")  # this app's own tokens, beside the provider's
+    assert token.count(".") == 2
