@@ -40,8 +40,8 @@ pytest: $(STAMP)
 LOWEST := flask==3.0.0 werkzeug==3.0.0 pyjwt==2.14.0 itsdangerous==2.1.2 blinker==1.6.2
 test-lowest:
 	$(PYTHON) -m venv .venv-lowest
-	.venv-lowest/bin/python -m pip install -q --upgrade pip
-	.venv-lowest/bin/python -m pip install -q $(LOWEST) cryptography redis asgiref pytest hypothesis requests flask-jwt-extended flask-limiter flask-caching
+	.venv-lowest/bin/python -m pip install -q --upgrade "pip>=25.1"
+	.venv-lowest/bin/python -m pip install -q $(LOWEST) --group test
 	.venv-lowest/bin/python -m pip install -q --no-deps -e .
 	.venv-lowest/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_real_http.py \
 		--ignore=tests/test_docs_site.py --ignore=tests/test_packaging.py
