@@ -510,11 +510,11 @@ def _restx(api: t.Any, token_url: str) -> None:
         return t.cast(Spec, api.__schema__)
 
     app = getattr(api, "app", None)
-    if app is not None:
+    if getattr(api, "blueprint", None) is not None:  # Api(blueprint): the app is known at registration
+        api.blueprint.record_once(lambda setup: _register(setup.app, "flask-restx", load))
+    elif app is not None:
         get_state(app)
         _register(app, "flask-restx", load)
-    elif getattr(api, "blueprint", None) is not None:
-        api.blueprint.record_once(lambda setup: _register(setup.app, "flask-restx", load))
     else:
         raise RuntimeError("call document(api) after api.init_app(app)")
 
