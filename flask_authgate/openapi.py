@@ -26,6 +26,7 @@ import collections.abc as cabc
 import dataclasses
 import itertools
 import re
+import threading
 import typing as t
 
 from flask import current_app
@@ -182,7 +183,12 @@ def operation(app: Flask, endpoint: str, method: str, *, swagger2: bool = False)
             if _backend(state):
                 statuses.add(503)
             security = _security(state, req, swagger2=swagger2)
-    public = bool(view is not None and settings.default_deny and is_public(view))
+    # Open although a rule would guard it: deny-by-default, or a protect()ed blueprint.
+    public = bool(
+        view is not None
+        and is_public(view)
+        and (settings.default_deny or state.rules.for_endpoint(app, endpoint) is not None)
+    )
     return Operation(security, frozenset(statuses), explicit_public=public and not security)
 
 
@@ -495,12 +501,15 @@ def _smorest(api: t.Any, token_url: str) -> None:
 def _restx(api: t.Any, token_url: str) -> None:
     cls = type(api)
     base = cls.__schema__  # restx's cached property: builds the Swagger 2.0 dict once
+    lock = threading.Lock()
 
     def schema(self: t.Any) -> t.Any:
         value = base.fget(self)
-        if isinstance(value, dict) and "paths" in value and self.__dict__.get("_authgate_schema") is not value:
-            apply(value, current_app._get_current_object(), token_url=token_url)  # type: ignore[attr-defined]
-            self.__dict__["_authgate_schema"] = value
+        if isinstance(value, dict) and "paths" in value:
+            with lock:  # restx builds the dict once, under its own lock; ours is written into it once
+                if self.__dict__.get("_authgate_schema") is not value:
+                    apply(value, current_app._get_current_object(), token_url=token_url)  # type: ignore[attr-defined]
+                    self.__dict__["_authgate_schema"] = value
         return value
 
     api.__class__ = type(cls.__name__, (cls,), {"__schema__": property(schema), "__module__": cls.__module__})

@@ -682,3 +682,154 @@ def test_restx_api_on_a_blueprint() -> None:
     assert run_check(app).exit_code == 0
     spec = restx_spec(app, api)
     assert op(spec, "/pets/")["security"] == LOGIN
+
+
+def test_public_view_of_a_protected_blueprint_is_explicitly_open() -> None:
+    app, gate = apiflask_app()
+    bp = apiflask.APIBlueprint("shop", __name__, url_prefix="/shop")
+
+    @bp.get("/items")
+    def items() -> dict[str, str]:
+        return {}
+
+    @bp.get("/about")
+    @public
+    def about() -> dict[str, str]:
+        return {}
+
+    gate.protect(bp)
+    app.register_blueprint(bp)
+
+    @app.get("/plain")
+    def plain() -> dict[str, str]:
+        return {}
+
+    spec = spec_of(app)
+    assert op(spec, "/shop/items")["security"] == LOGIN
+    assert op(spec, "/shop/about")["security"] == []
+    assert "security" not in op(spec, "/plain")  # nothing would guard it: no explicit []
+
+
+class SharedStore:
+    """A revocation store of another process (not the in-memory one): it can be down."""
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        return [None for _ in keys]
+
+    def put(self, key: str, value: bytes, ttl: float) -> None:
+        pass
+
+    def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param({"AUTHGATE_REVOCATION_STORE": SharedStore()}, id="shared-store"),
+        pytest.param(
+            {"AUTHGATE_JWKS_URL": "https://idp.example.test/jwks.json", "AUTHGATE_JWT_ALGORITHMS": ["RS256"]},
+            id="jwks",
+        ),
+    ],
+)
+def test_backends_document_503(config: dict[str, t.Any]) -> None:
+    app, _ = apiflask_app(config)
+
+    @app.get("/me")
+    @login_required
+    def me() -> dict[str, str]:
+        return {}
+
+    @app.get("/open")
+    def open_view() -> dict[str, str]:
+        return {}
+
+    spec = spec_of(app)
+    assert errors(op(spec, "/me")) == {"400", "401", "503"}
+    assert errors(op(spec, "/open")) == set()  # an open view never consults a backend
+    assert "Retry-After" in spec["components"]["responses"]["AuthGate503"]["headers"]
+
+
+def test_smorest_openapi_2_and_top_level_security() -> None:
+    app = Flask("smorest2")
+    app.config.update(
+        SECRET_KEY=SECRET,
+        API_TITLE="pets",
+        API_VERSION="1",
+        OPENAPI_VERSION="2.0",
+        API_SPEC_OPTIONS={"security": [{"other": []}], "securityDefinitions": {"other": _header("X-Other")}},
+    )
+    AuthGate(app)
+    api = flask_smorest.Api(app)
+    blp = flask_smorest.Blueprint("pets", __name__, url_prefix="/pets")
+
+    @blp.route("/")
+    @login_required
+    def pets() -> list[str]:
+        return []
+
+    @blp.route("/open")
+    def open_view() -> dict[str, str]:
+        return {}
+
+    api.register_blueprint(blp)
+    openapi.document(api)
+    spec = api.spec.to_dict()
+    validator.validate(spec)
+    assert spec["swagger"] == "2.0"
+    assert op(spec, "/pets/")["security"] == LOGIN
+    assert op(spec, "/pets/")["responses"]["401"] == {"$ref": "#/responses/AuthGate401"}
+    # Open, and said so: it must not inherit the document's top-level requirement.
+    assert op(spec, "/pets/open")["security"] == []
+    assert run_check(app).exit_code == 0
+
+
+def _header(name: str) -> dict[str, str]:
+    return {"type": "apiKey", "in": "header", "name": name}
+
+
+def test_swagger2_schemes() -> None:
+    app = Flask("restx_schemes")
+    app.config.update(
+        SECRET_KEY=SECRET,
+        AUTHGATE_TOKEN_LOCATIONS=["headers", "cookies"],
+        AUTHGATE_DPOP="allowed",
+    )
+    gate = AuthGate(app)
+
+    @gate.api_key_loader
+    def load(key: str) -> Identity | None:
+        return None
+
+    api = flask_restx.Api(app, doc=False)
+
+    @api.route("/read")
+    class Read(flask_restx.Resource):
+        @scopes_required("pets:read")
+        def get(self) -> dict[str, str]:
+            return {}
+
+        @login_required
+        @openapi.refuses(404)
+        def put(self) -> dict[str, str]:
+            return {}
+
+    openapi.document(api, token_url="https://auth.example.test/token")
+    spec = restx_spec(app, api)
+    assert set(spec["securityDefinitions"]) == {"authgateBearer", "authgateDPoP", "authgateOAuth2", "authgateApiKey"}
+    assert spec["securityDefinitions"]["authgateOAuth2"] == {
+        "type": "oauth2",
+        "flow": "application",
+        "tokenUrl": "https://auth.example.test/token",
+        "scopes": {"pets:read": "The pets:read scope"},
+    }
+    assert op(spec, "/read")["security"] == [
+        {"authgateBearer": []},
+        {"authgateDPoP": []},
+        {"authgateApiKey": []},
+        {"authgateOAuth2": ["pets:read"]},
+    ]
+    # Cookies: CSRF on unsafe methods; @refuses on the Resource method.
+    assert errors(op(spec, "/read", "put")) == {"400", "401", "403", "404"}
+    assert run_check(app).exit_code == 0
