@@ -98,8 +98,19 @@ def audit() -> list[dict[str, t.Any]]:
 @authgate_cli.command("routes")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.option("--fail-on-unguarded", is_flag=True, help="Exit 1 if any endpoint has no guard and is not @public.")
-def routes_command(as_json: bool, fail_on_unguarded: bool) -> None:
+@click.option("--check-openapi", is_flag=True, help="Exit 1 if the OpenAPI spec and the guards disagree.")
+def routes_command(as_json: bool, fail_on_unguarded: bool, check_openapi: bool) -> None:
     """List every endpoint with its methods and what guards it; flag what nothing guards."""
+    if check_openapi:
+        from .openapi import check
+
+        problems = check(current_app)
+        for line in problems:
+            click.echo(f"error: {line}", err=True)
+        if problems:
+            sys.exit(1)
+        click.echo("OpenAPI spec matches the guards")
+        return
     rows = audit()
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -12,6 +12,7 @@ from flask import Flask
 from flask import Response
 
 from . import credentials
+from . import openapi
 from . import pipeline
 from ._state import GateState
 from ._state import get_state
@@ -239,10 +240,21 @@ class AuthGate:
             app.register_error_handler(status, handle_http_error)
         self._apps.add(app)
         _install_hook(app)
+        openapi.auto_document(app, self)  # an APIFlask app documents its guards by itself
         from .cli import authgate_cli
 
         if "authgate" not in app.cli.commands:
             app.cli.add_command(authgate_cli)
+
+    def document(self, api: t.Any, *, token_url: str = "/token") -> None:
+        """Write the guards into the OpenAPI spec of ``api`` (flask-smorest or flask-restx ``Api``).
+
+        An APIFlask app is documented by ``init_app`` on its own. See
+        :func:`flask_authgate.openapi.document` and ``docs/openapi.md``.
+
+        .. versionadded:: 0.2
+        """
+        openapi.document(api, token_url=token_url)
 
     def protect(
         self,
