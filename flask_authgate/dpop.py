@@ -39,6 +39,7 @@ import typing as t
 
 from jwt.algorithms import get_default_algorithms
 
+from ._json import json_number as _number
 from .errors import AuthError
 from .errors import ErrorCode
 
@@ -371,17 +372,6 @@ class NonceSource:
         current = hmac.compare_digest(given, self._for(counter).encode("ascii"))
         previous = hmac.compare_digest(given, self._for(counter - 1).encode("ascii"))
         return current or previous
-
-
-def _number(value: t.Any) -> float | None:
-    # RFC 7519 §2 NumericDate: a JSON number; not a string, not a boolean, finite.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 class DpopVerifier:

@@ -32,6 +32,7 @@ import typing as t
 import jwt
 
 from ._http import MAX_BYTES
+from ._pyjwt import decoder
 from .claims import ClaimMapping
 from .discovery import Discovery
 from .errors import AuthError
@@ -225,19 +226,7 @@ class IssuerSet:
             self._jwks[entry.issuer] = client
         self._decoders: dict[str, jwt.PyJWT] = {}
         for entry in issuers:
-            self._decoders[entry.issuer] = jwt.PyJWT(
-                options={
-                    "verify_signature": True,
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                    "verify_aud": True,
-                    "verify_iss": True,
-                    "verify_sub": True,
-                    "verify_jti": True,
-                    "require": list(entry.required_claims),
-                }
-            )
+            self._decoders[entry.issuer] = decoder(entry.required_claims)
 
     @property
     def issuers(self) -> cabc.Mapping[str, TrustedIssuer]:

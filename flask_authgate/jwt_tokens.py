@@ -24,6 +24,7 @@ import jwt
 from jwt.algorithms import get_default_algorithms
 
 from ._fast_hmac import HmacFastPath
+from ._pyjwt import decoder
 from .config import HMAC_ALGORITHMS
 from .config import Settings
 from .errors import AuthError
@@ -92,19 +93,7 @@ class JwtCodec:
     def __init__(self, settings: Settings, jwks: JwksClient | None = None) -> None:
         self._settings = settings
         self._jwks = jwks
-        self._jwt = jwt.PyJWT(
-            options={
-                "verify_signature": True,
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "verify_aud": True,
-                "verify_iss": True,
-                "verify_sub": True,
-                "verify_jti": True,
-                "require": list(settings.required_claims),
-            }
-        )
+        self._jwt = decoder(settings.required_claims)
         self._algorithms = list(settings.algorithms)
         self._audience: list[str] | None = list(settings.audience) if settings.audience else None
         #: Accepted issuers (``AUTHGATE_JWT_ISSUER``, one or a list), or ``None`` for no check.

@@ -15,9 +15,10 @@ place at ``auth_time``".
 from __future__ import annotations
 
 import collections.abc as cabc
-import math
 import re
 import typing as t
+
+from ._json import json_number as _number
 
 #: RFC 9470 §3 / RFC 6750 §3: a value goes into a quoted string and the list is space-separated,
 #: so one value is printable ASCII without space, ``"`` or ``\``.
@@ -82,17 +83,6 @@ def step_up_params(acr_values: cabc.Iterable[str], max_age: int | None) -> list[
     if age is not None:
         params.append(("max_age", str(age)))
     return params
-
-
-def _number(value: t.Any) -> float | None:
-    # RFC 7519 §2 / OpenID Connect Core §2: auth_time is a JSON number of seconds.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def check_step_up(

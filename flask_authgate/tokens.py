@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import collections.abc as cabc
-import math
 import re
 import secrets
 import threading
@@ -25,6 +24,7 @@ import time
 import types
 import typing as t
 
+from ._json import json_number
 from .config import Settings
 from .errors import SCOPE_TOKEN
 from .errors import AuthError
@@ -78,14 +78,9 @@ class Verified(t.NamedTuple):
 
 
 def _number(value: t.Any) -> float:
-    # RFC 7519 §2: a NumericDate is a JSON number; not a string, not a boolean.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AuthError("token_invalid", reason="claim_type")
-    try:
-        number = float(value)  # an int beyond a float's range raises OverflowError
-    except OverflowError:
-        raise AuthError("token_invalid", reason="claim_type") from None
-    if not math.isfinite(number):
+    # RFC 7519 §2: a NumericDate is a JSON number; not a string, not a boolean, not infinite.
+    number = json_number(value)
+    if number is None:
         raise AuthError("token_invalid", reason="claim_type")
     return number
 
