@@ -128,7 +128,7 @@ def test_changelog_and_architecture_pages(site: pathlib.Path) -> None:
     changelog = page(site, "changelog")
     assert "Version 0.2.0" in changelog
     assert "Version 0.1.0" in changelog
-    assert "TODO" in page(site, "architecture")
+    assert "One pipeline, every arrow pointing down" in page(site, "architecture")
 
 
 # -- in Chromium ---------------------------------------------------------------
