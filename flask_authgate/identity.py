@@ -52,6 +52,24 @@ class Identity:
         # same token, so a view must not be able to change what the next one sees.
         object.__setattr__(self, "claims", freeze(self.claims))
 
+    def replace(self, *, roles: cabc.Iterable[str] | None = None, scheme: str | None = None) -> Identity:
+        """A copy with other ``roles`` (a roles loader's) or another ``scheme``.
+
+        The claims are shared, not copied again: they are immutable already.
+
+        .. versionadded:: 0.2
+        """
+        copy = object.__new__(Identity)
+        for field in dataclasses.fields(self):
+            object.__setattr__(copy, field.name, getattr(self, field.name))
+        if roles is not None:
+            if isinstance(roles, str):
+                raise TypeError("Identity.roles must be a collection of strings, not one string")
+            object.__setattr__(copy, "roles", frozenset(roles))
+        if scheme is not None:
+            object.__setattr__(copy, "scheme", scheme)
+        return copy
+
     @property
     def fresh(self) -> bool:
         """Whether the token was issued at a real login (``fresh=True``)."""

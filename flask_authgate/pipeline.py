@@ -26,7 +26,6 @@ import asyncio
 import collections.abc as cabc
 import concurrent.futures
 import contextvars
-import dataclasses
 import hmac
 import inspect
 import logging
@@ -329,7 +328,7 @@ def _identify(app: Flask, state: GateState, req: Request, token_type: str, ra: R
             raise AuthError("api_key_invalid", reason="unknown_api_key")
         if not isinstance(loaded, Identity):
             raise TypeError("api_key_loader must return an Identity or None")
-        identity = loaded if loaded.scheme == "api_key" else dataclasses.replace(loaded, scheme="api_key")
+        identity = loaded if loaded.scheme == "api_key" else loaded.replace(scheme="api_key")
         after_this_request(_private(state.settings.api_key_header))
     else:
         ra.scheme = creds.scheme
@@ -352,7 +351,7 @@ def _identify(app: Flask, state: GateState, req: Request, token_type: str, ra: R
         roles = call(app, callbacks.roles_loader, identity)
         if isinstance(roles, str) or not isinstance(roles, cabc.Iterable):
             raise TypeError("roles_loader must return an iterable of role names, not a string")
-        identity = dataclasses.replace(identity, roles=frozenset(roles))
+        identity = identity.replace(roles=roles)
     if callbacks.user_loader is not None:
         user = call(app, callbacks.user_loader, identity)
         if user is None:

@@ -367,3 +367,18 @@ def test_a_secret_beside_an_identity_provider_is_never_ignored_silently() -> Non
     with app.app_context():
         token = gate.create_access_token("alice")  # this app's own tokens, beside the provider's
     assert token.count(".") == 2
+
+
+def test_identity_replace_shares_the_frozen_claims_and_thaw_gives_plain_copies() -> None:
+    from flask_authgate.identity import thaw
+
+    identity = Identity("alice", roles=["a"], claims={"org": {"ids": [1, 2]}})
+    other = identity.replace(roles=["b"], scheme="api_key")
+    assert (other.roles, other.scheme, identity.roles) == (frozenset({"b"}), "api_key", frozenset({"a"}))
+    assert other.claims is identity.claims
+    with pytest.raises(TypeError):
+        identity.replace(roles="admin")
+    plain = thaw(identity.claims)
+    assert plain == {"org": {"ids": [1, 2]}} and isinstance(plain["org"]["ids"], list)
+    plain["org"]["ids"].append(3)  # a copy: the identity is untouched
+    assert identity.claims["org"]["ids"] == (1, 2)
