@@ -877,3 +877,14 @@ def test_step_up_input_is_checked(dpop_client: DpopClient, body: t.Any) -> None:
 def test_step_up_needs_a_session(client: FlaskClient) -> None:
     rv = client.post("/auth/step-up", json={"password": "alice-password", "code": "271828"})
     assert_error(rv, 401, TOKEN_MISSING, BARE)
+
+
+def test_a_bearer_session_steps_up_too(client: FlaskClient) -> None:
+    # What docs/example.md shows with curl: no proof, bearer tokens all the way.
+    token = login(client, "alice")["access_token"]
+    rv = client.post("/auth/step-up", headers=bearer(token), json={"password": "alice-password", "code": "271828"})
+    stepped = rv.get_json()
+    assert (rv.status_code, stepped["token_type"], stepped["expires_in"]) == (200, "Bearer", 900)
+    rv = client.delete("/api/notes", headers=bearer(stepped["access_token"]))
+    assert (rv.status_code, rv.get_json()) == (200, {"deleted": 2})
+    assert client.get("/api/me", headers=bearer(token)).get_json()["code"] == "token_revoked"
