@@ -110,17 +110,18 @@ function randomId() {
 // One proof for one request (RFC 9449 §4.2): a JWT signed with our key, naming the method,
 // the URL without query and fragment, the time, and (with an access token) the token's hash.
 async function dpopProof(method, url, accessToken) {
+  const key = dpopKey; // the key of this request, even if a sign-out clears dpopKey meanwhile
   const htu = new URL(url, window.location.href);
   htu.search = '';
   htu.hash = '';
-  const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: dpopKey.jwk };
+  const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: key.jwk };
   const claims = { jti: randomId(), htm: method, htu: htu.href, iat: Math.floor(Date.now() / 1000) };
   if (accessToken) claims.ath = b64url(await sha256(accessToken));
   const input = `${b64urlJson(header)}.${b64urlJson(claims)}`;
   // WebCrypto's ECDSA signature is r || s, exactly the JWS ES256 form (RFC 7518 §3.4).
   const signature = await crypto.subtle.sign(
     { name: 'ECDSA', hash: 'SHA-256' },
-    dpopKey.privateKey,
+    key.privateKey,
     new TextEncoder().encode(input),
   );
   return `${input}.${b64url(new Uint8Array(signature))}`;
