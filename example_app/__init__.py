@@ -19,6 +19,11 @@ and the in-memory revocation store. For a deployment set at least:
     The SQLite file.
 ``FLASK_PROXY_FIX_X_FOR``
     The number of proxies in front of the app that set ``X-Forwarded-For``.
+
+DPoP (RFC 9449) is on in ``"allowed"`` mode: the page binds its tokens to a
+key it keeps in the browser, while curl and scripts may still log in for
+bearer tokens. ``FLASK_AUTHGATE_DPOP=required`` refuses bearer tokens;
+``FLASK_AUTHGATE_DPOP=false`` turns DPoP off.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from flask_authgate import public
 from . import api
 from . import auth
 from . import db
+from . import dpop
 from .extensions import gate
 
 __all__ = ["create_app", "gate"]
@@ -83,6 +89,8 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
         PROXY_FIX_X_FOR=0,
         # Every view needs a token unless it is marked @public.
         AUTHGATE_DEFAULT_DENY=True,
+        # Tokens bound to the client's key (RFC 9449) beside plain bearer tokens.
+        AUTHGATE_DPOP="allowed",
     )
     app.config.from_prefixed_env()
     if config is not None:
@@ -96,6 +104,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     gate.init_app(app)
+    dpop.init_app(app)
     db.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)

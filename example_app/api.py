@@ -10,6 +10,8 @@ route                              guard
 ``GET /api/internal/health``       ``@public`` + ``@ip_allowed`` (loopback only)
 ``GET /api/notes``                 login (the app's default deny)
 ``POST /api/notes``                login
+``DELETE /api/notes``              ``@step_up_required("mfa", max_age=300)``: a second-factor login,
+                                   at most five minutes old (RFC 9470)
 ``GET /api/notes/<id>``            ``require_owner(..., hide=True)``: someone else's note is a 404
 ``PUT, DELETE /api/notes/<id>``    ``require_owner(..., hide=True)``: someone else's note is a 404 too
 =================================  =============================================
@@ -34,8 +36,10 @@ from flask_authgate import public
 from flask_authgate import require_owner
 from flask_authgate import roles_required
 from flask_authgate import scopes_required
+from flask_authgate import step_up_required
 
 from . import db
+from .auth import ACR_SECOND_FACTOR
 from .auth import error
 from .auth import json_body
 
@@ -43,6 +47,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_TITLE = 200
 MAX_BODY = 10_000
+#: How recent the second-factor login must be for a destructive action (seconds).
+STEP_UP_MAX_AGE = 300
 
 
 def _me() -> db.User:
@@ -117,6 +123,18 @@ def create_note() -> Response:
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_note", note_id=note["id"])
     return response
+
+
+@bp.delete("/notes")
+@step_up_required(ACR_SECOND_FACTOR, max_age=STEP_UP_MAX_AGE)
+def delete_all_notes() -> dict[str, t.Any]:
+    """Delete every note of mine: only after a second-factor login within the last five minutes.
+
+    Otherwise 401 ``insufficient_user_authentication`` with ``acr_values="mfa"``
+    and ``max_age="300"`` in the challenge; the page then asks for the
+    password and the code (``POST /auth/step-up``) and retries.
+    """
+    return {"deleted": db.delete_notes_of(_me().id)}
 
 
 def _existing(note_id: int) -> t.Any:

@@ -1,11 +1,27 @@
-"""Logging in, refreshing and logging out; the extension and its callbacks.
+"""Logging in, refreshing, stepping up and logging out; the extension and its callbacks.
 
 ``POST /auth/login`` and ``POST /auth/refresh`` are ``@public`` (the app runs
 with ``AUTHGATE_DEFAULT_DENY``); everything else needs a token.
+
+DPoP (RFC 9449 §5): a login that carries a ``DPoP`` proof gets an access
+token bound to the proof's key (``cnf.jkt``, ``token_type: "DPoP"``) and a
+refresh token that records the same key (claim :data:`REFRESH_KEY_CLAIM`), so
+a refresh needs a proof of that key too. A login without a proof gets bearer
+tokens, as before (curl, scripts), unless ``AUTHGATE_DPOP`` is ``"required"``.
+
+Step-up (RFC 9470): every login records how and when the user authenticated
+(``acr`` :data:`ACR_PASSWORD`, ``auth_time``). ``POST /auth/step-up`` checks
+the password again *and* the user's second factor, and issues an access token
+with ``acr`` :data:`ACR_SECOND_FACTOR` and a new ``auth_time``, which is what
+``@step_up_required`` routes ask for.
 """
 
 from __future__ import annotations
 
+import collections.abc as cabc
+import datetime
+import hmac
+import time
 import typing as t
 from http import HTTPStatus
 
@@ -23,11 +39,13 @@ from flask_authgate import AuthError
 from flask_authgate import Identity
 from flask_authgate import TokenPair
 from flask_authgate import current_identity
+from flask_authgate import current_user
 from flask_authgate import login_required
 from flask_authgate import public
 from flask_authgate import refresh_token_required
 
 from . import db
+from . import dpop
 from .extensions import gate
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -39,6 +57,13 @@ SCOPES_BY_ROLE: dict[str, tuple[str, ...]] = {"admin": ("reports:read",)}
 # long as a wrong password (no user enumeration by timing).
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
+#: ``acr`` of a password login (RFC 9470 §4: the authentication context class).
+ACR_PASSWORD = "pwd"
+#: ``acr`` of a step-up login: the password and the second factor (what ``@step_up_required`` asks for).
+ACR_SECOND_FACTOR = "mfa"
+#: The refresh-token claim naming the DPoP key of the session (``cnf`` belongs to access tokens).
+REFRESH_KEY_CLAIM = "dpop_jkt"
+
 
 def error(status: int, code: str, message: str, *, challenge: bool = False) -> Response:
     """The example's own errors, in the same JSON shape as the extension's."""
@@ -46,9 +71,13 @@ def error(status: int, code: str, message: str, *, challenge: bool = False) -> R
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     if challenge:
-        # RFC 9110 §15.5.2: every 401 carries a challenge.
+        # RFC 9110 §15.5.2: every 401 carries a challenge; one per scheme the app speaks (§11.6.1).
         realm = current_app.config.get("AUTHGATE_REALM", "api")
-        response.headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
+        if dpop.mode() != "required":
+            response.headers.add("WWW-Authenticate", f'Bearer realm="{realm}"')
+        if dpop.mode():
+            algs = " ".join(dpop.algorithms())
+            response.headers.add("WWW-Authenticate", f'DPoP realm="{realm}", algs="{algs}"')
     return response
 
 
@@ -99,10 +128,44 @@ def _session_response(pair: TokenPair, user: db.User | None, *, cookies: bool, s
     return response
 
 
+def _access_expires() -> int:
+    """``AUTHGATE_ACCESS_TOKEN_EXPIRES`` in seconds (what a token response states as ``expires_in``)."""
+    value = current_app.config.get("AUTHGATE_ACCESS_TOKEN_EXPIRES", 900)
+    return int(value.total_seconds() if isinstance(value, datetime.timedelta) else value)
+
+
+def _bound_session(
+    subject: str, roles: cabc.Iterable[str], scopes: cabc.Iterable[str], login: dict[str, t.Any], jkt: str
+) -> TokenPair:
+    """A DPoP-bound access token and a refresh token that records the same key."""
+    expires_in = _access_expires()
+    access = gate.create_access_token(
+        subject, roles=roles, scopes=scopes, claims=login, fresh=True, dpop_jkt=jkt, expires_in=expires_in
+    )
+    refresh = gate.create_refresh_token(subject, roles=roles, scopes=scopes, claims={**login, REFRESH_KEY_CLAIM: jkt})
+    return {"access_token": access, "refresh_token": refresh, "token_type": "DPoP", "expires_in": expires_in}
+
+
+def _login_claims(acr: str) -> dict[str, t.Any]:
+    # RFC 9470 §4 / OpenID Connect Core §2: how (acr) and when (auth_time) the user authenticated.
+    return {"acr": acr, "auth_time": int(time.time())}
+
+
+def _password_matches(user: db.User | None, password: str) -> bool:
+    # A wrong username takes as long as a wrong password (no user enumeration by timing).
+    ok = check_password_hash(user.password_hash if user is not None else _DUMMY_HASH, password)
+    return ok and user is not None
+
+
 @bp.post("/login")
 @public
 def login() -> Response:
-    """Password -> a fresh access token and a refresh token (``{"cookies": true}``: as cookies)."""
+    """Password -> a fresh access token and a refresh token (``{"cookies": true}``: as cookies).
+
+    With a ``DPoP`` proof (RFC 9449 §5) both are bound to the proof's key and
+    ``token_type`` is ``"DPoP"``. A proof that fails a check is 401
+    ``dpop_proof_invalid``, before the password is looked at.
+    """
     data = json_body()
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
@@ -110,11 +173,17 @@ def login() -> Response:
     cookies = data.get("cookies") is True
     if cookies and not _cookies_enabled():
         return error(400, "cookies_disabled", "Cookie login is off: add 'cookies' to AUTHGATE_TOKEN_LOCATIONS")
+    # A token in a cookie cannot travel with the DPoP scheme: cookie logins are bearer sessions.
+    jkt = None if cookies else dpop.proven_key()
     user = db.user_by_name(username)
-    if not check_password_hash(user.password_hash if user is not None else _DUMMY_HASH, password) or user is None:
+    if not _password_matches(user, password) or user is None:
         return error(401, "login_failed", "The username or the password is wrong", challenge=True)
     scopes = sorted({s for role in user.roles for s in SCOPES_BY_ROLE.get(role, ())})
-    pair = gate.create_token_pair(str(user.id), roles=sorted(user.roles), scopes=scopes, fresh=True)
+    roles, claims = sorted(user.roles), _login_claims(ACR_PASSWORD)
+    if jkt is not None:
+        pair = _bound_session(str(user.id), roles, scopes, claims, jkt)
+    else:
+        pair = gate.create_token_pair(str(user.id), roles=roles, scopes=scopes, claims=claims, fresh=True)
     return _session_response(pair, user, cookies=cookies)
 
 
@@ -122,10 +191,98 @@ def login() -> Response:
 @public
 @refresh_token_required
 def refresh() -> Response:
-    """A refresh token -> a new pair; the old refresh token is used up (reuse revokes the family)."""
+    """A refresh token -> a new pair; the old refresh token is used up (reuse revokes the family).
+
+    A refresh token of a DPoP session needs a proof of the session's key
+    (RFC 9449 §5: a stolen refresh token is useless without the private key),
+    and the new access token is bound to that key again.
+    """
     from_cookie = "Authorization" not in request.headers
+    bound_to = current_identity.claims.get(REFRESH_KEY_CLAIM)
+    if bound_to is None:
+        return _session_response(gate.rotate_refresh_token(), None, cookies=from_cookie)
+    jkt = dpop.proven_key()  # checked before the refresh token is used up
+    if jkt is None:
+        raise AuthError("dpop_proof_invalid", reason="dpop_missing")
+    if not isinstance(bound_to, str) or not hmac.compare_digest(bound_to.encode(), jkt.encode()):
+        raise AuthError("token_invalid", token_type="refresh", reason="dpop_binding")
     pair = gate.rotate_refresh_token()
-    return _session_response(pair, None, cookies=from_cookie)
+    # rotate_refresh_token() issues a bearer access token (it takes no key); it never leaves
+    # this process, and is revoked so that it could not be used even if it did.
+    gate.revoke(pair["access_token"])
+    claims = current_identity.claims
+    login_claims = {name: claims[name] for name in ("acr", "auth_time") if name in claims}
+    expires_in = _access_expires()
+    pair["access_token"] = gate.create_access_token(
+        current_identity.subject,
+        roles=current_identity.roles,
+        scopes=current_identity.scopes,
+        claims=login_claims,
+        dpop_jkt=jkt,
+        expires_in=expires_in,
+    )
+    pair["token_type"] = "DPoP"
+    pair["expires_in"] = expires_in
+    return _session_response(pair, None, cookies=False)
+
+
+def presented_access_token() -> str | None:
+    """The access token of this request, ``Bearer`` or ``DPoP`` (already verified by the guard)."""
+    token = gate.current_token()
+    if token is None:
+        # gate.current_token() reads the Bearer scheme only; a DPoP request names its token the same way.
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "dpop" and value.strip():
+            token = value.strip()
+    return token
+
+
+def _session_key() -> str | None:
+    """The thumbprint the current access token is bound to (its ``cnf.jkt``), or ``None``."""
+    cnf = current_identity.claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, cabc.Mapping) else None
+    return jkt if isinstance(jkt, str) else None
+
+
+@bp.post("/step-up")
+@login_required
+def step_up() -> Response:
+    """The password and the second-factor code again -> an access token with ``acr`` ``"mfa"``.
+
+    For routes with ``@step_up_required``: the page calls this after a 401
+    ``insufficient_user_authentication`` and retries. The new token is bound
+    to the same DPoP key as the one presented (the guard verified its proof),
+    and the presented token is revoked. The refresh token is unchanged, so a
+    refreshed token is a password-strength one again: the elevation lasts one
+    access-token lifetime at most. A wrong password or code is 401
+    ``step_up_failed``; the session itself stays valid.
+    """
+    data = json_body()
+    password, code = data.get("password"), data.get("code")
+    if not isinstance(password, str) or not isinstance(code, str) or not password or not code:
+        return error(400, "invalid_input", "Send a JSON body with the password and the second-factor code")
+    user = t.cast(db.User, current_user._get_current_object())
+    # Both hashes are always checked, so the time taken tells nothing about which one was wrong.
+    password_ok = _password_matches(user, password)
+    code_ok = check_password_hash(db.second_factor_hash(user.id) or _DUMMY_HASH, code)
+    if not (password_ok and code_ok):
+        return error(401, "step_up_failed", "The password or the second-factor code is wrong", challenge=True)
+    jkt, expires_in = _session_key(), _access_expires()
+    access = gate.create_access_token(
+        current_identity.subject,
+        roles=current_identity.roles,
+        scopes=current_identity.scopes,
+        claims=_login_claims(ACR_SECOND_FACTOR),
+        fresh=True,
+        dpop_jkt=jkt,
+        expires_in=expires_in,
+    )
+    old = presented_access_token()
+    if old is not None:
+        gate.revoke(old)
+    response = jsonify({"access_token": access, "token_type": "DPoP" if jkt else "Bearer", "expires_in": expires_in})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/logout")
@@ -139,7 +296,7 @@ def logout() -> Response:
     if data.get("everywhere") is True:
         gate.revoke_subject(current_identity.subject)
     else:
-        access = gate.current_token()
+        access = presented_access_token()
         if access is not None:
             gate.revoke(access)
         refresh_token = data.get("refresh_token")

@@ -1,7 +1,8 @@
 """The example's storage: SQLite through the standard library, one connection per request.
 
-Users have a Werkzeug password hash and any number of roles; notes belong to
-one user. ``flask --app example_app seed`` resets the database to the demo
+Users have a Werkzeug password hash, any number of roles and a demo second
+factor (a fixed six-digit code, hashed like a password: a stand-in for TOTP or
+WebAuthn, see ``auth.step_up``); notes belong to one user. ``flask --app example_app seed`` resets the database to the demo
 data and prints the logins.
 """
 
@@ -31,6 +32,10 @@ CREATE TABLE IF NOT EXISTS user_roles (
     role TEXT NOT NULL,
     PRIMARY KEY (user_id, role)
 );
+CREATE TABLE IF NOT EXISTS second_factors (
+    user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS notes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     owner_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -54,6 +59,9 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...]],
     ("bob", "bob-password", ("user",), (("Bob's plans", "Only Bob may read this note"),)),
 )
 DEMO_ADMIN_NOTES = (("Quarterly numbers", "Revenue is up"),)
+#: The demo second factor of each user: a fixed code that the step-up login asks for.
+#: A real app checks a TOTP code (RFC 6238) or a WebAuthn assertion instead.
+DEMO_SECOND_FACTORS = {"admin": "314159", "alice": "271828", "bob": "161803"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,6 +126,12 @@ def user_by_name(username: str) -> User | None:
     return _user(get_db().execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone())
 
 
+def second_factor_hash(user_id: int) -> str | None:
+    """The hash of the user's second-factor code, or ``None`` when the user has none."""
+    row = get_db().execute("SELECT code_hash FROM second_factors WHERE user_id = ?", (user_id,)).fetchone()
+    return t.cast(str, row["code_hash"]) if row is not None else None
+
+
 def all_users() -> list[dict[str, t.Any]]:
     rows = get_db().execute(
         "SELECT u.*, COUNT(n.id) AS notes FROM users u LEFT JOIN notes n ON n.owner_id = u.id GROUP BY u.id ORDER BY u.id"
@@ -175,6 +189,14 @@ def delete_note(note_id: int) -> None:
     db.commit()
 
 
+def delete_notes_of(owner_id: int) -> int:
+    """Delete every note of ``owner_id``; return how many there were."""
+    db = get_db()
+    cur = db.execute("DELETE FROM notes WHERE owner_id = ?", (owner_id,))
+    db.commit()
+    return cur.rowcount
+
+
 def counts() -> dict[str, int]:
     db = get_db()
     users = db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
@@ -186,7 +208,10 @@ def seed(path: str) -> None:
     """Reset the database at ``path`` to the demo users and notes."""
     conn = connect(path)
     try:
-        conn.executescript("DROP TABLE IF EXISTS notes; DROP TABLE IF EXISTS user_roles; DROP TABLE IF EXISTS users;")
+        conn.executescript(
+            "DROP TABLE IF EXISTS notes; DROP TABLE IF EXISTS second_factors; "
+            "DROP TABLE IF EXISTS user_roles; DROP TABLE IF EXISTS users;"
+        )
         conn.executescript(SCHEMA)
         stamp = now()
         for username, password, roles, notes in DEMO_USERS:
@@ -196,6 +221,10 @@ def seed(path: str) -> None:
             )
             conn.executemany(
                 "INSERT INTO user_roles (user_id, role) VALUES (?, ?)", [(cur.lastrowid, r) for r in roles]
+            )
+            conn.execute(
+                "INSERT INTO second_factors (user_id, code_hash) VALUES (?, ?)",
+                (cur.lastrowid, generate_password_hash(DEMO_SECOND_FACTORS[username])),
             )
             conn.executemany(
                 "INSERT INTO notes (owner_id, title, body, updated_at) VALUES (?, ?, ?, ?)",
@@ -217,9 +246,9 @@ def seed_command() -> None:
     path = current_app.config["DATABASE"]
     seed(path)
     click.echo(f"Seeded the demo database at {path}")
-    click.echo("Demo logins (username / password, roles):")
+    click.echo("Demo logins (username / password, roles, second-factor code for the step-up login):")
     for username, password, roles, _notes in DEMO_USERS:
-        click.echo(f"  {username:<6} / {password:<15} {', '.join(roles)}")
+        click.echo(f"  {username:<6} / {password:<15} {', '.join(roles):<6} {DEMO_SECOND_FACTORS[username]}")
 
 
 def init_app(app: Flask) -> None:

@@ -10,6 +10,7 @@ to the login form, 403 shows "Access denied" and keeps the user logged in,
 
 from __future__ import annotations
 
+import base64
 import collections.abc as cabc
 import json
 import os
@@ -19,6 +20,7 @@ import threading
 import time
 import typing as t
 
+import jwt
 import pytest
 from conftest import IN_CI
 from conftest import free_port
@@ -29,6 +31,8 @@ from werkzeug.serving import make_server
 from example_app import create_app
 from example_app import db
 from example_app import gate
+from flask_authgate.dpop import access_token_hash
+from flask_authgate.dpop import jwk_thumbprint
 
 pytestmark = pytest.mark.browser
 
@@ -241,6 +245,7 @@ def test_an_expired_access_token_is_refreshed_without_the_user_noticing(
     assert before is not None
     seen: list[tuple[str, str, int]] = []
     page.on("response", lambda r: seen.append((r.request.method, r.url.removeprefix(live.url), r.status)))
+    sent = record_requests(page, live)
 
     # Twenty minutes later (the access token lives 15): move the app's token clock.
     live.app.extensions["authgate"].tokens.clock = lambda: time.time() + 20 * 60
@@ -262,6 +267,16 @@ def test_an_expired_access_token_is_refreshed_without_the_user_noticing(
     assert after is not None
     assert after["access"] != before["access"]
     assert after["refresh"] != before["refresh"]
+    # The refresh token travels as Bearer with a proof of the session's key (no ath: RFC 9449 §5),
+    # and the new access token is bound to the same key.
+    refresh = sent[1]
+    assert (refresh.method, refresh.path) == ("POST", "/auth/refresh")
+    assert refresh.headers["authorization"] == f"Bearer {before['refresh']}"
+    header, _ = check_proof(refresh.headers["dpop"], "POST", live.url + "/auth/refresh", None)
+    retried = sent[2]
+    assert retried.headers["authorization"] == f"DPoP {after['access']}"
+    header2, _ = check_proof(retried.headers["dpop"], "GET", live.url + "/api/admin/users", after["access"])
+    assert header2["jwk"] == header["jwk"]
 
 
 def test_logging_out_returns_to_the_login_form(page: Page, live: LiveApp, request: pytest.FixtureRequest) -> None:
@@ -337,3 +352,246 @@ def test_a_note_can_be_added_and_the_session_survives_a_reload(page: Page, reque
     expect(page.locator("#session")).to_have_text("Signed in as bob (user) Log out")
     expect(page.locator("#notes-list li")).to_have_text(["#3 Bob's plans", "#5 Groceries"])
     shot(page, request, "after-reload")
+
+
+# -- DPoP (RFC 9449) and step-up (RFC 9470) ------------------------------------------------
+
+
+class Sent(t.NamedTuple):
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+def record_requests(page: Page, live: LiveApp) -> list[Sent]:
+    """Every request the page sends to the app, with its headers (names lower-cased)."""
+    sent: list[Sent] = []
+
+    def on_request(request: t.Any) -> None:
+        if request.url.startswith(live.url + "/auth/") or request.url.startswith(live.url + "/api/"):
+            sent.append(Sent(request.method, request.url.removeprefix(live.url), dict(request.headers)))
+
+    page.on("request", on_request)
+    return sent
+
+
+def decode_segment(segment: str) -> dict[str, t.Any]:
+    return t.cast(dict[str, t.Any], json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))))
+
+
+def check_proof(proof: str, method: str, url: str, token: str | None) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    """Verify a proof the page made, with PyJWT (not the code under test), and return its header and claims."""
+    header = decode_segment(proof.split(".")[0])
+    assert header["typ"] == "dpop+jwt"
+    assert header["alg"] == "ES256"
+    assert sorted(header) == ["alg", "jwk", "typ"]
+    assert sorted(header["jwk"]) == ["crv", "kty", "x", "y"]  # the public key only: no "d"
+    assert (header["jwk"]["kty"], header["jwk"]["crv"]) == ("EC", "P-256")
+    key = jwt.PyJWK(header["jwk"], algorithm="ES256")
+    claims = jwt.decode(proof, key.key, algorithms=["ES256"])
+    expected = ["htm", "htu", "iat", "jti"] + (["ath"] if token is not None else [])
+    assert sorted(claims) == sorted(expected)
+    assert (claims["htm"], claims["htu"]) == (method, url)
+    assert abs(claims["iat"] - time.time()) < 120  # a fresh proof, not a fixed one
+    assert len(base64.urlsafe_b64decode(claims["jti"] + "==")) == 16  # 128 random bits
+    if token is not None:
+        assert claims["ath"] == access_token_hash(token)
+    return header, claims
+
+
+def test_the_page_binds_its_tokens_to_a_browser_key(page: Page, live: LiveApp, request: pytest.FixtureRequest) -> None:
+    from playwright.sync_api import expect
+
+    sent = record_requests(page, live)
+    sign_in(page, "alice")
+    expect(page.locator("#notes-list li")).to_have_text(["#1 Shopping list", "#2 Ideas"])
+    stored = stored_session(page)
+    assert stored is not None and stored["tokenType"] == "DPoP"
+    access = stored["access"]
+
+    # The login proves the key (no access token, so no ath); the server binds the tokens to it.
+    assert [(s.method, s.path) for s in sent] == [("POST", "/auth/login"), ("GET", "/api/notes")]
+    login = sent[0]
+    assert (login.method, login.path) == ("POST", "/auth/login")
+    assert "authorization" not in login.headers
+    login_header, _ = check_proof(login.headers["dpop"], "POST", live.url + "/auth/login", None)
+    jkt = jwk_thumbprint(login_header["jwk"])
+    expect(page.locator("#binding")).to_have_text(f"Tokens bound to this browser's key (DPoP, ES256, thumbprint {jkt})")
+
+    # Every API request: Authorization: DPoP <token> and a fresh proof of the same key.
+    page.click("#nav-admin")
+    expect(page.locator("#status-title")).to_have_text("Access denied")
+    page.click("#nav-notes")
+    expect(page.locator("#status")).to_be_hidden()
+    api = sent[1:]
+    assert [(s.method, s.path) for s in api] == [
+        ("GET", "/api/notes"),
+        ("GET", "/api/admin/users"),
+        ("GET", "/api/notes"),
+    ]
+    jtis = set()
+    for s in api:
+        assert s.headers["authorization"] == f"DPoP {access}"
+        header, claims = check_proof(s.headers["dpop"], s.method, live.url + s.path, access)
+        assert jwk_thumbprint(header["jwk"]) == jkt
+        jtis.add(claims["jti"])
+    assert len(jtis) == len(api)  # one proof per request
+    shot(page, request, "dpop-session")
+
+    # The same token without the key is worthless: as Bearer it is refused.
+    rv = live.app.test_client().get("/api/me", headers={"Authorization": f"Bearer {access}"})
+    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
+
+    # A reload keeps the key (IndexedDB) and the session.
+    page.reload()
+    expect(page.locator("#notes-list li")).to_have_text(["#1 Shopping list", "#2 Ideas"])
+    expect(page.locator("#binding")).to_contain_text(jkt)
+    header, _ = check_proof(sent[-1].headers["dpop"], "GET", live.url + "/api/notes", access)
+    assert jwk_thumbprint(header["jwk"]) == jkt
+
+
+PRIVATE_KEY_REPORT = """async () => {
+  const report = async (key) => {
+    const tries = {};
+    for (const format of ['jwk', 'pkcs8']) {
+      try {
+        await crypto.subtle.exportKey(format, key);
+        tries[format] = 'exported';
+      } catch (e) {
+        tries[format] = e.name;
+      }
+    }
+    return { type: key.type, extractable: key.extractable, usages: key.usages,
+             algorithm: key.algorithm.name, curve: key.algorithm.namedCurve, tries };
+  };
+  const kept = await loadKey(); // what IndexedDB holds for the next reload
+  return { memory: await report(dpopKey.privateKey), stored: await report(kept.privateKey),
+           publicJwk: Object.keys(kept.jwk).sort() };
+}"""
+
+
+def test_the_private_key_cannot_be_exported(page: Page, request: pytest.FixtureRequest) -> None:
+    sign_in(page, "bob")
+    report = page.evaluate(PRIVATE_KEY_REPORT)
+    expected = {
+        "type": "private",
+        "extractable": False,
+        "usages": ["sign"],
+        "algorithm": "ECDSA",
+        "curve": "P-256",
+        "tries": {"jwk": "InvalidAccessError", "pkcs8": "InvalidAccessError"},
+    }
+    assert report == {"memory": expected, "stored": expected, "publicJwk": ["crv", "kty", "x", "y"]}
+    shot(page, request, "key-not-extractable")
+
+
+REPLAY = """async ([path, headers]) => {
+  const response = await fetch(path, { headers });
+  return { status: response.status, body: await response.json(),
+           challenges: response.headers.get('WWW-Authenticate') };
+}"""
+
+
+def test_a_replayed_request_is_refused(page: Page, live: LiveApp, request: pytest.FixtureRequest) -> None:
+    from playwright.sync_api import expect
+
+    sent = record_requests(page, live)
+    sign_in(page, "alice")
+    notes = sent[-1]
+    assert (notes.method, notes.path) == ("GET", "/api/notes")
+    captured = {"Authorization": notes.headers["authorization"], "DPoP": notes.headers["dpop"]}
+    # The very same request again, from the page itself: the proof's jti was used up.
+    replay = page.evaluate(REPLAY, ["/api/notes", captured])
+    assert replay == {
+        "status": 401,
+        "body": {
+            "error": "Unauthorized",
+            "code": "dpop_proof_invalid",
+            "message": "The DPoP proof is invalid",
+            "status": 401,
+        },
+        "challenges": 'Bearer realm="api", DPoP realm="api", algs="ES256 PS256 RS256 EdDSA", '
+        'error="invalid_dpop_proof", error_description="The DPoP proof is invalid"',
+    }
+    # The captured proof is for GET /api/notes only: another URL is refused too.
+    other = page.evaluate(REPLAY, ["/api/me", captured])
+    assert (other["status"], other["body"]["code"]) == (401, "dpop_proof_invalid")
+    # The page's own requests, each with a fresh proof, still work.
+    page.click("#nav-notes")
+    expect(page.locator("#notes-list li")).to_have_text(["#1 Shopping list", "#2 Ideas"])
+    expect(page.locator("#session")).to_be_visible()
+    shot(page, request, "after-replay")
+
+
+def test_deleting_all_notes_steps_up_then_retries(page: Page, live: LiveApp, request: pytest.FixtureRequest) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, "alice")
+    before = stored_session(page)
+    assert before is not None
+    seen: list[tuple[str, str, int]] = []
+    page.on("response", lambda r: seen.append((r.request.method, r.url.removeprefix(live.url), r.status)))
+
+    page.click("#delete-all")
+    expect(page.locator("#step-up-view")).to_be_visible()
+    expect(page.locator("#step-up-reason")).to_have_text("A stronger or more recent authentication is required")
+    expect(page.locator("#session")).to_be_visible()  # a 401 that does not sign out
+    shot(page, request, "step-up-prompt")
+
+    page.fill("#step-up-password", "alice-password")
+    page.fill("#step-up-code", "000000")  # a wrong code: asked again
+    page.click("#step-up-button")
+    expect(page.locator("#step-up-error")).to_have_text("The password or the second-factor code is wrong")
+    expect(page.locator("#step-up-view")).to_be_visible()
+    shot(page, request, "step-up-wrong-code")
+
+    page.fill("#step-up-password", "alice-password")
+    page.fill("#step-up-code", "271828")
+    page.click("#step-up-button")
+    expect(page.locator("#status")).to_have_text("Deleted 2 notes were deleted")
+    expect(page.locator("#step-up-view")).to_be_hidden()
+    expect(page.locator("#notes-empty")).to_be_visible()
+    expect(page.locator("#notes-list li")).to_have_count(0)
+    shot(page, request, "step-up-done")
+    assert seen == [
+        ("DELETE", "/api/notes", 401),
+        ("POST", "/auth/step-up", 401),
+        ("POST", "/auth/step-up", 200),
+        ("DELETE", "/api/notes", 200),  # retried once, with the stronger token
+        ("GET", "/api/notes", 200),
+    ]
+    after = stored_session(page)
+    assert after is not None
+    assert after["access"] != before["access"] and after["refresh"] == before["refresh"]
+    assert after["tokenType"] == "DPoP"
+    # The weaker token was revoked by the step-up.
+    rv = live.app.test_client().get("/api/me", headers={"Authorization": f"Bearer {before['access']}"})
+    assert rv.status_code == 401
+
+
+def test_a_cancelled_step_up_keeps_the_session(page: Page, live: LiveApp, request: pytest.FixtureRequest) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, "bob")
+    page.click("#delete-all")
+    expect(page.locator("#step-up-view")).to_be_visible()
+    page.click("#step-up-cancel")
+    expect(page.locator("#step-up-view")).to_be_hidden()
+    assert status_text(page) == (
+        "Confirmation needed insufficient_user_authentication A stronger or more recent authentication is required"
+    )
+    expect(page.locator("#session")).to_have_text("Signed in as bob (user) Log out")
+    page.click("#nav-notes")
+    expect(page.locator("#notes-list li")).to_have_text(["#3 Bob's plans"])
+    shot(page, request, "step-up-cancelled")
+
+
+def test_logging_out_forgets_the_key(page: Page) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, "alice")
+    assert page.evaluate("loadKey().then((k) => k !== undefined)") is True
+    page.click("#logout")
+    expect(page.locator("#status-title")).to_have_text("Signed out")
+    assert page.evaluate("loadKey().then((k) => k === undefined)") is True
+    assert page.evaluate("dpopKey") is None

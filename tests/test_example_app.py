@@ -8,16 +8,21 @@ import shutil
 import stat
 import time
 import typing as t
+import uuid
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import ECKey
 from kit import bearer
 from werkzeug.test import TestResponse
 
 import example_app
 from example_app import create_app
 from example_app import db
+from flask_authgate.dpop import access_token_hash
+from flask_authgate.dpop import jwk_thumbprint
 
 SECRET = "example-test-secret-" + "x" * 48
 TOKEN_MISSING = {
@@ -33,11 +38,13 @@ NOT_FOUND = {
     "status": 404,
 }
 NOT_OWNER = {"error": "Forbidden", "code": "not_owner", "message": "You do not own this resource", "status": 403}
-BARE = ['Bearer realm="api"']
+#: The example runs with AUTHGATE_DPOP = "allowed": every 401 names both schemes (RFC 9110 §11.6.1).
+DPOP_BARE = 'DPoP realm="api", algs="ES256 PS256 RS256 EdDSA"'
+BARE = ['Bearer realm="api"', DPOP_BARE]
 
 
 def invalid_token(message: str) -> list[str]:
-    return [f'Bearer realm="api", error="invalid_token", error_description="{message}"']
+    return [f'Bearer realm="api", error="invalid_token", error_description="{message}"', DPOP_BARE]
 
 
 def err(status: int, error: str, code: str, message: str) -> dict[str, t.Any]:
@@ -518,10 +525,10 @@ def test_seed_command_prints_the_logins(tmp_path: pathlib.Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output == (
         f"Seeded the demo database at {tmp_path / 'fresh.sqlite'}\n"
-        "Demo logins (username / password, roles):\n"
-        "  admin  / admin-password  admin\n"
-        "  alice  / alice-password  user\n"
-        "  bob    / bob-password    user\n"
+        "Demo logins (username / password, roles, second-factor code for the step-up login):\n"
+        "  admin  / admin-password  admin  314159\n"
+        "  alice  / alice-password  user   271828\n"
+        "  bob    / bob-password    user   161803\n"
     )
     client = app.test_client()
     assert client.post("/auth/login", json={"username": "bob", "password": "bob-password"}).status_code == 200
@@ -580,3 +587,316 @@ def test_the_gate_serves_many_apps(db_path: pathlib.Path) -> None:
     assert one.extensions["authgate"] is not two.extensions["authgate"]
     token = login(one.test_client(), "alice")["access_token"]
     assert two.test_client().get("/api/me", headers=bearer(token)).get_json()["code"] == "token_invalid"
+
+
+# -- DPoP (RFC 9449): the example binds the tokens of a login that proves a key ----------------
+
+PROOF_INVALID = err(401, "Unauthorized", "dpop_proof_invalid", "The DPoP proof is invalid")
+PROOF_INVALID_CHALLENGES = [
+    'Bearer realm="api"',
+    f'{DPOP_BARE}, error="invalid_dpop_proof", error_description="The DPoP proof is invalid"',
+]
+TOKEN_INVALID = err(401, "Unauthorized", "token_invalid", "The access token is invalid")
+STEP_UP = err(
+    401,
+    "Unauthorized",
+    "insufficient_user_authentication",
+    "A stronger or more recent authentication is required",
+)
+STEP_UP_PARAMS = f'error="insufficient_user_authentication", error_description="{STEP_UP["message"]}", acr_values="mfa", max_age="300"'
+
+
+class DpopClient:
+    """A DPoP client with its own P-256 key; its proofs are made by joserfc (code nobody here wrote)."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self.key = ECKey.generate_key("P-256")
+        self.jwk = self.key.as_dict(private=False)
+        self.jkt = jwk_thumbprint(self.jwk)
+
+    def proof(self, method: str, path: str, token: str | None = None, **overrides: t.Any) -> str:
+        claims: dict[str, t.Any] = {
+            "jti": str(uuid.uuid4()),
+            "htm": method,
+            "htu": f"http://localhost{path}",
+            "iat": int(time.time()),
+        }
+        if token is not None:
+            claims["ath"] = access_token_hash(token)
+        claims.update(overrides)
+        return jose_jwt.encode({"alg": "ES256", "typ": "dpop+jwt", "jwk": self.jwk}, claims, self.key)
+
+    def login(self, username: str, password: str | None = None) -> dict[str, t.Any]:
+        rv = self.client.post(
+            "/auth/login",
+            json={"username": username, "password": password or f"{username}-password"},
+            headers={"DPoP": self.proof("POST", "/auth/login")},
+        )
+        assert rv.status_code == 200, rv.get_data(as_text=True)
+        return t.cast(dict[str, t.Any], rv.get_json())
+
+    def headers(self, method: str, path: str, token: str) -> dict[str, str]:
+        return {"Authorization": f"DPoP {token}", "DPoP": self.proof(method, path, token)}
+
+    def call(self, method: str, path: str, token: str, **kwargs: t.Any) -> TestResponse:
+        return self.client.open(path, method=method, headers=self.headers(method, path, token), **kwargs)
+
+    def refresh(self, refresh_token: str, *, proof: bool = True) -> TestResponse:
+        headers = bearer(refresh_token)
+        if proof:
+            headers["DPoP"] = self.proof("POST", "/auth/refresh")  # no ath at a token endpoint (RFC 9449 §5)
+        return self.client.post("/auth/refresh", headers=headers)
+
+    def step_up(self, token: str, password: str, code: str) -> TestResponse:
+        return self.call("POST", "/auth/step-up", token, json={"password": password, "code": code})
+
+
+@pytest.fixture
+def dpop_client(client: FlaskClient) -> DpopClient:
+    return DpopClient(client)
+
+
+def test_a_login_with_a_proof_gets_tokens_bound_to_its_key(dpop_client: DpopClient) -> None:
+    pair = dpop_client.login("alice")
+    assert sorted(pair) == ["access_token", "expires_in", "refresh_token", "token_type", "user"]
+    assert (pair["token_type"], pair["expires_in"]) == ("DPoP", 900)
+    me = dpop_client.call("GET", "/api/me", pair["access_token"])
+    assert me.status_code == 200
+    assert me.get_json() == {"id": "2", "username": "alice", "roles": ["user"], "scopes": [], "fresh": True}
+    # Every request needs its own proof: the same proof twice is a replay.
+    headers = dpop_client.headers("GET", "/api/notes", pair["access_token"])
+    assert dpop_client.client.get("/api/notes", headers=headers).status_code == 200
+    replayed = dpop_client.client.get("/api/notes", headers=headers)
+    assert_error(replayed, 401, PROOF_INVALID, PROOF_INVALID_CHALLENGES)
+
+
+def test_a_bound_token_is_refused_as_bearer_and_with_another_key(dpop_client: DpopClient) -> None:
+    token = dpop_client.login("alice")["access_token"]
+    client = dpop_client.client
+    as_bearer = client.get("/api/me", headers=bearer(token))
+    assert_error(as_bearer, 401, TOKEN_INVALID, invalid_token("The access token is invalid"))
+    thief = DpopClient(client)  # a stolen token, proofs signed with the thief's own key
+    stolen = thief.call("GET", "/api/me", token)
+    bad_binding = f'{DPOP_BARE}, error="invalid_token", error_description="The access token is invalid"'
+    assert_error(stolen, 401, TOKEN_INVALID, ['Bearer realm="api"', bad_binding])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda c: {"DPoP": c.proof("POST", "/auth/refresh")}, id="htu-of-another-path"),
+        pytest.param(lambda c: {"DPoP": c.proof("GET", "/auth/login")}, id="wrong-method"),
+        pytest.param(lambda c: {"DPoP": c.proof("POST", "/auth/login", iat=int(time.time()) - 600)}, id="stale"),
+        pytest.param(lambda c: {"DPoP": "not.a.proof"}, id="garbage"),
+        pytest.param(lambda c: {"DPoP": "x" * 100_000}, id="100-kb"),
+        pytest.param(
+            lambda c: [("DPoP", c.proof("POST", "/auth/login")), ("DPoP", c.proof("POST", "/auth/login"))],
+            id="two-headers",
+        ),
+    ],
+)
+def test_a_login_proof_that_fails_a_check_is_refused_before_the_password(
+    dpop_client: DpopClient, make: t.Callable[[DpopClient], t.Any]
+) -> None:
+    rv = dpop_client.client.post(
+        "/auth/login", json={"username": "alice", "password": "alice-password"}, headers=make(dpop_client)
+    )
+    assert_error(rv, 401, PROOF_INVALID, PROOF_INVALID_CHALLENGES)
+
+
+def test_a_login_proof_cannot_be_replayed(dpop_client: DpopClient) -> None:
+    headers = {"DPoP": dpop_client.proof("POST", "/auth/login")}
+    body = {"username": "alice", "password": "alice-password"}
+    assert dpop_client.client.post("/auth/login", json=body, headers=headers).status_code == 200
+    again = dpop_client.client.post("/auth/login", json=body, headers=headers)
+    assert_error(again, 401, PROOF_INVALID, PROOF_INVALID_CHALLENGES)
+
+
+def test_a_login_failure_names_both_schemes(dpop_client: DpopClient) -> None:
+    rv = dpop_client.client.post(
+        "/auth/login",
+        json={"username": "alice", "password": "wrong"},
+        headers={"DPoP": dpop_client.proof("POST", "/auth/login")},
+    )
+    assert_error(rv, 401, LOGIN_FAILED, BARE)
+
+
+def test_required_mode_refuses_a_login_without_a_proof(db_path: pathlib.Path) -> None:
+    client = build(db_path, AUTHGATE_DPOP="required").test_client()
+    rv = client.post("/auth/login", json={"username": "alice", "password": "alice-password"})
+    proof_invalid = f'{DPOP_BARE}, error="invalid_dpop_proof", error_description="The DPoP proof is invalid"'
+    assert_error(rv, 401, PROOF_INVALID, [proof_invalid])
+    dpop_client = DpopClient(client)
+    token = dpop_client.login("alice")["access_token"]
+    assert dpop_client.call("GET", "/api/me", token).status_code == 200
+    wrong = client.post("/auth/login", json={"username": "alice", "password": "wrong"})
+    assert_error(wrong, 401, PROOF_INVALID, [proof_invalid])
+
+
+def test_with_dpop_off_a_proof_is_ignored(db_path: pathlib.Path) -> None:
+    # RFC 9449 §5: a server that does not speak DPoP answers token_type Bearer; the client follows.
+    client = build(db_path, AUTHGATE_DPOP=False).test_client()
+    pair = DpopClient(client).login("alice")
+    assert pair["token_type"] == "Bearer"
+    assert client.get("/api/me", headers=bearer(pair["access_token"])).status_code == 200
+    assert_error(client.get("/api/me"), 401, TOKEN_MISSING, ['Bearer realm="api"'])
+
+
+def test_a_cookie_login_is_a_bearer_session(db_path: pathlib.Path) -> None:
+    app = build(db_path, AUTHGATE_TOKEN_LOCATIONS=["headers", "cookies"], AUTHGATE_COOKIE_SECURE=False)
+    dpop_client = DpopClient(app.test_client())
+    rv = dpop_client.client.post(
+        "/auth/login",
+        json={"username": "alice", "password": "alice-password", "cookies": True},
+        headers={"DPoP": dpop_client.proof("POST", "/auth/login")},
+    )
+    assert rv.get_json()["token_type"] == "cookie"
+    assert dpop_client.client.get("/api/me").status_code == 200  # a bound token in a cookie could not work
+
+
+def test_a_dpop_session_refreshes_only_with_a_proof_of_its_key(dpop_client: DpopClient) -> None:
+    pair = dpop_client.login("alice")
+    client = dpop_client.client
+    refresh_invalid = err(401, "Unauthorized", "token_invalid", "The refresh token is invalid")
+    # No proof, or a proof of another key: refused, and the refresh token is not used up.
+    assert_error(dpop_client.refresh(pair["refresh_token"], proof=False), 401, PROOF_INVALID, PROOF_INVALID_CHALLENGES)
+    thief = DpopClient(client)
+    assert_error(
+        thief.refresh(pair["refresh_token"]),
+        401,
+        refresh_invalid,
+        invalid_token("The refresh token is invalid"),
+    )
+    rv = dpop_client.refresh(pair["refresh_token"])
+    assert rv.status_code == 200
+    new = rv.get_json()
+    assert (sorted(new), new["token_type"], new["expires_in"]) == (
+        ["access_token", "expires_in", "refresh_token", "token_type"],
+        "DPoP",
+        900,
+    )
+    me = dpop_client.call("GET", "/api/me", new["access_token"])
+    assert (me.status_code, me.get_json()["fresh"]) == (200, False)
+    assert client.get("/api/me", headers=bearer(new["access_token"])).get_json()["code"] == "token_invalid"
+    assert thief.call("GET", "/api/me", new["access_token"]).get_json()["code"] == "token_invalid"
+    # Rotation and reuse detection still hold.
+    assert dpop_client.refresh(new["refresh_token"]).status_code == 200
+    reused = dpop_client.refresh(pair["refresh_token"])
+    assert reused.get_json()["code"] == "token_revoked"
+
+
+def test_logout_revokes_a_bound_access_token(dpop_client: DpopClient) -> None:
+    pair = dpop_client.login("alice")
+    rv = dpop_client.call("POST", "/auth/logout", pair["access_token"], json={"refresh_token": pair["refresh_token"]})
+    assert (rv.status_code, rv.get_json()) == (200, {"message": "Logged out"})
+    assert dpop_client.call("GET", "/api/me", pair["access_token"]).get_json()["code"] == "token_revoked"
+    assert dpop_client.refresh(pair["refresh_token"]).get_json()["code"] == "token_revoked"
+
+
+# -- step-up (RFC 9470): DELETE /api/notes needs a second-factor login of the last 5 minutes ----
+
+
+def test_deleting_all_notes_asks_a_password_login_to_step_up(dpop_client: DpopClient, client: FlaskClient) -> None:
+    token = dpop_client.login("alice")["access_token"]
+    rv = dpop_client.call("DELETE", "/api/notes", token)
+    # On the DPoP challenge: the scheme the request used.
+    assert_error(rv, 401, STEP_UP, ['Bearer realm="api"', f"{DPOP_BARE}, {STEP_UP_PARAMS}"])
+    # A bearer session is asked on the Bearer challenge.
+    rv = client.delete("/api/notes", headers=as_user(client, "alice"))
+    assert_error(rv, 401, STEP_UP, [f'Bearer realm="api", {STEP_UP_PARAMS}', DPOP_BARE])
+    assert len(client.get("/api/notes", headers=as_user(client, "alice")).get_json()["notes"]) == 2
+
+
+def test_a_step_up_login_allows_it_for_five_minutes(app: Flask, dpop_client: DpopClient) -> None:
+    token = dpop_client.login("alice")["access_token"]
+    rv = dpop_client.step_up(token, "alice-password", "271828")
+    assert rv.status_code == 200
+    assert rv.headers["Cache-Control"] == "no-store"
+    stepped = rv.get_json()
+    assert (sorted(stepped), stepped["token_type"], stepped["expires_in"]) == (
+        ["access_token", "expires_in", "token_type"],
+        "DPoP",
+        900,
+    )
+    # The weaker token is revoked; the new one is bound to the same key.
+    assert dpop_client.call("GET", "/api/me", token).get_json()["code"] == "token_revoked"
+    assert dpop_client.client.get("/api/me", headers=bearer(stepped["access_token"])).status_code == 401
+    rv = dpop_client.call("DELETE", "/api/notes", stepped["access_token"])
+    assert (rv.status_code, rv.get_json()) == (200, {"deleted": 2})
+    assert dpop_client.call("GET", "/api/notes", stepped["access_token"]).get_json() == {"notes": []}
+    # Bob's note is untouched.
+    bob = DpopClient(dpop_client.client)
+    assert len(bob.call("GET", "/api/notes", bob.login("bob")["access_token"]).get_json()["notes"]) == 1
+    # Five minutes and a second later the same token must step up again (max_age=300).
+    advance_clock(app, 301)
+    rv = dpop_client.call("DELETE", "/api/notes", stepped["access_token"])
+    assert rv.get_json()["code"] == "insufficient_user_authentication"
+
+
+def test_a_refreshed_token_is_a_password_login_again(dpop_client: DpopClient) -> None:
+    pair = dpop_client.login("alice")
+    stepped = dpop_client.step_up(pair["access_token"], "alice-password", "271828").get_json()["access_token"]
+    assert dpop_client.call("GET", "/api/me", stepped).status_code == 200
+    refreshed = dpop_client.refresh(pair["refresh_token"]).get_json()["access_token"]
+    rv = dpop_client.call("DELETE", "/api/notes", refreshed)
+    assert rv.get_json()["code"] == "insufficient_user_authentication"
+
+
+@pytest.mark.parametrize(
+    ("password", "code"),
+    [
+        pytest.param("alice-password", "000000", id="wrong-code"),
+        pytest.param("wrong", "271828", id="wrong-password"),
+        pytest.param("alice-password", "161803", id="another-users-code"),
+    ],
+)
+def test_a_failed_step_up_keeps_the_session(dpop_client: DpopClient, password: str, code: str) -> None:
+    token = dpop_client.login("alice")["access_token"]
+    rv = dpop_client.step_up(token, password, code)
+    failed = err(401, "Unauthorized", "step_up_failed", "The password or the second-factor code is wrong")
+    assert_error(rv, 401, failed, BARE)
+    assert dpop_client.call("GET", "/api/me", token).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"password": "alice-password"}, id="no-code"),
+        pytest.param({"password": "alice-password", "code": 271828}, id="code-not-a-string"),
+        pytest.param(["alice-password"], id="not-an-object"),
+    ],
+)
+def test_step_up_input_is_checked(dpop_client: DpopClient, body: t.Any) -> None:
+    token = dpop_client.login("alice")["access_token"]
+    rv = dpop_client.call("POST", "/auth/step-up", token, json=body)
+    bad = err(400, "Bad Request", "invalid_input", "Send a JSON body with the password and the second-factor code")
+    assert_error(rv, 400, bad, [])
+
+
+def test_step_up_needs_a_session(client: FlaskClient) -> None:
+    rv = client.post("/auth/step-up", json={"password": "alice-password", "code": "271828"})
+    assert_error(rv, 401, TOKEN_MISSING, BARE)
+
+
+def test_a_bearer_session_steps_up_too(client: FlaskClient) -> None:
+    # What docs/example.md shows with curl: no proof, bearer tokens all the way.
+    token = login(client, "alice")["access_token"]
+    rv = client.post("/auth/step-up", headers=bearer(token), json={"password": "alice-password", "code": "271828"})
+    stepped = rv.get_json()
+    assert (rv.status_code, stepped["token_type"], stepped["expires_in"]) == (200, "Bearer", 900)
+    rv = client.delete("/api/notes", headers=bearer(stepped["access_token"]))
+    assert (rv.status_code, rv.get_json()) == (200, {"deleted": 2})
+    assert client.get("/api/me", headers=bearer(token)).get_json()["code"] == "token_revoked"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="AUTHGATE_DPOP='required' speaks no Bearer, and a refresh token cannot be DPoP-bound with the public "
+    "API (create_refresh_token / create_token_pair take no dpop_jkt, cnf is reserved): the refresh is 401 "
+    "token_missing, so a required-mode session lasts one access-token lifetime",
+)
+def test_required_mode_refresh(db_path: pathlib.Path) -> None:
+    dpop_client = DpopClient(build(db_path, AUTHGATE_DPOP="required").test_client())
+    pair = dpop_client.login("alice")
+    assert dpop_client.refresh(pair["refresh_token"]).status_code == 200

@@ -20,25 +20,30 @@ import time
 import typing as t
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 from conftest import IN_CI
 from conftest import RedisServer
 from conftest import free_port
 from conftest import wait_for_port
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import ECKey
 
 from example_app import create_app
 from example_app import gate
+from flask_authgate.dpop import access_token_hash
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SECRET = "real-http-test-secret-" + "q" * 48
-BARE = ['Bearer realm="api"']
+DPOP_BARE = 'DPoP realm="api", algs="ES256 PS256 RS256 EdDSA"'
+BARE = ['Bearer realm="api"', DPOP_BARE]
 # Enough requests that both workers answer some of them.
 ROUNDS = 8
 
 
 def invalid_token(message: str) -> list[str]:
-    return [f'Bearer realm="api", error="invalid_token", error_description="{message}"']
+    return [f'Bearer realm="api", error="invalid_token", error_description="{message}"', DPOP_BARE]
 
 
 def err(status: int, error: str, code: str, message: str) -> dict[str, t.Any]:
@@ -76,8 +81,9 @@ def call(
     *,
     token: str | None = None,
     body: t.Any = None,
+    headers: dict[str, str] | None = None,
 ) -> Reply:
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", **(headers or {})}
     data = None
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -288,3 +294,46 @@ def test_fresh_login_over_http(server: Server) -> None:
     stale = call(server, "POST", "/api/me/password", token=refreshed["access_token"], body={"new_password": "x" * 12})
     fresh_needed = err(401, "Unauthorized", "fresh_token_required", "This request needs a token from a fresh login")
     assert_refused(stale, 401, fresh_needed, invalid_token(fresh_needed["message"]))
+
+
+def test_dpop_over_http_and_replay_caught_by_every_worker(server: Server) -> None:
+    # The example's token endpoints keep their proof records in the same Redis as the
+    # extension's, so a captured login proof is refused by both workers.
+    key = ECKey.generate_key("P-256")
+    jwk = key.as_dict(private=False)
+
+    def proof(method: str, path: str, token: str | None = None) -> str:
+        claims: dict[str, t.Any] = {"jti": str(uuid.uuid4()), "htm": method, "htu": server.url + path}
+        claims["iat"] = int(time.time())
+        if token is not None:
+            claims["ath"] = access_token_hash(token)
+        return jose_jwt.encode({"alg": "ES256", "typ": "dpop+jwt", "jwk": jwk}, claims, key)
+
+    login_proof = {"DPoP": proof("POST", "/auth/login")}
+    body = {"username": "bob", "password": "bob-password"}
+    pair = call(server, "POST", "/auth/login", body=body, headers=login_proof)
+    assert (pair.status, pair.body["token_type"]) == (200, "DPoP")
+    access = pair.body["access_token"]
+    proof_invalid = err(401, "Unauthorized", "dpop_proof_invalid", "The DPoP proof is invalid")
+    invalid_challenges = [
+        'Bearer realm="api"',
+        f'{DPOP_BARE}, error="invalid_dpop_proof", error_description="The DPoP proof is invalid"',
+    ]
+    for _ in range(ROUNDS):
+        assert_refused(
+            call(server, "POST", "/auth/login", body=body, headers=login_proof), 401, proof_invalid, invalid_challenges
+        )
+    notes_headers = {"Authorization": f"DPoP {access}", "DPoP": proof("GET", "/api/notes", access)}
+    assert call(server, "GET", "/api/notes", headers=notes_headers).status == 200
+    for _ in range(ROUNDS):
+        assert_refused(call(server, "GET", "/api/notes", headers=notes_headers), 401, proof_invalid, invalid_challenges)
+    for _ in range(ROUNDS):
+        fresh = {"Authorization": f"DPoP {access}", "DPoP": proof("GET", "/api/me", access)}
+        assert call(server, "GET", "/api/me", headers=fresh).status == 200
+    bearer_reply = call(server, "GET", "/api/me", token=access)
+    assert_refused(
+        bearer_reply,
+        401,
+        err(401, "Unauthorized", "token_invalid", "The access token is invalid"),
+        invalid_token("The access token is invalid"),
+    )

@@ -1,17 +1,23 @@
 // The flask-authgate demo client: plain JavaScript, no build step.
 //
 // apiFetch follows the client rules of "HTTP 401 vs 403":
-//   401 token_expired -> refresh once (POST /auth/refresh), retry once
-//   any other 401     -> forget the tokens, show the login form
-//   403               -> "Access denied", stay logged in
-//   404               -> "Not found"
+//   401 token_expired                    -> refresh once (POST /auth/refresh), retry once
+//   401 insufficient_user_authentication -> ask for the password and the code (step-up), retry once
+//   any other 401                        -> forget the tokens, show the login form
+//   403                                  -> "Access denied", stay logged in
+//   404                                  -> "Not found"
 // and always shows the `code` and `message` of the JSON error body.
+//
+// DPoP (RFC 9449): at sign-in the page makes an ECDSA P-256 key pair whose private key
+// cannot be exported (WebCrypto, extractable = false), and signs a fresh proof with it for
+// every request, so the tokens it holds are worthless to anyone without that key.
 'use strict';
 
 const STORAGE_KEY = 'authgate-demo-session';
 
 // Tokens live in memory and in sessionStorage (gone when the tab closes).
-const session = { access: null, refresh: null, user: null };
+// tokenType is what the server answered: "DPoP" (bound to our key) or "Bearer".
+const session = { access: null, refresh: null, tokenType: null, user: null };
 let refreshing = null; // the one refresh in flight, shared by concurrent requests
 
 function loadSession() {
@@ -29,9 +35,121 @@ function saveSession() {
 function clearSession() {
   session.access = null;
   session.refresh = null;
+  session.tokenType = null;
   session.user = null;
   sessionStorage.removeItem(STORAGE_KEY);
+  dpopKey = null;
+  forgetKey().catch(() => {});
 }
+
+// ---- DPoP proofs -------------------------------------------------------------
+
+// { privateKey: CryptoKey (non-extractable), jwk: the public key, jkt: its RFC 7638 thumbprint }
+let dpopKey = null;
+const KEY_DB = 'authgate-demo-keys';
+
+function dpopSupported() {
+  // WebCrypto needs a secure context (https, or http on localhost / 127.0.0.1).
+  return Boolean(window.isSecureContext && window.crypto && crypto.subtle && window.indexedDB);
+}
+
+function b64url(bytes) {
+  let text = '';
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function b64urlJson(value) {
+  return b64url(new TextEncoder().encode(JSON.stringify(value)));
+}
+
+async function sha256(text) {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+}
+
+// The key pair is kept in IndexedDB, which stores a CryptoKey as it is (still non-extractable),
+// so a reload keeps the session; the private key itself is never readable by any script.
+function keyStore(mode, action) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(KEY_DB, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('keys');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction('keys', mode);
+      const request = action(tx.objectStore('keys'));
+      tx.oncomplete = () => {
+        db.close();
+        resolve(request.result);
+      };
+      tx.onerror = () => {
+        db.close();
+        reject(tx.error);
+      };
+    };
+  });
+}
+
+const loadKey = () => keyStore('readonly', (store) => store.get('dpop'));
+const saveKey = (key) => keyStore('readwrite', (store) => store.put(key, 'dpop'));
+const forgetKey = () => (dpopSupported() ? keyStore('readwrite', (store) => store.delete('dpop')) : Promise.resolve());
+
+async function newKey() {
+  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+  const { crv, kty, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey); // the public half only
+  const jwk = { crv, kty, x, y };
+  // RFC 7638: the required members in lexicographic order, no whitespace.
+  const jkt = b64url(await sha256(JSON.stringify({ crv, kty, x, y })));
+  return { privateKey: pair.privateKey, jwk, jkt };
+}
+
+function randomId() {
+  return b64url(crypto.getRandomValues(new Uint8Array(16))); // RFC 9449 §4.2: at least 96 random bits
+}
+
+// One proof for one request (RFC 9449 §4.2): a JWT signed with our key, naming the method,
+// the URL without query and fragment, the time, and (with an access token) the token's hash.
+async function dpopProof(method, url, accessToken) {
+  const key = dpopKey; // the key of this request, even if a sign-out clears dpopKey meanwhile
+  const htu = new URL(url, window.location.href);
+  htu.search = '';
+  htu.hash = '';
+  const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: key.jwk };
+  const claims = { jti: randomId(), htm: method, htu: htu.href, iat: Math.floor(Date.now() / 1000) };
+  if (accessToken) claims.ath = b64url(await sha256(accessToken));
+  const input = `${b64urlJson(header)}.${b64urlJson(claims)}`;
+  // WebCrypto's ECDSA signature is r || s, exactly the JWS ES256 form (RFC 7518 §3.4).
+  const signature = await crypto.subtle.sign(
+    { name: 'ECDSA', hash: 'SHA-256' },
+    key.privateKey,
+    new TextEncoder().encode(input),
+  );
+  return `${input}.${b64url(new Uint8Array(signature))}`;
+}
+
+// fetch with our credentials. `access`: the access token goes along, as
+// `Authorization: DPoP <token>` in a bound session, `Authorization: Bearer <token>` otherwise;
+// `refresh`: the refresh token, as Bearer; `none`: no token (the login). Whenever we hold a key
+// and the session is not a bearer one, a fresh `DPoP` proof goes along too: at the login so that
+// the server binds the new tokens to our key, at the refresh because the refresh token is bound.
+async function signedFetch(path, { method = 'GET', json, send = 'access' } = {}) {
+  const headers = new Headers({ Accept: 'application/json' });
+  let body;
+  if (json !== undefined) {
+    headers.set('Content-Type', 'application/json');
+    body = JSON.stringify(json);
+  }
+  const bound = session.tokenType === 'DPoP';
+  const token = send === 'access' ? session.access : send === 'refresh' ? session.refresh : null;
+  if (token) headers.set('Authorization', `${send === 'access' && bound ? 'DPoP' : 'Bearer'} ${token}`);
+  if (dpopKey !== null && (send === 'none' || bound)) {
+    // An access token is hashed into the proof (ath); a refresh token is not (RFC 9449 §5).
+    headers.set('DPoP', await dpopProof(method, path, send === 'access' ? token : null));
+  }
+  return fetch(path, { method, headers, body });
+}
+
+// ---- apiFetch ----------------------------------------------------------------
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -57,18 +175,17 @@ async function readBody(response) {
 
 // Use the refresh token once; concurrent callers wait for the same refresh, because a
 // refresh token is single-use: sending it twice looks like theft and ends the session.
+// In a DPoP session the refresh carries a proof of our key too: the refresh token is bound to it.
 function refreshTokens() {
   if (!refreshing) {
     refreshing = (async () => {
       if (!session.refresh) return { ok: false, status: 401, body: { code: 'token_missing', message: 'No refresh token' } };
-      const response = await fetch('/auth/refresh', {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${session.refresh}`, Accept: 'application/json' },
-      });
+      const response = await signedFetch('/auth/refresh', { method: 'POST', send: 'refresh' });
       const body = await readBody(response);
       if (!response.ok) return { ok: false, status: response.status, body };
       session.access = body.access_token;
       session.refresh = body.refresh_token;
+      session.tokenType = body.token_type;
       saveSession();
       return { ok: true, body };
     })().finally(() => {
@@ -79,17 +196,7 @@ function refreshTokens() {
 }
 
 async function apiFetch(path, options = {}) {
-  const send = () => {
-    const headers = new Headers(options.headers || {});
-    headers.set('Accept', 'application/json');
-    if (session.access) headers.set('Authorization', `Bearer ${session.access}`);
-    let body;
-    if (options.json !== undefined) {
-      headers.set('Content-Type', 'application/json');
-      body = JSON.stringify(options.json);
-    }
-    return fetch(path, { method: options.method || 'GET', headers, body });
-  };
+  const send = () => signedFetch(path, { method: options.method || 'GET', json: options.json });
 
   const sentToken = session.access;
   let response = await send();
@@ -107,6 +214,17 @@ async function apiFetch(path, options = {}) {
       throw new ApiError(refreshed.status, refreshed.body);
     } else {
       body = refreshed.body; // the refresh token is expired, revoked or reused: log in again
+    }
+  }
+  if (response.status === 401 && body.code === 'insufficient_user_authentication') {
+    // RFC 9470: the session is fine, but this action needs a stronger or more recent login.
+    if (await stepUp(body)) {
+      response = await send(); // retried once only
+      body = await readBody(response);
+    }
+    if (response.status === 401 && body.code === 'insufficient_user_authentication') {
+      showStatus('Confirmation needed', body, 'denied'); // cancelled: still signed in
+      throw new ApiError(401, body);
     }
   }
   if (response.status === 401) {
@@ -131,6 +249,59 @@ async function apiFetch(path, options = {}) {
   return body;
 }
 
+// ---- step-up (RFC 9470) --------------------------------------------------------
+
+let pendingStepUp = null; // { resolve } of the prompt on screen
+
+// Show the step-up form; resolves true once POST /auth/step-up gave us a stronger token,
+// false when the user cancels. Concurrent callers share the one prompt.
+function stepUp(challenge) {
+  if (pendingStepUp) return pendingStepUp.promise;
+  let resolve;
+  const promise = new Promise((r) => {
+    resolve = r;
+  });
+  pendingStepUp = { resolve, promise };
+  $('step-up-reason').textContent = challenge.message || '';
+  $('step-up-error').hidden = true;
+  $('step-up-form').reset();
+  $('step-up-view').hidden = false;
+  $('step-up-password').focus();
+  return promise;
+}
+
+function endStepUp(result) {
+  $('step-up-view').hidden = true;
+  $('step-up-form').reset();
+  const pending = pendingStepUp;
+  pendingStepUp = null;
+  if (pending) pending.resolve(result);
+}
+
+async function submitStepUp(event) {
+  event.preventDefault();
+  const response = await signedFetch('/auth/step-up', {
+    method: 'POST',
+    json: { password: $('step-up-password').value, code: $('step-up-code').value },
+  });
+  const body = await readBody(response);
+  if (response.ok) {
+    session.access = body.access_token;
+    session.tokenType = body.token_type;
+    saveSession();
+    endStepUp(true);
+  } else if (response.status === 401 && body.code === 'step_up_failed') {
+    $('step-up-error').textContent = body.message; // try again, or cancel
+    $('step-up-error').hidden = false;
+    $('step-up-password').value = '';
+    $('step-up-code').value = '';
+    $('step-up-password').focus();
+  } else {
+    endStepUp(false);
+    showStatus('Error', body, 'error');
+  }
+}
+
 // ---- the page -------------------------------------------------------------
 
 const $ = (id) => document.getElementById(id);
@@ -150,6 +321,8 @@ function clearStatus() {
 
 function showLogin(title, body) {
   $('session').hidden = true;
+  $('binding').hidden = true;
+  if (pendingStepUp) endStepUp(false);
   $('app-view').hidden = true;
   $('login-view').hidden = false;
   if (title) showStatus(title, body, 'login');
@@ -169,6 +342,13 @@ function showApp() {
   $('session').hidden = false;
   $('who').textContent = session.user ? session.user.username : '';
   $('roles').textContent = session.user ? `(${session.user.roles.join(', ')})` : '';
+  const binding = $('binding');
+  if (session.tokenType === 'DPoP' && dpopKey) {
+    binding.textContent = `Tokens bound to this browser's key (DPoP, ES256, thumbprint ${dpopKey.jkt})`;
+  } else {
+    binding.textContent = 'Bearer tokens (no DPoP key in this browser)';
+  }
+  binding.hidden = false;
 }
 
 // Ignore the ApiError: apiFetch has already shown what happened.
@@ -214,6 +394,13 @@ async function deleteNote(id) {
   showStatus('Deleted', { code: '', message: `Note #${id} was deleted` }, 'info');
 }
 
+async function deleteAllNotes() {
+  // DELETE /api/notes is @step_up_required("mfa", max_age=300): apiFetch handles the step-up.
+  const body = await apiFetch('/api/notes', { method: 'DELETE' });
+  await loadNotes();
+  showStatus('Deleted', { code: '', message: `${body.deleted} notes were deleted` }, 'info');
+}
+
 async function loadAdmin() {
   const body = await apiFetch('/api/admin/users');
   clearStatus();
@@ -240,10 +427,12 @@ async function loadReports() {
 
 async function login(event) {
   event.preventDefault();
-  const response = await fetch('/auth/login', {
+  // A new key pair for every sign-in: the tokens of this session will be bound to it.
+  dpopKey = dpopSupported() ? await newKey() : null;
+  const response = await signedFetch('/auth/login', {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify({ username: $('username').value, password: $('password').value }),
+    json: { username: $('username').value, password: $('password').value },
+    send: 'none',
   });
   const body = await readBody(response);
   if (!response.ok) {
@@ -252,8 +441,14 @@ async function login(event) {
   }
   session.access = body.access_token;
   session.refresh = body.refresh_token;
+  session.tokenType = body.token_type;
   session.user = body.user;
   saveSession();
+  if (body.token_type === 'DPoP') {
+    await saveKey(dpopKey);
+  } else {
+    dpopKey = null; // the server does not speak DPoP: a bearer session
+  }
   $('password').value = '';
   showApp();
   await quietly(loadNotes());
@@ -265,7 +460,7 @@ async function logout() {
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
   }
-  clearSession();
+  clearSession(); // forgets the key too
   showLogin('Signed out', { code: '', message: 'You have been signed out' });
 }
 
@@ -290,12 +485,28 @@ document.addEventListener('DOMContentLoaded', () => {
     quietly(openNote($('note-id').value));
   });
   $('delete-note').addEventListener('click', () => quietly(deleteNote($('note-id').value)));
+  $('delete-all').addEventListener('click', () => quietly(deleteAllNotes()));
+  $('step-up-form').addEventListener('submit', (e) => quietly(submitStepUp(e)));
+  $('step-up-cancel').addEventListener('click', () => endStepUp(false));
 
+  quietly(resume());
+});
+
+// After a reload: the tokens from sessionStorage, the key from IndexedDB.
+async function resume() {
   loadSession();
+  if (session.access && session.tokenType === 'DPoP') {
+    dpopKey = dpopSupported() ? (await loadKey()) || null : null;
+    if (!dpopKey) {
+      clearSession(); // bound tokens without their key are worthless
+      showLogin('Please sign in', { code: '', message: 'The key of this session is gone' });
+      return;
+    }
+  }
   if (session.access) {
     showApp();
-    quietly(loadNotes());
+    await loadNotes();
   } else {
     showLogin();
   }
-});
+}
