@@ -196,11 +196,19 @@ def _secrets(app: Flask, algorithms: tuple[str, ...], token_format: str) -> tupl
     value = app.config.get(key)
     hmac_algs = [a for a in algorithms if a in HMAC_ALGORITHMS]
     needed = not algorithms or bool(hmac_algs) or token_format == "signed"
-    if value is None and needed:
-        # Flask's SECRET_KEY (there for sessions in most apps) is the HMAC key only when
-        # HMAC is what the app uses; a verify-only app never turns it into a token key.
+    outside = any(app.config.get(k) is not None for k in OUTSIDE_KEYS)
+    if value is None and needed and not outside:
+        # Flask's SECRET_KEY (there for sessions in most apps) is the HMAC key only when no
+        # outside keys are configured (DESIGN.md part two); beside an identity provider's
+        # keys, HMAC tokens need AUTHGATE_JWT_SECRET set explicitly.
         value, key = app.config.get("SECRET_KEY"), "AUTHGATE_JWT_SECRET (or SECRET_KEY)"
     if value is None:
+        if needed and outside:
+            raise ConfigError(
+                f"{key} is not set: beside an identity provider's keys, HMAC tokens (or the signed format) "
+                "need AUTHGATE_JWT_SECRET set explicitly (Flask's SECRET_KEY is not used then); it must be "
+                "a random key of at least 32 bytes"
+            )
         if needed:
             raise ConfigError(
                 f"{key} is not set; it must be a random key of at least 32 bytes to sign this app's own "
@@ -505,6 +513,17 @@ def load_settings(app: Flask) -> Settings:
         if not isinstance(p, str) or not p.startswith("/") or not _QUOTABLE_RE.fullmatch(p) or ";" in p:
             raise ConfigError(f"{pkey} must be a path starting with '/'")
         paths[pkey] = p
+
+    if dpop and dpop_lifetime + 1 > max_life:
+        raise ConfigError(
+            "AUTHGATE_DPOP_PROOF_LIFETIME is longer than AUTHGATE_MAX_TOKEN_LIFETIME: the replay records of "
+            "proofs could not be kept long enough; shorten the proof lifetime"
+        )
+    if dpop == "required" and "cookies" in locations:
+        raise ConfigError(
+            "AUTHGATE_DPOP = 'required' cannot work with 'cookies' in AUTHGATE_TOKEN_LOCATIONS: a cookie "
+            "cannot carry a DPoP-bound token (use 'allowed', or header-only tokens)"
+        )
 
     return Settings(
         secrets=secrets,

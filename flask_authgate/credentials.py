@@ -77,6 +77,20 @@ def parse_authorization(value: str | None, dpop: DpopMode = False) -> tuple[Sche
     raise AuthError("token_invalid", reason="malformed_header")
 
 
+def dpop_proof(environ: dict[str, t.Any]) -> str:
+    """The one ``DPoP`` proof header of a request.
+
+    :raises AuthError: ``dpop_proof_invalid`` when there is none, or more than
+        one (RFC 9449 §4.3 step 1; two header lines arrive joined by ``", "``).
+    """
+    proof = environ.get("HTTP_DPOP")
+    if not proof:
+        raise AuthError("dpop_proof_invalid", reason="dpop_missing")
+    if "," in proof:
+        raise AuthError("dpop_proof_invalid", reason="dpop_multiple")
+    return t.cast(str, proof)
+
+
 def find(
     environ: dict[str, t.Any],
     cookies: MultiDict[str, str] | None,
@@ -104,12 +118,7 @@ def find(
         scheme, token = parsed
         proof = None
         if scheme == "DPoP":
-            proof = environ.get("HTTP_DPOP")
-            if not proof:
-                raise AuthError("dpop_proof_invalid", reason="dpop_missing")
-            if "," in proof:
-                # RFC 9449 §4.3 step 1: exactly one DPoP header (two lines arrive joined by ", ").
-                raise AuthError("dpop_proof_invalid", reason="dpop_multiple")
+            proof = dpop_proof(environ)
         found.append(Credentials(token, "header", scheme, proof))
     if api_key_environ is not None:
         key = environ.get(api_key_environ)

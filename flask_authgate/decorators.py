@@ -87,16 +87,33 @@ def _guard(requirement: Requirement) -> cabc.Callable[[F], F]:
         setattr(wrapper, REQUIREMENT_ATTR, merged)
         setattr(wrapper, _INNER, original)
         setattr(wrapper, _SELF, wrapper)
-        # The function itself carries the requirement too: a guard written above
-        # @app.route leaves the bare function registered, and the app-wide rules
-        # enforce its requirement there anyway (see rules.compute_plan).
-        _mark(original, merged)
+        # What this guard wrapped carries the requirement too: a guard written above
+        # @app.route leaves the route serving the object it was given (a bare function,
+        # a wrapper of other guards, a foreign decorator's wrapper), and the app-wide
+        # rules enforce the requirement there anyway (requirements.misplaced_requirement).
+        for obj in {id(o): o for o in (view, original, *_unwrapped(view))}.values():
+            _mark(obj, merged)
         return t.cast(F, wrapper)
 
     return decorator
 
 
+def _unwrapped(view: t.Any) -> list[t.Any]:
+    """What ``view`` wraps, by ``__wrapped__`` (``functools.wraps``) and our own wrapper's link."""
+    found: list[t.Any] = []
+    current = view
+    while len(found) < 64:
+        current = getattr(current, _INNER, None) or getattr(current, "__wrapped__", None)
+        if current is None or any(current is f for f in found):
+            break
+        found.append(current)
+    return found
+
+
 def _mark(view: t.Any, requirement: Requirement) -> None:
+    earlier = getattr(view, WRAPPED_ATTR, None)
+    if isinstance(earlier, Requirement):
+        requirement = earlier.merge(requirement)
     try:
         setattr(view, WRAPPED_ATTR, requirement)
     except (AttributeError, TypeError):  # pragma: no cover - a callable that takes no attributes

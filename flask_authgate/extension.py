@@ -369,11 +369,16 @@ class AuthGate:
         scopes: cabc.Iterable[str] = (),
         claims: cabc.Mapping[str, t.Any] | None = None,
         expires_in: float | None = None,
+        dpop_jkt: str | None = None,
     ) -> str:
-        """Issue a refresh token (``type: "refresh"``), the start of a new token family."""
+        """Issue a refresh token (``type: "refresh"``), the start of a new token family.
+
+        :param dpop_jkt: Bind it to the client's DPoP key (RFC 9449 §5): it is then accepted
+            only with a proof of that key (a proof without ``ath``, as at a token endpoint).
+        """
         return self._tokens().issue(
             subject, "refresh", roles=roles, scopes=scopes, claims=claims, expires_in=expires_in,
-            family=secrets.token_urlsafe(12), csrf=self._csrf(),
+            family=secrets.token_urlsafe(12), csrf=self._csrf(), dpop_jkt=dpop_jkt,
         )  # fmt: skip
 
     def create_token_pair(
@@ -384,26 +389,53 @@ class AuthGate:
         scopes: cabc.Iterable[str] = (),
         claims: cabc.Mapping[str, t.Any] | None = None,
         fresh: bool = False,
+        dpop_jkt: str | None = None,
         _family: str | None = None,
     ) -> TokenPair:
         """Issue an access and a refresh token of one family (what a login endpoint returns).
 
-        Revoking the family (refresh-token reuse) ends both.
+        Revoking the family (refresh-token reuse) ends both. With ``dpop_jkt``
+        (the thumbprint :meth:`dpop_thumbprint` returns at the login) both are
+        bound to the client's DPoP key and ``token_type`` is ``"DPoP"``
+        (RFC 9449 §5).
         """
         tokens = self._tokens()
         family = _family or secrets.token_urlsafe(12)
         csrf = self._csrf()
         roles, scopes = list(roles), list(scopes)
-        access = tokens.issue(
-            subject, "access", roles=roles, scopes=scopes, claims=claims, fresh=fresh, family=family, csrf=csrf
-        )
-        refresh = tokens.issue(subject, "refresh", roles=roles, scopes=scopes, claims=claims, family=family, csrf=csrf)
+        common: dict[str, t.Any] = {"roles": roles, "scopes": scopes, "claims": claims, "family": family, "csrf": csrf}
+        access = tokens.issue(subject, "access", fresh=fresh, dpop_jkt=dpop_jkt, **common)
+        refresh = tokens.issue(subject, "refresh", dpop_jkt=dpop_jkt, **common)
         return {
             "access_token": access,
             "refresh_token": refresh,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if dpop_jkt is not None else "Bearer",
             "expires_in": int(tokens.settings.access_expires),
         }
+
+    def dpop_thumbprint(self) -> str | None:
+        """At a token endpoint (a login view): verify the request's ``DPoP`` proof, return its key's thumbprint.
+
+        ``None`` when the request carries no ``DPoP`` header (a bearer client).
+        Pass the thumbprint to :meth:`create_token_pair` (or
+        :meth:`create_access_token`) as ``dpop_jkt`` to bind the new tokens to
+        the client's key (RFC 9449 §5). The proof is checked for this request's
+        method and URL, with no ``ath`` (no token is presented), and its ``jti``
+        is remembered in the revocation store, so it cannot be replayed.
+
+        :raises AuthError: 401 ``dpop_proof_invalid`` for a bad proof (or two).
+        :raises RuntimeError: ``AUTHGATE_DPOP`` is off.
+
+        .. versionadded:: 0.2
+        """
+        state = get_state()
+        if state.dpop is None:
+            raise RuntimeError("dpop_thumbprint() needs AUTHGATE_DPOP = 'allowed' or 'required'")
+        _app, req = pipeline.current()
+        if "HTTP_DPOP" not in req.environ:
+            return None
+        proof = credentials.dpop_proof(req.environ)
+        return state.dpop.verify(proof, method=req.method, url=req.url, access_token=None).jkt
 
     def rotate_refresh_token(self) -> TokenPair:
         """In a ``@refresh_token_required`` view: use up the refresh token and issue a new pair.
@@ -411,7 +443,8 @@ class AuthGate:
         The presented refresh token is revoked; presenting it again revokes
         its whole family (access tokens included) and answers 401
         ``token_revoked`` (OWASP refresh-token reuse detection). The new
-        access token is not fresh.
+        access token is not fresh. A refresh token bound to a DPoP key (its
+        proof was checked with the request) gives a pair bound to the same key.
         """
         app, req = pipeline.current()
         identity = pipeline.authenticate(app, get_state(app), req, "refresh")
@@ -424,11 +457,14 @@ class AuthGate:
                 tokens.revocations.revoke_family(family)
             raise AuthError("token_revoked", token_type="refresh", reason="refresh_reused")
         skip = RESERVED | {settings.roles_claim, settings.scopes_claim}
+        cnf = claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, cabc.Mapping) and isinstance(cnf.get("jkt"), str) else None
         return self.create_token_pair(
             identity.subject,
             roles=claims.get(settings.roles_claim) or (),
             scopes=identity.scopes,
             claims={k: thaw(v) for k, v in claims.items() if k not in skip},
+            dpop_jkt=jkt,
             _family=family,
         )
 
@@ -458,9 +494,10 @@ class AuthGate:
     def current_token(self, token_type: str = "access") -> str | None:
         """The raw token the current request carries, or ``None``; it is not verified here.
 
-        ``"access"``: the ``Authorization`` bearer token, else the access-token
-        cookie. ``"refresh"``: the refresh-token cookie. For a logout view that
-        revokes what it was called with: ``gate.revoke(gate.current_token())``.
+        ``"access"``: the ``Authorization`` token (``Bearer`` or ``DPoP``), else
+        the access-token cookie. ``"refresh"``: the refresh-token cookie. For a
+        logout view that revokes what it was called with:
+        ``gate.revoke(gate.current_token())``.
 
         .. versionadded:: 0.2
         """
@@ -474,6 +511,7 @@ class AuthGate:
                 header=state.header_on and token_type == "access",
                 cookie_name=cookie_name,
                 api_key_environ=None,
+                dpop=state.settings.dpop,
             )
         except AuthError:
             return None

@@ -27,8 +27,14 @@ class Identity:
     :param scheme: ``"jwt"``, ``"signed"`` or ``"api_key"``.
     :param token_id: The ``jti`` claim, or ``None``.
     :param token_type: ``"access"`` or ``"refresh"``.
+    :param issuer: The outside issuer that vouched for this identity (a trusted
+        issuer's ``iss``, or the introspection endpoint's answer), or ``None``
+        for this app's own tokens and API keys. Subjects are only unique per
+        issuer: compare ``(issuer, subject)`` where both kinds meet.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        ``issuer``.
     """
 
     subject: str
@@ -38,6 +44,7 @@ class Identity:
     scheme: str = "jwt"
     token_id: str | None = None
     token_type: str = "access"
+    issuer: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.subject, str) or not self.subject:
@@ -72,8 +79,11 @@ class Identity:
 
     @property
     def fresh(self) -> bool:
-        """Whether the token was issued at a real login (``fresh=True``)."""
-        return self.claims.get("fresh") is True
+        """Whether this app issued the token at a real login (``fresh=True``).
+
+        An outside issuer's ``fresh`` claim means nothing here: never fresh.
+        """
+        return self.issuer is None and self.claims.get("fresh") is True
 
 
 def freeze(value: t.Any) -> t.Any:

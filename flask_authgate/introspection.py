@@ -31,7 +31,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import re
 import threading
 import time
@@ -41,6 +40,7 @@ import typing as t
 from ._http import MAX_BYTES
 from ._http import FetchError
 from ._http import fetch_json
+from ._json import json_number
 from .errors import AuthError
 
 log = logging.getLogger("flask_authgate")
@@ -121,10 +121,8 @@ def _number(answer: cabc.Mapping[str, t.Any], name: str) -> float | None:
     value = answer.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(name)
-    number = float(value)
-    if not math.isfinite(number):
+    number = json_number(value)  # a 400-digit integer is no number of seconds either
+    if number is None:
         raise ValueError(name)
     return number
 

@@ -73,7 +73,7 @@ _ATTR = "authgate_auth"
 class RequestAuth:
     """What the extension knows about one request (kept on the request object)."""
 
-    __slots__ = ("decision", "identity", "plan_done", "reported", "results", "scheme", "started", "user")
+    __slots__ = ("decision", "identifying", "identity", "plan_done", "reported", "results", "scheme", "started", "user")
 
     def __init__(self) -> None:
         #: token type -> the identity or the failure it resolved to.
@@ -88,6 +88,9 @@ class RequestAuth:
         #: With decision hooks: when the first check began, and the outcome so far.
         self.started: float | None = None
         self.decision: tuple[AuthError | None, Identity | None] | None = None
+        #: While the callbacks run: a callback reading ``current_identity`` sees ``None``
+        #: instead of starting the same authentication again (and again).
+        self.identifying = False
         #: The failures already logged and signalled (each once per request).
         self.reported: list[AuthError] = []
 
@@ -123,17 +126,26 @@ class _HelperLoop:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._pid = 0
+
+    def on_own_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread and self._pid == os.getpid()
 
     def _get(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None or self._pid != os.getpid():  # a forked worker starts its own
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="authgate-async", daemon=True).start()
-                self._loop, self._pid = loop, os.getpid()
+                thread = threading.Thread(target=loop.run_forever, name="authgate-async", daemon=True)
+                thread.start()
+                self._loop, self._pid, self._thread = loop, os.getpid(), thread
             return self._loop
 
     def run(self, coro: cabc.Coroutine[t.Any, t.Any, t.Any]) -> t.Any:
+        if self.on_own_thread():
+            coro.close()
+            # Waiting here for the loop this very thread runs would wait forever.
+            raise RuntimeError("an async flask-authgate callback called another one: it would deadlock")
         loop = self._get()
         context = contextvars.copy_context()  # the request context goes with the coroutine
         result: concurrent.futures.Future[t.Any] = concurrent.futures.Future()
@@ -287,13 +299,27 @@ def _check_binding(state: GateState, req: Request, creds: credentials.Credential
     """DPoP (RFC 9449): a bound token needs its proof, and a proof needs a bound token.
 
     Checked on every request, cached token or not: the proof is per request.
+    A refresh token is presented at a token endpoint (RFC 9449 §5): its proof
+    carries no ``ath``, whichever scheme the token came with.
     """
     bound = token_is_bound(identity.claims)
+    verifier = state.dpop
+    if identity.token_type == "refresh":
+        if bound:
+            if verifier is None:
+                raise AuthError("token_invalid", reason="dpop_off")  # bound, and nothing here checks proofs
+            proof = creds.proof if creds.proof is not None else credentials.dpop_proof(req.environ)
+            verifier.verify(proof, method=req.method, url=req.url, access_token=None, token_claims=identity.claims)
+        elif creds.scheme == "DPoP":
+            raise AuthError("token_invalid", reason="dpop_unbound")
+        return
+    if creds.scheme != "DPoP" and state.settings.dpop == "required":
+        # Only DPoP-bound access tokens, whatever they came in (a cookie included).
+        raise AuthError("token_invalid", reason="dpop_required")
     if creds.scheme == "DPoP":
         if not bound:
             raise AuthError("token_invalid", reason="dpop_unbound")  # RFC 9449 §7.1, figure 16
-        verifier = t.cast("DpopVerifier", state.dpop)
-        verifier.verify(
+        t.cast("DpopVerifier", verifier).verify(
             t.cast(str, creds.proof),
             method=req.method,
             url=req.url,
@@ -316,7 +342,9 @@ def _identify(app: Flask, state: GateState, req: Request, token_type: str, ra: R
         header=state.header_on,
         cookie_name=cookie_name,
         api_key_environ=state.api_key_environ if callbacks.api_key_loader is not None else None,
-        dpop=state.settings.dpop,
+        # A refresh token goes to a token endpoint, where Bearer is spoken in every DPoP mode
+        # (the proof beside it binds it); "required" is about access tokens.
+        dpop=state.settings.dpop if token_type == "access" or not state.settings.dpop else "allowed",
     )
     if creds is None:
         raise AuthError("token_missing", token_type=token_type, reason="no_credentials")
@@ -374,7 +402,11 @@ def authenticate(
         try:
             if bare(state, req):
                 raise AuthError("token_missing", token_type=token_type, reason="no_credentials")  # nothing to look at
-            identity = _identify(app, state, req, token_type, ra)
+            ra.identifying = True
+            try:
+                identity = _identify(app, state, req, token_type, ra)
+            finally:
+                ra.identifying = False
         except AuthError as err:
             if token_type != "access" and err.error_code in _ABOUT_THE_TOKEN:
                 err.token_type = token_type  # "The refresh token was revoked"
@@ -478,6 +510,8 @@ def get_identity() -> Identity | None:
     ra = request_auth(req)
     if ra.identity is not None:
         return ra.identity
+    if ra.identifying:
+        return None  # read from inside a loader: the identity is not established yet
     try:
         return authenticate(app, get_state(app), req, quiet=True)
     except AuthError:

@@ -62,8 +62,11 @@ class Requirement:
     token_type: str = "access"
     #: Only a token from a fresh login.
     fresh: bool = False
-    #: Step-up (RFC 9470): accepted ``acr`` values (empty: any).
+    #: Step-up (RFC 9470): the ``acr`` values a challenge asks for (empty: any).
     acr_values: tuple[str, ...] = ()
+    #: Step-up: for each stacked guard, the ``acr`` values it accepts; the token's ``acr``
+    #: must be in every group (groups with nothing in common accept no token).
+    acr_groups: tuple[tuple[str, ...], ...] = ()
     #: Step-up (RFC 9470): the most seconds since ``auth_time``.
     max_age: int | None = None
     #: Whether a step-up rule applies at all.
@@ -105,17 +108,23 @@ class Requirement:
 
     @classmethod
     def stepped_up(cls, acr_values: tuple[str, ...], max_age: int | None) -> Requirement:
-        return cls(needs_login=True, acr_values=acr_values, max_age=max_age, step_up=True)
+        return cls(
+            needs_login=True,
+            acr_values=acr_values,
+            acr_groups=(acr_values,) if acr_values else (),
+            max_age=max_age,
+            step_up=True,
+        )
 
     # -- combining -------------------------------------------------------------
 
     def merge(self, other: Requirement) -> Requirement:
         """Both requirements at once (stacked guards, or a rule plus a view's guards)."""
-        acr = self.acr_values
-        if self.step_up and other.step_up and self.acr_values and other.acr_values:
-            acr = tuple(a for a in self.acr_values if a in other.acr_values) or self.acr_values
-        elif other.step_up and not self.acr_values:
-            acr = other.acr_values
+        groups = self.acr_groups + tuple(g for g in other.acr_groups if g not in self.acr_groups)
+        # What a challenge asks for: the values every group accepts (or, when they have
+        # none in common, the first group's: no token passes anyway).
+        common = tuple(a for a in groups[0] if all(a in g for g in groups[1:])) if groups else ()
+        acr = common or (groups[0] if groups else ())
         ages = [a for a in (self.max_age, other.max_age) if a is not None]
         return Requirement(
             needs_login=self.needs_login or other.needs_login,
@@ -127,6 +136,7 @@ class Requirement:
             token_type="refresh" if "refresh" in (self.token_type, other.token_type) else "access",
             fresh=self.fresh or other.fresh,
             acr_values=acr,
+            acr_groups=groups,
             max_age=min(ages) if ages else None,
             step_up=self.step_up or other.step_up,
         )
@@ -199,10 +209,14 @@ def refusal(
     Freshness and step-up first (401: a new login helps), then roles and
     scopes (403: it does not).
     """
-    if req.fresh and identity.claims.get("fresh") is not True:
+    if req.fresh and not identity.fresh:
         return AuthError("fresh_token_required", reason="not_fresh")
     if req.step_up:
-        reason = check_step_up(identity.claims, acr_values=req.acr_values, max_age=req.max_age, now=now, leeway=leeway)
+        reason = None
+        for acr_group in req.acr_groups or ((),):
+            reason = check_step_up(identity.claims, acr_values=acr_group, max_age=req.max_age, now=now, leeway=leeway)
+            if reason is not None:
+                break
         if reason is not None:
             # RFC 9470 §3: 401, with what a new login must satisfy in the challenge.
             return AuthError(
@@ -246,17 +260,42 @@ def requirement_of(view: t.Any, http_method: str | None = None) -> Requirement |
     return req if isinstance(req, Requirement) else None
 
 
+def _chain(view: t.Any) -> cabc.Iterator[t.Any]:
+    """``view`` and what it wraps (``__wrapped__``, as ``functools.wraps`` records it), bounded."""
+    seen: set[int] = set()
+    while view is not None and id(view) not in seen and len(seen) < 64:
+        seen.add(id(view))
+        yield view
+        view = getattr(view, "__wrapped__", None)
+
+
+def marks_of(view: t.Any) -> Requirement | None:
+    """Every requirement a guard marked on ``view`` or on a function it wraps, merged."""
+    found: Requirement | None = None
+    for obj in _chain(view):
+        mark = getattr(obj, WRAPPED_ATTR, None)
+        if isinstance(mark, Requirement):
+            found = mark if found is None else found.merge(mark)
+    return found
+
+
 def misplaced_requirement(view: t.Any) -> Requirement | None:
-    """The requirement of a guard that wrapped ``view`` after it was registered as a route.
+    """What guards put on ``view`` (or on what it wraps) beyond what its own requirement checks.
 
     ``@roles_required("admin")`` written *above* ``@app.get(...)`` wraps the
-    function only after the route registered it, so the route serves the bare
-    function. Its requirement is still found here, and enforced.
+    function only after the route registered it, so the route serves the
+    bare function — or a wrapper of its own guards, or a foreign decorator's
+    wrapper. Every guard marks the objects it wrapped, so the requirement is
+    still found here, and enforced; ``None`` when the registered view checks
+    it all already.
     """
-    if requirement_of(view) is not None:
+    marks = marks_of(view)
+    if marks is None:
         return None
-    req = getattr(view, WRAPPED_ATTR, None)
-    return req if isinstance(req, Requirement) else None
+    own = requirement_of(view)
+    if own is None:
+        return marks
+    return marks if own.merge(marks) != own else None
 
 
 def is_public(view: t.Any) -> bool:

@@ -177,11 +177,23 @@ class TokenService:
         generation = self.generation()
         outside = self.outside
         if self.introspector is not None and (not looks_like_jwt(token) or (outside is None and not self._own_keys)):
+            if self.codec.format == "signed":
+                # This app's own tokens are not JWTs either: never send one of ours out.
+                # Only a token its signature check does not recognise goes to the endpoint.
+                try:
+                    return self._build(self.codec.decode(token, token_type), generation=generation), True
+                except AuthError as err:
+                    if err.reason not in ("signature", "malformed"):
+                        raise
             return self._introspected(self.introspector.introspect(token), token_type), False
         if outside is not None and (not self._own_keys or unverified_issuer(token) in outside.issuers):
             verified = outside.verify(token)
             entry = self._build(
-                verified.claims, roles=verified.roles(), scopes=verified.scopes(), outside=True, generation=generation
+                verified.claims,
+                roles=verified.roles(),
+                scopes=verified.scopes(),
+                outside=verified.issuer.issuer,
+                generation=generation,
             )
             return entry, True
         return self._build(self.codec.decode(token, token_type), generation=generation), True
@@ -198,9 +210,12 @@ class TokenService:
             scheme="introspection",
             token_id=result.token_id,
             token_type="access",
+            issuer=claims["iss"] if isinstance(claims.get("iss"), str) and claims["iss"] else "introspection",
         )
         now = self.clock()
-        exp = result.expires_at if result.expires_at is not None else now + self._leeway + 1
+        # An answer without exp (RFC 7662 makes it optional) is good for as long as the endpoint
+        # says so, up to the maximum lifetime: a revoke() of it must outlive all of that.
+        exp = result.expires_at if result.expires_at is not None else now + self._max_life - 1
         iat = claims.get("iat")
         nbf = claims.get("nbf")
         return Verified(
@@ -218,7 +233,7 @@ class TokenService:
         *,
         roles: frozenset[str] | None = None,
         scopes: frozenset[str] | None = None,
-        outside: bool = False,
+        outside: str | None = None,
         generation: int = 0,
     ) -> Verified:
         subject = claims.get("sub")
@@ -233,7 +248,7 @@ class TokenService:
             raise AuthError("token_invalid", reason="lifetime")
         # An identity provider's token is an access token: its claims were never ours to give
         # a meaning (a "type", a refresh family, a CSRF value).
-        token_type = "access" if outside else claims.get("type", "access")
+        token_type = "access" if outside is not None else claims.get("type", "access")
         if token_type not in TOKEN_TYPES:
             raise AuthError("token_invalid", reason="claim_type")
         fresh = claims.get("fresh")
@@ -247,8 +262,9 @@ class TokenService:
             scheme=self._scheme,
             token_id=_optional_str(claims.get("jti")),
             token_type=token_type,
+            issuer=outside,
         )
-        if outside:
+        if outside is not None:
             return Verified(identity, exp, nbf, iat, None, None, generation)
         family, csrf = _optional_str(claims.get("fam")), _optional_str(claims.get("csrf"))
         return Verified(identity, exp, nbf, iat, family, csrf, generation)
@@ -342,7 +358,8 @@ class TokenService:
         if bad:
             raise ValueError(f"{bad[0]!r} is not an RFC 6749 §3.3 scope-token (no spaces, tabs, quotes or backslashes)")
         extra = dict(claims or {})
-        reserved = RESERVED.intersection(extra) | ({self._roles_claim, self._scopes_claim} & set(extra))
+        mapped = set(self.settings.roles_mapping.names) | set(self.settings.scopes_mapping.names)
+        reserved = RESERVED.intersection(extra) | (mapped & set(extra))
         if reserved:
             raise ValueError(f"claims may not set {sorted(reserved)}; use the keyword arguments")
         default = self.settings.access_expires if token_type == "access" else self.settings.refresh_expires
