@@ -35,6 +35,7 @@ from flask_authgate.metrics import DECISIONS
 from flask_authgate.metrics import DURATION
 from flask_authgate.metrics import DURATION_BUCKETS
 from flask_authgate.metrics import DecisionMetrics
+from flask_authgate.metrics import _Counts
 from flask_authgate.metrics import make_decision_hooks
 from flask_authgate.pipeline import Decision
 
@@ -57,13 +58,17 @@ class Recorded:
 
 
 class Meters:
-    """The global SDK MeterProvider of one test and its in-memory reader."""
+    """The global SDK MeterProvider of one test and its in-memory reader (delta temporality)."""
 
     def __init__(self) -> None:
-        self.reader = sdk_export.InMemoryMetricReader()
+        delta = sdk_export.AggregationTemporality.DELTA
+        self.reader = sdk_export.InMemoryMetricReader(
+            preferred_temporality={sdk_metrics.ObservableCounter: delta, sdk_metrics.Histogram: delta}
+        )
         self.provider = sdk_metrics.MeterProvider(metric_readers=[self.reader])
 
     def collect(self) -> Recorded:
+        """What was recorded since the last collection (zero-valued points left out)."""
         counts: dict[Attrs, int] = {}
         durations: dict[Attrs, t.Any] = {}
         scopes = []
@@ -76,18 +81,33 @@ class Meters:
                         key = tuple(sorted(point.attributes.items()))
                         if metric.name == DECISIONS:
                             assert metric.unit == "{decision}"
-                            counts[key] = point.value
+                            assert metric.data.is_monotonic
+                            if point.value:
+                                counts[key] = point.value
                         elif metric.name == DURATION:
                             assert metric.unit == "s"
-                            durations[key] = point
+                            if point.count:
+                                durations[key] = point
         return Recorded(counts, durations, scopes)
+
+
+def install(meters: Meters) -> None:
+    """Make ``meters`` the global provider, and start its counts from zero.
+
+    The decision counts of the apps on the global provider are the process's
+    (cumulative, like any Prometheus counter); the first collection of a new
+    reader reports what earlier tests counted, and is discarded.
+    """
+    otel_metrics.set_meter_provider(meters.provider)
+    DecisionMetrics()  # registers the instruments on this provider
+    meters.collect()
 
 
 @pytest.fixture
 def meters() -> cabc.Iterator[Meters]:
     globals_test.reset_metrics_globals()
     m = Meters()
-    otel_metrics.set_meter_provider(m.provider)
+    install(m)
     try:
         yield m
     finally:
@@ -111,6 +131,10 @@ def attrs(outcome: str, code: str, status: int, scheme: str) -> Attrs:
 def bearer(app: Flask, gate: AuthGate, subject: str = "alice", **kwargs: t.Any) -> dict[str, str]:
     with app.app_context():
         return {"Authorization": f"Bearer {gate.create_access_token(subject, **kwargs)}"}
+
+
+def by_outcome_and_scheme(durations: dict[Attrs, t.Any]) -> dict[Attrs, int]:
+    return {key: point.count for key, point in durations.items()}
 
 
 def metered_app(config: dict[str, t.Any] | None = None) -> tuple[Flask, AuthGate]:
@@ -164,8 +188,13 @@ def test_allowed_and_each_refusal_is_counted_once_with_its_attributes(meters: Me
         attrs("denied", "not_found", 404, token_format): 1,
         attrs("denied", "auth_unavailable", 503, "none"): 1,
     }
-    # The histogram has the same attribute sets, one duration per decision, in seconds.
-    assert {k: p.count for k, p in got.durations.items()} == got.counts
+    # One duration per decision, in seconds, by outcome and scheme only.
+    assert by_outcome_and_scheme(got.durations) == {
+        (("authgate.outcome", "allowed"), ("authgate.scheme", token_format)): 3,
+        (("authgate.outcome", "denied"), ("authgate.scheme", "none")): 3,
+        (("authgate.outcome", "denied"), ("authgate.scheme", token_format)): 2,
+    }
+    assert sum(p.count for p in got.durations.values()) == sum(got.counts.values())
     for point in got.durations.values():
         assert point.min >= 0
         assert list(point.explicit_bounds) == list(DURATION_BUCKETS)
@@ -327,7 +356,7 @@ def test_unknown_values_are_folded_into_a_fixed_set(meters: Meters) -> None:
         attrs("other", "other", 0, "other"): 20,
         attrs("denied", "token_invalid", 0, "jwt"): 1,
     }
-    assert len(hook._attributes) <= 21
+    assert len(hook._entries) <= 21
 
 
 def test_the_prebuilt_attribute_sets_are_bounded(meters: Meters) -> None:
@@ -335,7 +364,7 @@ def test_the_prebuilt_attribute_sets_are_bounded(meters: Meters) -> None:
     for status in range(100, 600):
         for code in ("ok", "token_invalid", "forbidden"):
             hook(decision(status=status, code=code))
-    assert len(hook._attributes) == 1024  # the cap; more combinations are built per call
+    assert len(hook._entries) == 1024  # the cap; more combinations are folded per call
     hook(decision(status=599, code="not_owner"))
     assert meters.collect().counts[attrs("denied", "not_owner", 599, "jwt")] == 1
 
@@ -352,7 +381,7 @@ def test_off_by_default_nothing_is_recorded(meters: Meters) -> None:
     assert client.get("/me").status_code == 401
     got = meters.collect()
     assert got.counts == {}
-    assert got.scopes == []
+    assert got.durations == {}
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
@@ -434,18 +463,64 @@ def test_make_decision_hooks() -> None:
     assert type(audit).__name__ == "AuditLog"
 
 
-def test_an_explicit_provider_is_used_instead_of_the_global_one(meters: Meters) -> None:
+def test_an_explicit_provider_has_its_own_instruments_and_counts(meters: Meters) -> None:
     reader = sdk_export.InMemoryMetricReader()
     provider = sdk_metrics.MeterProvider(metric_readers=[reader])
     try:
-        DecisionMetrics(provider)(decision())
-        assert meters.collect().counts == {}
+        hook = DecisionMetrics(provider)
+        hook(decision())
+        hook(decision(outcome="allowed", code="ok", status=200))
+        assert meters.collect().counts == {}  # nothing on the global provider
         data = reader.get_metrics_data()
         assert data is not None
-        names = [m.name for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics]
-        assert sorted(names) == [DECISIONS, DURATION]
+        points = {
+            m.name: sorted(
+                (tuple(sorted(p.attributes.items())), getattr(p, "value", None) or p.count) for p in m.data.data_points
+            )
+            for r in data.resource_metrics
+            for sc in r.scope_metrics
+            for m in sc.metrics
+        }
+        assert points[DECISIONS] == sorted(
+            [(attrs("denied", "token_invalid", 401, "jwt"), 1), (attrs("allowed", "ok", 200, "jwt"), 1)]
+        )
+        assert sorted(v for _, v in points[DURATION]) == [1, 1]
     finally:
         provider.shutdown()
+
+
+def test_apps_set_up_before_the_sdk_are_counted_once_it_is() -> None:
+    """The app factory often runs before telemetry is configured (gunicorn --preload, tests)."""
+    globals_test.reset_metrics_globals()
+    try:
+        early, early_gate = metered_app()  # the API's proxy meter: nothing is recorded yet
+        early.add_url_rule("/me", "me", login_required(lambda: {"ok": True}))
+        # Before the SDK: counted (reported with the first collection, which install() discards),
+        # and the proxy histogram records nothing.
+        assert early.test_client().get("/me").status_code == 401
+        m = Meters()
+        install(m)
+        late, late_gate = metered_app()
+        late.add_url_rule("/me", "me", login_required(lambda: {"ok": True}))
+        for app, gate in ((early, early_gate), (late, late_gate)):
+            client = app.test_client()
+            assert client.get("/me", headers=bearer(app, gate)).status_code == 200
+            assert client.get("/me").status_code == 401
+        got = m.collect()
+        assert got.counts == {attrs("allowed", "ok", 200, "jwt"): 2, attrs("denied", "token_missing", 401, "none"): 2}
+        assert sum(p.count for p in got.durations.values()) == 4
+        m.provider.shutdown()
+    finally:
+        globals_test.reset_metrics_globals()
+
+
+def test_the_counted_series_are_bounded() -> None:
+    counts = _Counts()
+    for i in range(2500):
+        counts.add(("denied", f"code-{i}", 401, "jwt"))
+    observed = {tuple(sorted(o.attributes.items())): o.value for o in counts.observe()}
+    assert len(observed) == 2001
+    assert observed[attrs("other", "other", 0, "other")] == 500
 
 
 # -- the duration ----------------------------------------------------------------------------
