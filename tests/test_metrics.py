@@ -352,6 +352,9 @@ def test_unknown_values_are_folded_into_a_fixed_set(meters: Meters) -> None:
     for i in range(20):
         hook(decision(code=f"made_up_{i}", scheme=f"custom-{i}", status=1000 + i, outcome=f"o{i}"))
     hook(decision(status=99))
+    assert hook.attributes(decision(code="made_up", scheme="x", subject="alice")) == dict(
+        attrs("denied", "other", 401, "other")
+    )
     assert meters.collect().counts == {
         attrs("other", "other", 0, "other"): 20,
         attrs("denied", "token_invalid", 0, "jwt"): 1,
