@@ -517,6 +517,64 @@ def test_apps_set_up_before_the_sdk_are_counted_once_it_is() -> None:
         globals_test.reset_metrics_globals()
 
 
+def histogram_points(reader: t.Any) -> dict[Attrs, t.Any]:
+    data = reader.get_metrics_data()
+    return {
+        tuple(sorted(p.attributes.items())): p
+        for r in data.resource_metrics
+        for sc in r.scope_metrics
+        for m in sc.metrics
+        if m.data.__class__.__name__ == "Histogram"
+        for p in m.data.data_points
+    }
+
+
+def test_the_grouped_durations_give_the_histogram_recording_each_one_would() -> None:
+    """Durations are grouped between collections; the histogram must come out exact anyway."""
+    grouped_reader = sdk_export.InMemoryMetricReader()
+    direct_reader = sdk_export.InMemoryMetricReader()
+    grouped = sdk_metrics.MeterProvider(metric_readers=[grouped_reader])
+    direct = sdk_metrics.MeterProvider(metric_readers=[direct_reader])
+    try:
+        hook = DecisionMetrics(grouped)
+        reference = direct.get_meter("reference").create_histogram(
+            "reference", unit="s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS
+        )
+        durations = [0.0, 3e-6, 1e-5, 1.0000001e-5, 2.4e-5, 2.5e-5, 7e-5, 0.0009, 0.001, 0.004, 0.3, 6.0, 42.0]
+        durations += [1.2e-5 + i * 1e-7 for i in range(50)] + [0.012 + i * 1e-5 for i in range(7)]
+        for i, duration in enumerate(durations):
+            outcome = "allowed" if i % 3 else "denied"
+            hook(decision(duration=duration, outcome=outcome, code="ok" if i % 3 else "token_invalid"))
+            reference.record(duration, {"authgate.outcome": outcome, "authgate.scheme": "jwt"})
+        got, want = histogram_points(grouped_reader), histogram_points(direct_reader)
+        assert set(got) == set(want) and len(got) == 2
+        for key, point in got.items():
+            expected = want[key]
+            assert list(point.bucket_counts) == list(expected.bucket_counts)
+            assert list(point.explicit_bounds) == list(expected.explicit_bounds) == list(DURATION_BUCKETS)
+            assert point.count == expected.count
+            assert (point.min, point.max) == (expected.min, expected.max)
+            assert point.sum == pytest.approx(expected.sum, rel=1e-9)
+        # Nothing is kept between collections.
+        assert hook._counts._pending == {}
+    finally:
+        grouped.shutdown()
+        direct.shutdown()
+
+
+def test_hostile_durations_are_recorded_as_zero() -> None:
+    reader = sdk_export.InMemoryMetricReader()
+    provider = sdk_metrics.MeterProvider(metric_readers=[reader])
+    try:
+        hook = DecisionMetrics(provider)
+        for duration in (float("nan"), float("inf"), -1.0):
+            hook(decision(duration=duration))
+        (point,) = histogram_points(reader).values()
+        assert (point.count, point.sum, point.min, point.max) == (3, 0, 0, 0)
+    finally:
+        provider.shutdown()
+
+
 def test_the_counted_series_are_bounded() -> None:
     counts = _Counts()
     for i in range(2500):
