@@ -154,6 +154,29 @@ def markdown(results: dict[str, t.Any]) -> str:
     return "\n".join(lines)
 
 
+def collection_cost(app: t.Any, keys: t.Any, decisions: int = 20_000) -> dict[str, float]:
+    """What the SDK's collection costs after ``decisions`` decisions (the grouped durations recorded)."""
+    from prometheus_client import REGISTRY
+    from prometheus_client import generate_latest
+    from run import time_batch
+
+    environs = [environ_for(ROUTE, mint(keys, ["admin"], 1)[0])]
+    generate_latest(REGISTRY)  # empty what earlier cases left
+    t0 = time.perf_counter()
+    generate_latest(REGISTRY)
+    empty = time.perf_counter() - t0
+    time_batch(app, environs, 0, decisions)
+    t0 = time.perf_counter()
+    generate_latest(REGISTRY)
+    scrape = time.perf_counter() - t0
+    return {
+        "decisions": decisions,
+        "scrape_ms": round(scrape * 1e3, 2),
+        "empty_scrape_ms": round(empty * 1e3, 2),
+        "per_decision_us": round((scrape - empty) / decisions * 1e6, 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: few rounds")
@@ -183,7 +206,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}...", file=sys.stderr)
             run_case(case, rounds, batch)
             results["cases"][name] = {"name": name, "title": title, "rows": case_rows(case)}
+        results["collection"] = collection_cost(apps["authgate-metrics"], keys)
         print(markdown(results))
+        c = results["collection"]
+        print(
+            f"\ncollection (a Prometheus scrape) after {c['decisions']} decisions: {c['scrape_ms']:.1f} ms, "
+            f"{c['per_decision_us']:.2f} µs per decision (empty scrape {c['empty_scrape_ms']:.2f} ms)"
+        )
         os.makedirs(RESULTS, exist_ok=True)
         path = args.output or os.path.join(RESULTS, time.strftime("metrics-%Y%m%d-%H%M%S.json"))
         with open(path, "w") as f:
