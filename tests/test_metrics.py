@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import typing as t
 
@@ -573,6 +574,57 @@ def test_hostile_durations_are_recorded_as_zero() -> None:
         assert (point.count, point.sum, point.min, point.max) == (3, 0, 0, 0)
     finally:
         provider.shutdown()
+
+
+def test_counts_from_many_threads_add_up() -> None:
+    reader = sdk_export.InMemoryMetricReader()
+    provider = sdk_metrics.MeterProvider(metric_readers=[reader])
+    try:
+        hook = DecisionMetrics(provider)
+        start = threading.Barrier(8)
+
+        def work() -> None:
+            start.wait()
+            for i in range(2000):
+                hook(decision(duration=i * 1e-6))
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        data = reader.get_metrics_data()
+        values = {
+            m.name: [getattr(p, "value", None) or p.count for p in m.data.data_points]
+            for r in data.resource_metrics
+            for sc in r.scope_metrics
+            for m in sc.metrics
+        }
+        assert values == {DECISIONS: [16000], DURATION: [16000]}
+    finally:
+        provider.shutdown()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_starts_from_zero() -> None:
+    done = run_python(
+        """
+        import os
+        from opentelemetry.sdk.metrics import MeterProvider
+        from flask_authgate.metrics import DecisionMetrics
+        from flask_authgate.pipeline import Decision
+
+        hook = DecisionMetrics(MeterProvider())
+        hook(Decision("allowed", "ok", 200, "jwt", 0.001, None, "me", "GET", "alice"))
+        pid = os.fork()
+        if pid == 0:  # a worker forked after the parent counted: the parent's decision is not its own
+            os._exit(len(list(hook._counts.observe())))
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), len(list(hook._counts.observe())))
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "1"]
 
 
 def test_the_counted_series_are_bounded() -> None:
