@@ -125,6 +125,10 @@ class Settings:
     dpop_algorithms: tuple[str, ...] = ("ES256", "PS256", "RS256", "EdDSA")
     #: How old a proof's ``iat`` may be, in seconds (``AUTHGATE_DPOP_PROOF_LIFETIME``).
     dpop_proof_lifetime: float = 60.0
+    #: Decision metrics through OpenTelemetry (``AUTHGATE_METRICS``).
+    metrics: bool = False
+    #: One JSON line per decision on the ``flask_authgate.audit`` logger (``AUTHGATE_AUDIT_LOG``).
+    audit_log: bool = False
 
     @property
     def issuers(self) -> tuple[str, ...]:
@@ -588,4 +592,6 @@ def load_settings(app: Flask) -> Settings:
         dpop=dpop,
         dpop_algorithms=dpop_algs,
         dpop_proof_lifetime=dpop_lifetime,
+        metrics=_bool("AUTHGATE_METRICS", cfg.get("AUTHGATE_METRICS", False)),
+        audit_log=_bool("AUTHGATE_AUDIT_LOG", cfg.get("AUTHGATE_AUDIT_LOG", False)),
     )

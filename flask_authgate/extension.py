@@ -27,6 +27,7 @@ from .introspection import Introspector
 from .issuers import IssuerSet
 from .jwks import JwksClient
 from .jwt_tokens import JwtCodec
+from .metrics import make_decision_hooks
 from .requirements import Requirement
 from .resource_metadata import build_metadata
 from .resource_metadata import metadata_path
@@ -221,6 +222,7 @@ class AuthGate:
             render=lambda err: render_error(err, state),
             static_views=static_views(app),
         )
+        state.decision_hooks.extend(make_decision_hooks(metrics=settings.metrics, audit_log=settings.audit_log))
         app.extensions["authgate"] = state
         if settings.dpop:
             state.dpop = DpopVerifier(
