@@ -372,7 +372,7 @@ def test_a_secret_beside_an_identity_provider_is_never_ignored_silently() -> Non
 def test_identity_replace_shares_the_frozen_claims_and_thaw_gives_plain_copies() -> None:
     from flask_authgate.identity import thaw
 
-    identity = Identity("alice", roles=["a"], claims={"org": {"ids": [1, 2]}})
+    identity = Identity("alice", roles=frozenset({"a"}), claims={"org": {"ids": [1, 2]}})
     other = identity.replace(roles=["b"], scheme="api_key")
     assert (other.roles, other.scheme, identity.roles) == (frozenset({"b"}), "api_key", frozenset({"a"}))
     assert other.claims is identity.claims
