@@ -28,7 +28,7 @@ from keys import KeySet
 Guard = cabc.Callable[[t.Any], t.Any]
 
 
-def _routes(app: Flask, guard: cabc.Callable[[t.Any], t.Any]) -> Flask:
+def with_routes(app: Flask, guard: cabc.Callable[[t.Any], t.Any]) -> Flask:
     @app.get(ROUTE)
     @guard
     def admin() -> dict[str, t.Any]:
@@ -41,14 +41,14 @@ def _routes(app: Flask, guard: cabc.Callable[[t.Any], t.Any]) -> Flask:
     return app
 
 
-def _flask(name: str) -> Flask:
+def flask_app(name: str) -> Flask:
     app = Flask(f"bench_{name}")
     app.config["SECRET_KEY"] = SECRET
     return app
 
 
 def build_plain(keys: KeySet) -> Flask:
-    return _routes(_flask("plain"), lambda view: view)
+    return with_routes(flask_app("plain"), lambda view: view)
 
 
 def _json_error(status: int, code: str) -> tuple[dict[str, t.Any], int, dict[str, str]]:
@@ -103,7 +103,7 @@ def build_floor(keys: KeySet) -> Flask:
 
         return decorator
 
-    return _routes(_flask("floor"), roles_required(ROLE))
+    return with_routes(flask_app("floor"), roles_required(ROLE))
 
 
 def build_floor_signed(keys: KeySet) -> Flask:
@@ -135,7 +135,7 @@ def build_floor_signed(keys: KeySet) -> Flask:
 
         return decorator
 
-    return _routes(_flask("floor_signed"), roles_required(ROLE))
+    return with_routes(flask_app("floor_signed"), roles_required(ROLE))
 
 
 def authgate_config(keys: KeySet, **extra: t.Any) -> dict[str, t.Any]:
@@ -165,9 +165,9 @@ def gated(app: Flask) -> Flask:
 def build_authgate(keys: KeySet, **config: t.Any) -> Flask:
     from flask_authgate import roles_required
 
-    app = _flask("authgate")
+    app = flask_app("authgate")
     app.config.update(authgate_config(keys, **config))
-    return _routes(gated(app), roles_required(ROLE))
+    return with_routes(gated(app), roles_required(ROLE))
 
 
 def build_authgate_deny(keys: KeySet) -> Flask:
@@ -175,7 +175,7 @@ def build_authgate_deny(keys: KeySet) -> Flask:
     from flask_authgate import public
     from flask_authgate import roles_required
 
-    app = _flask("authgate_deny")
+    app = flask_app("authgate_deny")
     app.config.update(authgate_config(keys, AUTHGATE_DEFAULT_DENY=True))
     gated(app)
 
@@ -198,7 +198,7 @@ def build_fje(keys: KeySet) -> Flask:
     from flask_jwt_extended import get_jwt
     from flask_jwt_extended import verify_jwt_in_request
 
-    app = _flask("fje")
+    app = flask_app("fje")
     app.config.update(
         JWT_ALGORITHM=keys.alg,
         JWT_DECODE_ALGORITHMS=[keys.alg],
@@ -222,7 +222,7 @@ def build_fje(keys: KeySet) -> Flask:
 
         return wrapper
 
-    return _routes(app, admin_required)
+    return with_routes(app, admin_required)
 
 
 def build_httpauth(keys: KeySet) -> Flask:
@@ -242,7 +242,7 @@ def build_httpauth(keys: KeySet) -> Flask:
     def get_user_roles(user: dict[str, t.Any]) -> list[str]:
         return list(user.get("roles", ()))
 
-    return _routes(_flask("httpauth"), auth.login_required(role=ROLE))
+    return with_routes(flask_app("httpauth"), auth.login_required(role=ROLE))
 
 
 def build_authlib(keys: KeySet) -> Flask:
@@ -261,7 +261,7 @@ def build_authlib(keys: KeySet) -> Flask:
 
     protector = ResourceProtector()
     protector.register_token_validator(Validator(issuer=keys.issuer, resource_server=AUDIENCE, realm=REALM))
-    return _routes(_flask("authlib"), protector(roles=ROLE))
+    return with_routes(flask_app("authlib"), protector(roles=ROLE))
 
 
 BUILDERS: dict[str, cabc.Callable[[KeySet], Flask]] = {

@@ -21,11 +21,11 @@ import urllib.parse
 import urllib.request
 
 from contenders import GATES
-from contenders import _flask
-from contenders import _routes
 from contenders import authgate_config
+from contenders import flask_app
 from contenders import gated
 from contenders import hand_written
+from contenders import with_routes
 from flask import Flask
 from keys import AUDIENCE
 from keys import ROLE
@@ -75,7 +75,7 @@ class Issuers:
 def build_authgate_trusted(issuers: Issuers, cache_size: int) -> Flask:
     from flask_authgate import roles_required
 
-    app = _flask("authgate_trusted")
+    app = flask_app("authgate_trusted")
     app.config.update(
         AUTHGATE_JWT_AUDIENCE=AUDIENCE,
         AUTHGATE_TRUSTED_ISSUERS=[
@@ -83,7 +83,7 @@ def build_authgate_trusted(issuers: Issuers, cache_size: int) -> Flask:
         ],
         AUTHGATE_TOKEN_CACHE_SIZE=cache_size,
     )
-    return _routes(gated(app), roles_required(ROLE))
+    return with_routes(gated(app), roles_required(ROLE))
 
 
 # -- introspection (RFC 7662) ----------------------------------------------------
@@ -138,19 +138,19 @@ def build_floor_introspect(url: str) -> Flask:
             return None
         return answer
 
-    return _routes(_flask("floor_introspect"), hand_written(check))
+    return with_routes(flask_app("floor_introspect"), hand_written(check))
 
 
 def build_authgate_introspect(url: str) -> Flask:
     from flask_authgate import roles_required
 
-    app = _flask("authgate_introspect")
+    app = flask_app("authgate_introspect")
     app.config.update(
         AUTHGATE_INTROSPECTION_URL=url,
         AUTHGATE_INTROSPECTION_CLIENT_ID=CLIENT_ID,
         AUTHGATE_INTROSPECTION_CLIENT_SECRET=CLIENT_SECRET,
     )
-    return _routes(gated(app), roles_required(ROLE))
+    return with_routes(gated(app), roles_required(ROLE))
 
 
 # -- DPoP (RFC 9449) --------------------------------------------------------------
@@ -159,9 +159,9 @@ def build_authgate_introspect(url: str) -> Flask:
 def build_authgate_dpop(keys: KeySet, cache_size: int) -> Flask:
     from flask_authgate import roles_required
 
-    app = _flask("authgate_dpop")
+    app = flask_app("authgate_dpop")
     app.config.update(authgate_config(keys, AUTHGATE_DPOP="allowed", AUTHGATE_TOKEN_CACHE_SIZE=cache_size))
-    return _routes(gated(app), roles_required(ROLE))
+    return with_routes(gated(app), roles_required(ROLE))
 
 
 class DpopClient:
