@@ -43,8 +43,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT, os.path.join(ROOT, "tests")]
 
-import run  # noqa: E402  (bench/run.py: keys, tokens, apps, WSGI timing)
+import contenders  # noqa: E402  (bench/contenders.py: the apps)
+import fixtures  # noqa: E402  (bench/fixtures.py: RedisServer)
+import keys as material  # noqa: E402  (bench/keys.py: keys, tokens, environs)
 import throughput  # noqa: E402  (bench/throughput.py: gunicorn + wrk)
+import timing  # noqa: E402  (bench/timing.py: WSGI timing)
+
+RESULTS = os.path.join(HERE, "results")
 
 SECRET = throughput.SECRET
 
@@ -95,23 +100,24 @@ def wait_trusted(app: t.Any) -> None:
 
 
 def overhead(redis_url: str, port: int, rounds: int, batch: int) -> dict[str, t.Any]:
-    keys = run.make_keys("HS256")
-    plain = run.build_plain(keys)
-    memory = run.build_authgate(keys)
-    remote = run.build_authgate(keys, AUTHGATE_REVOCATION_STORE=redis_url)
-    environs = [run.environ_for(run.ROUTE, tok) for tok in run.mint(keys, [run.ROLE], 1)]
+    keys = material.make_keys("HS256")
+    plain = contenders.build_plain(keys)
+    memory = contenders.build_authgate(keys)
+    remote = contenders.build_authgate(keys, AUTHGATE_REVOCATION_STORE=redis_url)
+    environs = [material.environ_for(material.ROUTE, tok) for tok in material.mint(keys, [material.ROLE], 1)]
     entries = [
-        run.Entry(name, app, environs, 200) for name, app in (("plain", plain), ("memory", memory), ("redis", remote))
+        timing.Entry(name, app, environs, 200)
+        for name, app in (("plain", plain), ("memory", memory), ("redis", remote))
     ]
-    run.call(remote, environs[0])
+    timing.call(remote, environs[0])
     wait_trusted(remote)
-    run.run_case(run.Case("repeated", "200, HS256, repeated token", entries), rounds, batch)
+    timing.run_case(timing.Case("repeated", "200, HS256, repeated token", entries), rounds, batch)
     best = {e.contender: e.best * 1e6 for e in entries}
     over = {"memory": best["memory"] - best["plain"], "redis": best["redis"] - best["plain"]}
 
     wait_trusted(remote)
     before = commandstats(port)
-    run.time_batch(remote, environs, 0, 1000)
+    timing.time_batch(remote, environs, 0, 1000)
     commands = commandstats(port) - before
     return {
         "per_call_us": {k: round(v, 2) for k, v in best.items()},
@@ -259,7 +265,7 @@ def cluster_misses(rounds: int) -> dict[str, t.Any]:
             "one MGET per slot (mget_nonatomic, 3 slots)": lambda: client.mget_nonatomic(spread),
             "one MGET, hash-tagged keys (1 slot)": lambda: client.mget(tagged),
         }
-        best = run.run_micro(fns, rounds, 200)
+        best = timing.run_micro(fns, rounds, 200)
         client.close()
     finally:
         cluster.cleanup()
@@ -368,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["throughput", "propagation", "recovery"], help="run one part alone")
     args = parser.parse_args(argv)
     if args.only is not None:
-        server = run.RedisServer()
+        server = fixtures.RedisServer()
         try:
             if args.only == "throughput":
                 res = gunicorn_throughput(server.url, 1 if args.quick else 3, 2.0 if args.quick else 5.0)
@@ -381,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, indent=2))
         return 0
     rounds = 10 if args.quick else 40
-    server = run.RedisServer()
+    server = fixtures.RedisServer()
     out: dict[str, t.Any] = {}
     try:
         print("overhead and commands...", file=sys.stderr)
@@ -428,8 +434,8 @@ def main(argv: list[str] | None = None) -> int:
             back = r.get("back_s", r.get("back_after_kill_s"))
             print(f"| {name} | {r['to_first_503_s']} s | {back} s |")
     print("\ntargets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in targets.items()))
-    os.makedirs(run.RESULTS, exist_ok=True)
-    path = os.path.join(run.RESULTS, time.strftime("redis-scale-%Y%m%d-%H%M%S.json"))
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, time.strftime("redis-scale-%Y%m%d-%H%M%S.json"))
     with open(path, "w") as f:
         json.dump(out, f, indent=2)
     print(f"results: {path}", file=sys.stderr)
