@@ -34,6 +34,7 @@ class GateState:
         "dpop",
         "header_on",
         "header_only",
+        "hook_checked",
         "jwks",
         "metadata_url",
         "plans",
@@ -76,6 +77,8 @@ class GateState:
         self.decision_hooks: list[t.Callable[[t.Any], None]] = []
         #: The DPoP proof verifier (RFC 9449), when ``AUTHGATE_DPOP`` is on.
         self.dpop: DpopVerifier | None = None
+        #: Whether the app-wide hook has looked at the app (at its first request).
+        self.hook_checked = False
         #: The RFC 9728 metadata URL every Bearer and DPoP challenge names, when a resource is set.
         self.metadata_url: str | None = None
         cookies = "cookies" in settings.token_locations

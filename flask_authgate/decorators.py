@@ -46,9 +46,11 @@ def _gate(requirement: Requirement, app: Flask, req: Request) -> t.Any:
     try:
         if pipeline.preflight(app, state, req, requirement):
             return default_options_response(app)
-        pipeline.check(app, state, req, requirement)
-    except AuthError as err:
+        found = pipeline.decide(app, state, req, requirement)
+    except AuthError as err:  # the preflight's IP check, or a callback's own refusal
         return respond(err, app, req, state)
+    if isinstance(found, AuthError):
+        return respond(found, app, req, state)
     return None
 
 

@@ -287,6 +287,8 @@ class AuthGate:
         if scopes:
             rule = rule.merge(Requirement.scopes(names("scopes_required", scopes)))
         self._rules.add(blueprint.name, rule)
+        for app in list(self._apps):
+            _install_hook(app)  # back in an app that took it out (nothing needed it then)
 
     # -- registrars --------------------------------------------------------
 

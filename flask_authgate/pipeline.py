@@ -71,26 +71,29 @@ _ATTR = "authgate_auth"
 
 
 class RequestAuth:
-    """What the extension knows about one request (kept on the request object)."""
+    """What the extension knows about one request (kept on the request object).
 
-    __slots__ = ("decision", "identifying", "identity", "plan_done", "reported", "results", "scheme", "started", "user")
+    The fields that most requests never change are class-level defaults, so a
+    request that is refused at once pays for two containers only.
+    """
+
+    #: The identity the last successful check established.
+    identity: Identity | None = None
+    user: t.Any = None
+    #: Whether the app-wide rules already ran for this request.
+    plan_done = False
+    #: The scheme the request's token came with (``"Bearer"`` or ``"DPoP"``), once known.
+    scheme: str | None = None
+    #: With decision hooks: when the first check began, and the outcome so far.
+    started: float | None = None
+    decision: tuple[AuthError | None, Identity | None, float] | None = None
+    #: While the callbacks run: a callback reading ``current_identity`` sees ``None``
+    #: instead of starting the same authentication again (and again).
+    identifying = False
 
     def __init__(self) -> None:
         #: token type -> the identity or the failure it resolved to.
         self.results: dict[str, Identity | AuthError] = {}
-        #: The identity the last successful check established.
-        self.identity: Identity | None = None
-        self.user: t.Any = None
-        #: Whether the app-wide rules already ran for this request.
-        self.plan_done = False
-        #: The scheme the request's token came with (``"Bearer"`` or ``"DPoP"``), once known.
-        self.scheme: str | None = None
-        #: With decision hooks: when the first check began, and the outcome so far.
-        self.started: float | None = None
-        self.decision: tuple[AuthError | None, Identity | None] | None = None
-        #: While the callbacks run: a callback reading ``current_identity`` sees ``None``
-        #: instead of starting the same authentication again (and again).
-        self.identifying = False
         #: The failures already logged and signalled (each once per request).
         self.reported: list[AuthError] = []
 
@@ -189,24 +192,26 @@ def call(app: Flask, callback: cabc.Callable[..., t.Any], arg: t.Any) -> t.Any:
 # -- reporting: every refusal is logged and signalled here --------------------------------
 
 
-def report(app: Flask, req: Request, err: AuthError, identity: Identity | None) -> None:
+def report(app: Flask, req: Request, err: AuthError, identity: Identity | None, ra: RequestAuth | None = None) -> None:
     """Log a refusal and send ``authentication_failed`` (400/401/503) or ``access_denied`` (403/404).
 
     Each failure is reported once per request, however often it is raised.
     """
-    reported = request_auth(req).reported
-    if any(e is err for e in reported):
-        return
+    reported = (ra if ra is not None else request_auth(req)).reported
+    for earlier in reported:
+        if earlier is err:
+            return
     reported.append(err)
     state = app.extensions.get("authgate")
     if state is not None and state.decision_hooks:
         _decided(state, req, err, identity)
-    endpoint = req.endpoint
-    reason = err.reason or err.error_code
-    log.info("authgate: %s %s (%s) on endpoint %s", err.code, err.error_code, reason, endpoint)
     signal = signals.access_denied if err.code in (403, 404) else signals.authentication_failed
-    if signal.receivers:
-        signal.send(app, identity=identity, error_code=err.error_code, endpoint=endpoint, reason=reason)
+    if signal.receivers or log.isEnabledFor(logging.INFO):
+        endpoint = req.endpoint
+        reason = err.reason or err.error_code
+        log.info("authgate: %s %s (%s) on endpoint %s", err.code, err.error_code, reason, endpoint)
+        if signal.receivers:
+            signal.send(app, identity=identity, error_code=err.error_code, endpoint=endpoint, reason=reason)
 
 
 class Decision(t.NamedTuple):
@@ -247,7 +252,7 @@ def _decided(state: GateState, req: Request, err: AuthError | None, identity: Id
             code=decided_err.error_code if decided_err is not None else "ok",
             status=response.status_code,
             scheme=who.scheme if who is not None else "none",
-            duration=max(0.0, time.perf_counter() - started),
+            duration=max(0.0, ended - started),
             reason=(decided_err.reason or decided_err.error_code) if decided_err is not None else None,
             endpoint=req.endpoint,
             method=req.method,
@@ -396,12 +401,23 @@ def authenticate(
     :raises AuthError: Why there is none (reported unless ``quiet``: reading
         ``current_identity`` on a public view is not a refusal).
     """
+    found = resolve(app, state, req, token_type, quiet=quiet)
+    if isinstance(found, AuthError):
+        raise found
+    return found
+
+
+def resolve(
+    app: Flask, state: GateState, req: Request, token_type: str = "access", *, quiet: bool = False
+) -> Identity | AuthError:
+    """:func:`authenticate` that returns the refusal instead of raising it (a guard answers it directly)."""
     ra = request_auth(req)
     done = ra.results.get(token_type)
+    if done is None and bare(state, req):
+        # Nothing to look at: the common 401, answered without looking for credentials.
+        done = ra.results[token_type] = AuthError("token_missing", token_type=token_type, reason="no_credentials")
     if done is None:
         try:
-            if bare(state, req):
-                raise AuthError("token_missing", token_type=token_type, reason="no_credentials")  # nothing to look at
             ra.identifying = True
             try:
                 identity = _identify(app, state, req, token_type, ra)
@@ -425,45 +441,66 @@ def authenticate(
         ra.identity = done
         return done
     if not quiet:
-        report(app, req, done, None)
-    raise done
+        report(app, req, done, None, ra)
+    return done
 
 
 # -- requirements ------------------------------------------------------------------------------
 
 
+def network_refusal(app: Flask, req: Request, groups: tuple[tuple[t.Any, ...], ...]) -> AuthError | None:
+    """403 ``ip_denied`` (reported) unless the client address (``request.remote_addr`` only) is allowed."""
+    if address_allowed(parse_address(req.remote_addr), groups):
+        return None
+    err = AuthError("ip_denied", reason="ip")
+    report(app, req, err, None)
+    return err
+
+
 def check_networks(app: Flask, req: Request, groups: tuple[tuple[t.Any, ...], ...]) -> None:
-    """403 ``ip_denied`` unless the client address (``request.remote_addr`` only) is allowed."""
-    if not address_allowed(parse_address(req.remote_addr), groups):
-        err = AuthError("ip_denied", reason="ip")
-        report(app, req, err, None)
+    """:func:`network_refusal`, raised."""
+    err = network_refusal(app, req, groups)
+    if err is not None:
         raise err
 
 
-def check(app: Flask, state: GateState, req: Request, requirement: Requirement) -> Identity | None:
+def decide(app: Flask, state: GateState, req: Request, requirement: Requirement) -> Identity | AuthError | None:
     """Check ``requirement`` for ``req``: the IP lists, then the identity, then what it must hold.
 
-    :returns: The identity (``None`` when the requirement needs none).
-    :raises AuthError: The refusal, already reported.
+    :returns: The identity (``None`` when the requirement needs none), or the
+        refusal, already reported (returned, not raised: a guard answers it
+        directly, and raising costs a traceback on every refusal).
     """
     if state.decision_hooks:
         ra = request_auth(req)
         if ra.started is None:
             ra.started = time.perf_counter()
     if requirement.networks:
-        check_networks(app, req, requirement.networks)
+        err = network_refusal(app, req, requirement.networks)
+        if err is not None:
+            return err
     if not requirement.needs_login:
         return None
-    identity = authenticate(app, state, req, requirement.token_type)
+    identity = resolve(app, state, req, requirement.token_type)
+    if isinstance(identity, AuthError):
+        return identity
     if requirement.checks_identity:
         err = refusal(identity, requirement, state.settings.role_hierarchy, state.tokens.clock(), state.settings.leeway)
         if err is not None:
             err.scheme = request_auth(req).scheme
             report(app, req, err, identity)
-            raise err
+            return err
     if state.decision_hooks:
         _decided(state, req, None, identity)
     return identity
+
+
+def check(app: Flask, state: GateState, req: Request, requirement: Requirement) -> Identity | None:
+    """:func:`decide`, with the refusal raised (for the app-wide hook: Flask's handler answers it)."""
+    found = decide(app, state, req, requirement)
+    if isinstance(found, AuthError):
+        raise found
+    return found
 
 
 def preflight(app: Flask, state: GateState, req: Request, requirement: Requirement) -> bool:

@@ -99,36 +99,24 @@ def _login_redirect(state: GateState) -> WerkzeugResponse | None:
     return redirect(location, 302)
 
 
-class Case(t.NamedTuple):
-    """Everything a default error response depends on: the error and the app's settings."""
+#: The app's part of a default error response: ``(error_format, realm, api_key, dpop, dpop_algs,
+#: resource_metadata)``, built once per app; the error's part is ``(error_code, scopes,
+#: token_type, params, scheme)``. Both are plain tuples, cheap to hash on every refusal.
+AppCase = tuple[str, str, bool, t.Any, tuple[str, ...], str | None]
+ErrorCase = tuple[ErrorCode, tuple[str, ...], str, tuple[tuple[str, str], ...], str | None]
 
-    error_code: ErrorCode
-    error_format: str
-    realm: str
-    api_key: bool
-    scopes: tuple[str, ...]
-    token_type: str
-    params: tuple[tuple[str, str], ...]
-    scheme: str | None
-    dpop: t.Any
-    dpop_algs: tuple[str, ...]
-    resource_metadata: str | None
+_NO_APP: AppCase = ("json", "api", False, False, (), None)
 
 
-def _case(err: AuthError, state: GateState | None) -> Case:
-    if state is None:  # no app set up: the defaults
-        return Case(err.error_code, "json", "api", False, err.scopes, err.token_type, err.challenge_params,
-                    err.scheme, False, (), None)  # fmt: skip
+def app_case(state: GateState | None) -> AppCase:
+    """The app's part of the cache key (the defaults when no app is set up)."""
+    if state is None:
+        return _NO_APP
     settings = state.settings
-    return Case(
-        err.error_code,
+    return (
         settings.error_format,
         settings.realm,
         state.api_keys_on,
-        err.scopes,
-        err.token_type,
-        err.challenge_params,
-        err.scheme,
         settings.dpop,
         settings.dpop_algorithms,
         state.metadata_url,
@@ -136,21 +124,23 @@ def _case(err: AuthError, state: GateState | None) -> Case:
 
 
 @functools.lru_cache(maxsize=512)
-def _headers(case: Case) -> tuple[tuple[str, str], ...]:
+def _headers(app: AppCase, err: ErrorCase) -> tuple[tuple[str, str], ...]:
     """Every header of a default error response, built once per case."""
-    data, mimetype = body(case.error_code, case.error_format, case.token_type)
+    error_format, realm, api_key, dpop, dpop_algs, resource_metadata = app
+    error_code, scopes, token_type, params, scheme = err
+    data, mimetype = body(error_code, error_format, token_type)
     lines = [("Content-Type", mimetype), ("Content-Length", str(len(data)))]
     found = challenges(
-        case.error_code,
-        case.realm,
-        api_key=case.api_key,
-        dpop=case.dpop,
-        dpop_algs=case.dpop_algs,
-        scheme=t.cast(t.Any, case.scheme),
-        scopes=case.scopes,
-        step_up=case.params,
-        resource_metadata=case.resource_metadata,
-        token_type=case.token_type,
+        error_code,
+        realm,
+        api_key=api_key,
+        dpop=dpop,
+        dpop_algs=dpop_algs,
+        scheme=t.cast(t.Any, scheme),
+        scopes=scopes,
+        step_up=params,
+        resource_metadata=resource_metadata,
+        token_type=token_type,
     )
     lines += [("WWW-Authenticate", line) for line in found]
     lines.append(("Cache-Control", "no-store"))
@@ -158,9 +148,9 @@ def _headers(case: Case) -> tuple[tuple[str, str], ...]:
 
 
 @functools.lru_cache(maxsize=512)
-def _default(case: Case) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+def _default(app: AppCase, err: ErrorCase) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """The default body and headers of one case, in one cached look-up."""
-    return body(case.error_code, case.error_format, case.token_type)[0], _headers(case)
+    return body(err[0], app[0], err[2])[0], _headers(app, err)
 
 
 def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResponse:
@@ -171,9 +161,10 @@ def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResp
     """
     if state is None:
         state = _state()
-    case = _case(err, state)
+    app = app_case(state)  # per call: an api_key_loader may be registered after init_app
+    case: ErrorCase = (err.error_code, err.scopes, err.token_type, err.challenge_params, err.scheme)
     if state is None:
-        data, headers = _default(case)
+        data, headers = _default(app, case)
         response = WerkzeugResponse(data, status=err.code, headers=list(headers))
     else:
         if err.code == 401 and state.settings.login_view is not None:
@@ -183,13 +174,13 @@ def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResp
                 return redirected
         renderer = state.callbacks.error_renderer
         if renderer is None:
-            data, headers = _default(case)
+            data, headers = _default(app, case)
             response = state.app.response_class(data, status=err.code, headers=list(headers))
         else:
             response = current_app.make_response(current_app.ensure_sync(renderer)(err))
             response.status_code = t.cast(int, err.code)
             # The renderer owns the body; the status-specific headers stay ours.
-            for name, value in _headers(case)[2:]:
+            for name, value in _headers(app, case)[2:]:
                 if name == "Cache-Control":
                     response.headers[name] = value
                 else:

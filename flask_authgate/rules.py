@@ -141,10 +141,36 @@ def plan_for(app: Flask, state: GateState, req: Request) -> Requirement | None:
         return plan
 
 
+def needs_hook(app: Flask, state: GateState) -> bool:
+    """Whether anything app-wide applies: an allow list, deny by default, a rule, a misplaced guard."""
+    settings = state.settings
+    if settings.ip_allowlist is not None or settings.default_deny or state.rules:
+        return True
+    return any(misplaced_requirement(view) is not None for view in app.view_functions.values())
+
+
+def _retire(app: Flask) -> None:
+    """Take the hook out of an app that needs none (a new list: a request iterating the old one is safe)."""
+    hooks = app.before_request_funcs.get(None, [])
+    app.before_request_funcs[None] = [h for h in hooks if h is not before_request]
+
+
 def before_request() -> Response | None:
-    """The app-wide hook: IP allow list first, then the endpoint's plan."""
+    """The app-wide hook: IP allow list first, then the endpoint's plan.
+
+    Installed on every app, it looks at the app once, at its first request
+    (when Flask no longer accepts new routes): an app with no allow list, no
+    deny by default, no blueprint rule and no guard written above its route
+    takes the hook out again, and pays nothing per request from then on.
+    ``protect()`` puts it back.
+    """
     app, req = pipeline.current()
     state: GateState = app.extensions["authgate"]
+    if not state.hook_checked:
+        state.hook_checked = True
+        if not needs_hook(app, state):
+            _retire(app)
+            return None
     allow = state.settings.ip_allowlist
     if allow is not None:
         pipeline.check_networks(app, req, (allow,))

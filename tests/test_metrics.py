@@ -639,10 +639,6 @@ def test_the_counted_series_are_bounded() -> None:
 # -- the duration ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="pipeline._decided measures up to the response (the view's time included), not up to the decision",
-    strict=False,
-)
 def test_the_duration_ends_at_the_decision_not_after_the_view(meters: Meters) -> None:
     app, gate = metered_app()
     seen: dict[str, float] = {}
