@@ -239,14 +239,15 @@ def _decided(state: GateState, req: Request, err: AuthError | None, identity: Id
     """Keep this request's decision (a refusal wins); the hooks get it once, with the response."""
     ra = request_auth(req)
     first = ra.decision is None
+    now = time.perf_counter()
     if first or (err is not None and ra.decision is not None and ra.decision[0] is None):
-        ra.decision = (err, identity)
+        ra.decision = (err, identity, now)  # the duration ends at the decision, not after the view
     if not first:
         return
-    started = ra.started if ra.started is not None else time.perf_counter()
+    started = ra.started if ra.started is not None else now
 
     def emit(response: Response) -> Response:
-        decided_err, who = t.cast("tuple[AuthError | None, Identity | None]", ra.decision)
+        decided_err, who, ended = t.cast("tuple[AuthError | None, Identity | None, float]", ra.decision)
         decision = Decision(
             outcome="denied" if decided_err is not None else "allowed",
             code=decided_err.error_code if decided_err is not None else "ok",
