@@ -260,10 +260,15 @@ OUTSIDE_KEYS = (
 )
 
 
-def _algorithms(app: Flask) -> tuple[str, ...]:
+def _algorithms(app: Flask, token_format: str = "jwt") -> tuple[str, ...]:
     key = "AUTHGATE_JWT_ALGORITHMS"
     outside = any(app.config.get(k) is not None for k in OUTSIDE_KEYS)
-    if outside and key not in app.config and app.config.get("AUTHGATE_JWT_SECRET") is not None:
+    if (
+        outside
+        and token_format == "jwt"
+        and key not in app.config
+        and app.config.get("AUTHGATE_JWT_SECRET") is not None
+    ):
         # The secret would be ignored silently (outside keys default to the asymmetric family).
         raise ConfigError(
             "AUTHGATE_JWT_SECRET is set beside an identity provider's keys, but AUTHGATE_JWT_ALGORITHMS is not: "
@@ -372,7 +377,7 @@ def load_settings(app: Flask) -> Settings:
     """Read, default and validate every ``AUTHGATE_*`` key of ``app``."""
     cfg = app.config
     token_format = _choice("AUTHGATE_TOKEN_FORMAT", cfg.get("AUTHGATE_TOKEN_FORMAT", "jwt"), ("jwt", "signed"))
-    algorithms = _algorithms(app)
+    algorithms = _algorithms(app, token_format)
     public_keys = _public_keys(app)
     private_key = cfg.get("AUTHGATE_JWT_PRIVATE_KEY")
     if private_key is not None:
