@@ -148,7 +148,7 @@ class Endpoint:
         self.calls = 0
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            def do_POST(self) -> None:
                 endpoint.calls += 1
                 self.rfile.read(int(self.headers["Content-Length"]))
                 data = json.dumps(answer).encode()
