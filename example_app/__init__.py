@@ -44,7 +44,6 @@ from flask_authgate import public
 from . import api
 from . import auth
 from . import db
-from . import dpop
 from .extensions import gate
 
 __all__ = ["create_app", "gate"]
@@ -104,7 +103,6 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     gate.init_app(app)
-    dpop.init_app(app)
     db.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)

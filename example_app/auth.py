@@ -5,7 +5,7 @@ with ``AUTHGATE_DEFAULT_DENY``); everything else needs a token.
 
 DPoP (RFC 9449 §5): a login that carries a ``DPoP`` proof gets an access
 token bound to the proof's key (``cnf.jkt``, ``token_type: "DPoP"``) and a
-refresh token that records the same key (claim :data:`REFRESH_KEY_CLAIM`), so
+refresh token bound to the same key (``gate.create_token_pair(..., dpop_jkt=...)``), so
 a refresh needs a proof of that key too. A login without a proof gets bearer
 tokens, as before (curl, scripts), unless ``AUTHGATE_DPOP`` is ``"required"``.
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import datetime
-import hmac
 import time
 import typing as t
 from http import HTTPStatus
@@ -61,8 +60,6 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password")
 ACR_PASSWORD = "pwd"
 #: ``acr`` of a step-up login: the password and the second factor (what ``@step_up_required`` asks for).
 ACR_SECOND_FACTOR = "mfa"
-#: The refresh-token claim naming the DPoP key of the session (``cnf`` belongs to access tokens).
-REFRESH_KEY_CLAIM = "dpop_jkt"
 
 
 def error(status: int, code: str, message: str, *, challenge: bool = False) -> Response:
@@ -134,18 +131,6 @@ def _access_expires() -> int:
     return int(value.total_seconds() if isinstance(value, datetime.timedelta) else value)
 
 
-def _bound_session(
-    subject: str, roles: cabc.Iterable[str], scopes: cabc.Iterable[str], login: dict[str, t.Any], jkt: str
-) -> TokenPair:
-    """A DPoP-bound access token and a refresh token that records the same key."""
-    expires_in = _access_expires()
-    access = gate.create_access_token(
-        subject, roles=roles, scopes=scopes, claims=login, fresh=True, dpop_jkt=jkt, expires_in=expires_in
-    )
-    refresh = gate.create_refresh_token(subject, roles=roles, scopes=scopes, claims={**login, REFRESH_KEY_CLAIM: jkt})
-    return {"access_token": access, "refresh_token": refresh, "token_type": "DPoP", "expires_in": expires_in}
-
-
 def _login_claims(acr: str) -> dict[str, t.Any]:
     # RFC 9470 §4 / OpenID Connect Core §2: how (acr) and when (auth_time) the user authenticated.
     return {"acr": acr, "auth_time": int(time.time())}
@@ -180,10 +165,8 @@ def login() -> Response:
         return error(401, "login_failed", "The username or the password is wrong", challenge=True)
     scopes = sorted({s for role in user.roles for s in SCOPES_BY_ROLE.get(role, ())})
     roles, claims = sorted(user.roles), _login_claims(ACR_PASSWORD)
-    if jkt is not None:
-        pair = _bound_session(str(user.id), roles, scopes, claims, jkt)
-    else:
-        pair = gate.create_token_pair(str(user.id), roles=roles, scopes=scopes, claims=claims, fresh=True)
+    # With a proven key (jkt), both tokens are bound to it and token_type is "DPoP".
+    pair = gate.create_token_pair(str(user.id), roles=roles, scopes=scopes, claims=claims, fresh=True, dpop_jkt=jkt)
     return _session_response(pair, user, cookies=cookies)
 
 
@@ -198,43 +181,14 @@ def refresh() -> Response:
     and the new access token is bound to that key again.
     """
     from_cookie = "Authorization" not in request.headers
-    bound_to = current_identity.claims.get(REFRESH_KEY_CLAIM)
-    if bound_to is None:
-        return _session_response(gate.rotate_refresh_token(), None, cookies=from_cookie)
-    jkt = dpop.proven_key()  # checked before the refresh token is used up
-    if jkt is None:
-        raise AuthError("dpop_proof_invalid", reason="dpop_missing")
-    if not isinstance(bound_to, str) or not hmac.compare_digest(bound_to.encode(), jkt.encode()):
-        raise AuthError("token_invalid", token_type="refresh", reason="dpop_binding")
-    pair = gate.rotate_refresh_token()
-    # rotate_refresh_token() issues a bearer access token (it takes no key); it never leaves
-    # this process, and is revoked so that it could not be used even if it did.
-    gate.revoke(pair["access_token"])
-    claims = current_identity.claims
-    login_claims = {name: claims[name] for name in ("acr", "auth_time") if name in claims}
-    expires_in = _access_expires()
-    pair["access_token"] = gate.create_access_token(
-        current_identity.subject,
-        roles=current_identity.roles,
-        scopes=current_identity.scopes,
-        claims=login_claims,
-        dpop_jkt=jkt,
-        expires_in=expires_in,
-    )
-    pair["token_type"] = "DPoP"
-    pair["expires_in"] = expires_in
-    return _session_response(pair, None, cookies=False)
+    # A refresh token bound to a DPoP key came with a proof of it (the guard checked it):
+    # the new pair is bound to the same key.
+    return _session_response(gate.rotate_refresh_token(), None, cookies=from_cookie)
 
 
 def presented_access_token() -> str | None:
     """The access token of this request, ``Bearer`` or ``DPoP`` (already verified by the guard)."""
-    token = gate.current_token()
-    if token is None:
-        # gate.current_token() reads the Bearer scheme only; a DPoP request names its token the same way.
-        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "dpop" and value.strip():
-            token = value.strip()
-    return token
+    return gate.current_token()
 
 
 def _session_key() -> str | None:

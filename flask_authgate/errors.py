@@ -144,6 +144,7 @@ class AuthError(HTTPException):
 
     .. versionadded:: 0.1
 
+
     .. versionchanged:: 0.2
         ``reason`` and ``token_type``; ``scopes`` are validated.
     """

@@ -33,6 +33,7 @@ class Identity:
         issuer: compare ``(issuer, subject)`` where both kinds meet.
 
     .. versionadded:: 0.1
+
     .. versionchanged:: 0.2
         ``issuer``.
     """

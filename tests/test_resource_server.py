@@ -366,3 +366,68 @@ def test_step_up_refuses_values_that_could_not_be_sent() -> None:
         step_up_required('mfa"')
     with pytest.raises(TypeError):
         step_up_required()
+
+
+# -- the token endpoint: bound refresh tokens and gate.dpop_thumbprint() -------------------------------
+
+
+def token_endpoint_app(mode: str = "allowed") -> tuple[Flask, AuthGate]:
+    from flask_authgate import refresh_token_required
+
+    app, gate = build(mode)
+
+    @app.post("/login")
+    def login() -> t.Any:
+        return gate.create_token_pair("alice", dpop_jkt=gate.dpop_thumbprint())
+
+    @app.post("/refresh")
+    @refresh_token_required
+    def refresh() -> t.Any:
+        return gate.rotate_refresh_token()
+
+    return app, gate
+
+
+@pytest.mark.parametrize("mode", ["allowed", "required"])
+def test_a_login_proof_binds_both_tokens_and_rotation_keeps_the_key(mode: str) -> None:
+    app, _ = token_endpoint_app(mode)
+    client, thief = Client(), Client()
+    http = app.test_client()
+    pair = http.post("/login", headers={"DPoP": client.proof("POST", "http://localhost/login")}).get_json()
+    assert pair["token_type"] == "DPoP"
+    # At the token endpoint the refresh token travels as Bearer, with a proof and no ath (RFC 9449 §5).
+    missing = http.post("/refresh", headers=bearer(pair["refresh_token"]))
+    assert missing.get_json()["code"] == "dpop_proof_invalid"
+    stolen = http.post(
+        "/refresh", headers={**bearer(pair["refresh_token"]), "DPoP": thief.proof("POST", "http://localhost/refresh")}
+    )
+    assert (stolen.get_json()["code"], stolen.get_json()["message"]) == (
+        "token_invalid",
+        "The refresh token is invalid",
+    )
+    ok = http.post(
+        "/refresh", headers={**bearer(pair["refresh_token"]), "DPoP": client.proof("POST", "http://localhost/refresh")}
+    )
+    new = ok.get_json()
+    assert (ok.status_code, new["token_type"]) == (200, "DPoP")
+    assert http.get("/sync", headers=dpop_headers(client, new["access_token"], "/sync")).get_json() == {"sub": "alice"}
+    assert http.get("/sync", headers=dpop_headers(thief, new["access_token"], "/sync")).status_code == 401
+
+
+def test_a_login_without_a_proof_gets_bearer_tokens_and_a_replayed_login_proof_is_refused() -> None:
+    app, _ = token_endpoint_app()
+    client = Client()
+    http = app.test_client()
+    assert http.post("/login").get_json()["token_type"] == "Bearer"
+    proof = client.proof("POST", "http://localhost/login")
+    assert http.post("/login", headers={"DPoP": proof}).status_code == 200
+    assert http.post("/login", headers={"DPoP": proof}).get_json()["code"] == "dpop_proof_invalid"
+
+
+def test_current_token_reads_the_dpop_scheme() -> None:
+    app, gate = build()
+    client = Client()
+    with app.app_context():
+        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    with app.test_request_context(headers=dpop_headers(client, token, "/sync")):
+        assert gate.current_token() == token
