@@ -190,6 +190,11 @@ class Introspector:
     def __len__(self) -> int:
         return len(self._cache)
 
+    @property
+    def cache_ttl(self) -> float:
+        """Seconds an answer is reused."""
+        return self._ttl
+
     def clear(self) -> None:
         with self._lock:
             self._cache.clear()

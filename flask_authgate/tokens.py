@@ -75,6 +75,8 @@ class Verified(t.NamedTuple):
     #: The key generation the token was verified under: a cache hit from an older
     #: generation is verified again, so a verdict never outlives the key behind it.
     generation: int = 0
+    #: When the verdict must be asked for again (an introspection answer's cache time), or ``None``.
+    valid_until: float | None = None
 
 
 def _number(value: t.Any) -> float:
@@ -185,7 +187,11 @@ class TokenService:
                 except AuthError as err:
                     if err.reason not in ("signature", "malformed"):
                         raise
-            return self._introspected(self.introspector.introspect(token), token_type), False
+            entry = self._introspected(self.introspector.introspect(token), token_type)
+            # Kept beside the other verdicts for the introspection cache time only (never past
+            # exp), so a repeated opaque token costs what a repeated JWT does.
+            ttl = self.introspector.cache_ttl
+            return entry._replace(valid_until=min(entry.exp, self.clock() + ttl)), ttl > 0
         if outside is not None and (not self._own_keys or unverified_issuer(token) in outside.issuers):
             verified = outside.verify(token)
             entry = self._build(
@@ -288,8 +294,11 @@ class TokenService:
                 self.before_hit()
             if self.outside is not None:
                 self.outside.refresh_if_stale()
-            if entry.generation != self.generation():
-                # A key was retired or re-keyed since: this verdict may rest on it.
+            if entry.generation != self.generation() or (
+                entry.valid_until is not None and self.clock() >= entry.valid_until
+            ):
+                # A key was retired or re-keyed since (this verdict may rest on it), or an
+                # introspection answer's cache time is over: ask again.
                 self.cache.discard(token)
             entry = self.cache.get(token)
         now = self.clock()

@@ -431,3 +431,27 @@ def test_current_token_reads_the_dpop_scheme() -> None:
         token = gate.create_access_token("alice", dpop_jkt=client.jkt)
     with app.test_request_context(headers=dpop_headers(client, token, "/sync")):
         assert gate.current_token() == token
+
+
+def test_a_dpop_bound_token_from_an_outside_issuer() -> None:
+    from flask_authgate.testing import FakeIdentityProvider
+
+    client, thief = Client(), Client()
+    with FakeIdentityProvider() as idp:
+        app = Flask("outside_dpop")
+        app.config.update(
+            AUTHGATE_DPOP="allowed",
+            AUTHGATE_TRUSTED_ISSUERS=[{"issuer": idp.issuer, "jwks_url": idp.jwks_url, "audience": None}],
+        )
+        AuthGate(app)
+
+        @app.get("/sync")
+        @login_required
+        def sync_view() -> dict[str, str]:
+            return {"sub": current_identity.subject}
+
+        token = idp.token("user-1", cnf={"jkt": client.jkt})
+        http = app.test_client()
+        assert http.get("/sync", headers=dpop_headers(client, token, "/sync")).get_json() == {"sub": "user-1"}
+        assert http.get("/sync", headers=dpop_headers(thief, token, "/sync")).get_json()["code"] == "token_invalid"
+        assert http.get("/sync", headers=bearer(token)).get_json()["code"] == "token_invalid"
