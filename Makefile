@@ -44,7 +44,8 @@ test-lowest:
 	.venv-lowest/bin/python -m pip install -q $(LOWEST) --group test
 	.venv-lowest/bin/python -m pip install -q --no-deps -e .
 	.venv-lowest/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_real_http.py \
-		--ignore=tests/test_docs_site.py --ignore=tests/test_packaging.py
+		--ignore=tests/test_docs_site.py --ignore=tests/test_packaging.py \
+		--ignore=tests/test_openapi.py --ignore=tests/test_docs_examples.py
 
 ## docs: build the documentation; any warning fails
 docs: $(STAMP)
