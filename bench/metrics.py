@@ -40,20 +40,20 @@ import typing as t
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from contenders import build_authgate
+from contenders import build_floor
+from contenders import build_httpauth
+from contenders import build_plain
+from keys import ROUTE
+from keys import environ_for
+from keys import make_keys
+from keys import mint
+from report import case_rows
+from report import machine
 from run import RESULTS
-from run import ROUTE
-from run import Case
-from run import Entry
-from run import build_authgate
-from run import build_floor
-from run import build_httpauth
-from run import build_plain
-from run import case_rows
-from run import environ_for
-from run import machine
-from run import make_keys
-from run import mint
-from run import run_case
+from timing import Case
+from timing import Entry
+from timing import run_case
 
 CONTENDERS = [
     "plain",
@@ -110,7 +110,9 @@ def build(contender: str, keys: t.Any) -> t.Any:
     app = build_authgate(keys, **config)
     hooks = app.extensions["authgate"].decision_hooks
     if contender == "authgate-hook":
-        hooks.append(lambda decision: None)
+        from flask_authgate.pipeline import add_decision_hook
+
+        add_decision_hook(app, lambda decision: None)
     if len(hooks) != {"authgate": 0, "authgate-both": 2}.get(contender, 1):
         # An older flask_authgate (an installed copy, not this checkout) would measure nothing.
         raise SystemExit(f"{contender}: the decision hooks are {hooks!r}; run with PYTHONPATH=. from the checkout")

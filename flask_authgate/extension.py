@@ -222,8 +222,10 @@ class AuthGate:
             render=lambda err: render_error(err, state),
             static_views=static_views(app),
         )
-        state.decision_hooks.extend(make_decision_hooks(metrics=settings.metrics, audit_log=settings.audit_log))
+        hooks = make_decision_hooks(metrics=settings.metrics, audit_log=settings.audit_log)
         app.extensions["authgate"] = state
+        for hook in hooks:  # one app-level after_request function, not a closure per request
+            pipeline.add_decision_hook(app, hook)
         if settings.dpop:
             state.dpop = DpopVerifier(
                 algorithms=settings.dpop_algorithms,

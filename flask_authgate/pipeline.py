@@ -236,40 +236,52 @@ class Decision(t.NamedTuple):
 
 
 def _decided(state: GateState, req: Request, err: AuthError | None, identity: Identity | None) -> None:
-    """Keep this request's decision (a refusal wins); the hooks get it once, with the response."""
+    """Keep this request's decision (a refusal wins); :func:`emit_decision` gives it to the hooks."""
     ra = request_auth(req)
-    first = ra.decision is None
-    now = time.perf_counter()
-    if first or (err is not None and ra.decision is not None and ra.decision[0] is None):
-        ra.decision = (err, identity, now)  # the duration ends at the decision, not after the view
-    if not first:
-        return
-    started = ra.started if ra.started is not None else now
+    if ra.decision is None or (err is not None and ra.decision[0] is None):
+        ra.decision = (err, identity, time.perf_counter())  # the duration ends at the decision
 
-    def emit(response: Response) -> Response:
-        decided_err, who, ended = t.cast("tuple[AuthError | None, Identity | None, float]", ra.decision)
-        decision = Decision(
-            outcome="denied" if decided_err is not None else "allowed",
-            code=decided_err.error_code if decided_err is not None else "ok",
-            status=response.status_code,
-            scheme=who.scheme if who is not None else "none",
-            duration=max(0.0, ended - started),
-            reason=(decided_err.reason or decided_err.error_code) if decided_err is not None else None,
-            endpoint=req.endpoint,
-            method=req.method,
-            subject=who.subject if who is not None else None,
-        )
-        for hook in state.decision_hooks:
-            try:
-                hook(decision)
-            except Exception:  # a metrics or log backend must never break the response
-                log.exception("authgate: a decision hook raised")
+
+def add_decision_hook(app: Flask, hook: cabc.Callable[[Decision], None]) -> None:
+    """Call ``hook`` with the :class:`Decision` of every decided request of ``app`` (metrics, audit)."""
+    state = get_state(app)
+    if not state.decision_hooks:
+        app.after_request(emit_decision)
+    state.decision_hooks.append(hook)
+
+
+def emit_decision(response: Response) -> Response:
+    """The app's ``after_request`` function when it has decision hooks: one call per decided request."""
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    ra: RequestAuth | None = req.__dict__.get(_ATTR)
+    if ra is None or ra.decision is None:
         return response
-
-    try:
-        after_this_request(emit)
-    except (AssertionError, RuntimeError):  # pragma: no cover - outside a request being dispatched
-        pass
+    decided_err, who, ended = ra.decision
+    started = ra.started if ra.started is not None else ended
+    # Positional, through tuple.__new__: this runs on every decided request of a metered app.
+    if decided_err is None:
+        fields: tuple[t.Any, ...] = ("allowed", "ok", response.status_code)
+        reason = None
+    else:
+        fields = ("denied", decided_err.error_code, response.status_code)
+        reason = decided_err.reason or decided_err.error_code
+    decision = Decision._make(
+        (
+            *fields,
+            who.scheme if who is not None else "none",
+            ended - started if ended > started else 0.0,
+            reason,
+            req.endpoint,
+            req.method,
+            who.subject if who is not None else None,
+        )
+    )
+    for hook in current_app.extensions["authgate"].decision_hooks:
+        try:
+            hook(decision)
+        except Exception:  # a metrics or log backend must never break the response
+            log.exception("authgate: a decision hook raised")
+    return response
 
 
 def deny(err: AuthError, identity: Identity | None = None) -> t.NoReturn:
