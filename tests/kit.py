@@ -26,6 +26,18 @@ from flask_authgate.errors import message_for
 from flask_authgate.signed_tokens import SALTS
 from flask_authgate.signed_tokens import SIGNER_KWARGS
 
+#: Debian's Chromium and the flags it needs here (Playwright's own download does not work offline).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 def bearer(token: str) -> dict[str, str]:
     """The ``Authorization`` header that sends ``token``."""

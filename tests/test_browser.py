@@ -25,6 +25,8 @@ import pytest
 from conftest import IN_CI
 from conftest import free_port
 from flask import Flask
+from kit import CHROMIUM
+from kit import CHROMIUM_ARGS as ARGS
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server
 
@@ -40,16 +42,6 @@ if t.TYPE_CHECKING:
     from playwright.sync_api import Browser
     from playwright.sync_api import Page
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 SECRET = "browser-test-secret-" + "z" * 48
 

@@ -22,6 +22,8 @@ import typing as t
 
 import pytest
 from conftest import IN_CI
+from kit import CHROMIUM
+from kit import CHROMIUM_ARGS as ARGS
 
 if t.TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -29,16 +31,6 @@ if t.TYPE_CHECKING:
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "docs"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _need(module: str) -> None:
