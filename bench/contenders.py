@@ -79,7 +79,11 @@ def hand_written(check: cabc.Callable[[str], dict[str, t.Any] | None]) -> Guard:
 
 
 def build_floor(keys: KeySet) -> Flask:
-    """The floor: the obvious hand-written decorator: parse the header, ``jwt.decode`` with the right key, check the role."""
+    """The floor: the obvious hand-written decorator: parse the header, ``jwt.decode`` with the right key, check the role.
+
+    Written out, not built on :func:`hand_written`: the floors are what every ratio is divided
+    by, so each costs exactly what a user's own decorator would, without an extra call.
+    """
 
     def roles_required(role: str) -> cabc.Callable[[t.Any], t.Any]:
         def decorator(view: t.Any) -> t.Any:
