@@ -81,19 +81,19 @@ class GateState:
         self.hook_checked = False
         #: The RFC 9728 metadata URL every Bearer and DPoP challenge names, when a resource is set.
         self.metadata_url: str | None = None
-        cookies = "cookies" in settings.token_locations
+        cookies = "cookies" in settings.tokens.locations
         #: Whether bearer tokens are read from the ``Authorization`` header.
-        self.header_on = "headers" in settings.token_locations
+        self.header_on = "headers" in settings.tokens.locations
         #: The header is the only token location (the loader's shortcut for "no credentials").
         self.header_only = self.header_on and not cookies
         #: The access-token cookie, when cookies are a token location.
-        self.cookie_name: str | None = settings.access_cookie_name if cookies else None
+        self.cookie_name: str | None = settings.cookies.access_name if cookies else None
         #: token type -> its cookie, when cookies are a token location.
         self.cookie_names: dict[str, str] = (
-            {"access": settings.access_cookie_name, "refresh": settings.refresh_cookie_name} if cookies else {}
+            {"access": settings.cookies.access_name, "refresh": settings.cookies.refresh_name} if cookies else {}
         )
         #: The WSGI environ key of the API-key header (used once an api_key_loader is registered).
-        self.api_key_environ = "HTTP_" + settings.api_key_header.upper().replace("-", "_")
+        self.api_key_environ = "HTTP_" + settings.tokens.api_key_header.upper().replace("-", "_")
         #: (method, endpoint) -> the requirement the app-wide rules put on it (or None).
         self.plans: dict[tuple[str, str], Requirement | None] = {}
         self.plans_version = -1
@@ -107,7 +107,7 @@ class GateState:
     @property
     def memory_revocations(self) -> bool:
         """Whether revocations live in this process only (the in-memory store)."""
-        return bool(self.settings.revocation_store == "memory")
+        return bool(self.settings.revocation.store == "memory")
 
 
 def get_state(app: Flask | None = None) -> GateState:

@@ -71,7 +71,7 @@ def audit() -> list[dict[str, t.Any]]:
         by_method = {m: requirement_of(view, m) for m in methods} if hasattr(view, "view_class") else {}
         if static:
             guards.append("static files")
-        if state.settings.ip_allowlist is not None:
+        if state.settings.access.ip_allowlist is not None:
             guards.append("app ip allow list")
         if public:
             guards.append("public")
@@ -86,7 +86,7 @@ def audit() -> list[dict[str, t.Any]]:
                 bp_rule = state.rules.rule_of(app, name)
                 if bp_rule is not None:
                     guards += [f"blueprint {name}: {g}" for g in _describe(bp_rule)]
-            if state.settings.default_deny:
+            if state.settings.access.default_deny:
                 guards.append("default deny")
         unguarded = not (static or public or own_covers or any(g.startswith(("blueprint", "default")) for g in guards))
         rows.append(

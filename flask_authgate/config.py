@@ -50,95 +50,231 @@ _TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _QUOTABLE_RE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
+def setting(key: str | None, default: t.Any = dataclasses.MISSING, **kwargs: t.Any) -> t.Any:
+    """A settings field read from ``key`` (``None``: built from several keys), with its default."""
+    return dataclasses.field(default=default, metadata={"key": key}, **kwargs)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeySettings:
+    """The keys that sign and verify this app's own tokens, and the JWKS they may come from."""
+
+    #: HMAC keys, the first signs and all verify (``AUTHGATE_JWT_SECRET``, else Flask's ``SECRET_KEY``).
+    secrets: tuple[bytes, ...] = setting("AUTHGATE_JWT_SECRET", ())
+    #: Accepted JWT algorithms, one family (``AUTHGATE_JWT_ALGORITHMS``; the asymmetric family
+    #: by default when only an identity provider's keys are set).
+    algorithms: tuple[str, ...] = setting("AUTHGATE_JWT_ALGORITHMS", ("HS256",))
+    #: PEM private key that signs asymmetric tokens (``AUTHGATE_JWT_PRIVATE_KEY``).
+    private_key: str | bytes | None = setting("AUTHGATE_JWT_PRIVATE_KEY", None)
+    #: ``kid`` header of tokens signed with the private key (``AUTHGATE_JWT_KID``).
+    signing_kid: str | None = setting("AUTHGATE_JWT_KID", None)
+    #: PEM verification keys by ``kid``, ``None`` for the key without a kid
+    #: (``AUTHGATE_JWT_PUBLIC_KEY`` and ``AUTHGATE_JWT_PUBLIC_KEYS``).
+    public_keys: cabc.Mapping[str | None, str | bytes] = setting(None, default_factory=dict)
+    #: Where verification keys are fetched from (``AUTHGATE_JWKS_URL``).
+    jwks_url: str | None = setting("AUTHGATE_JWKS_URL", None)
+    #: Seconds a fetched key set is used before it is fetched again (``AUTHGATE_JWKS_CACHE_LIFESPAN``).
+    jwks_lifespan: float = setting("AUTHGATE_JWKS_CACHE_LIFESPAN", 300.0)
+    #: Seconds between two fetches for an unknown ``kid`` (``AUTHGATE_JWKS_COOLDOWN``).
+    jwks_cooldown: float = setting("AUTHGATE_JWKS_COOLDOWN", 30.0)
+    #: Seconds one fetch of the key set may take (``AUTHGATE_JWKS_TIMEOUT``).
+    jwks_timeout: float = setting("AUTHGATE_JWKS_TIMEOUT", 2.0)
+
+    @property
+    def asymmetric(self) -> bool:
+        """Whether this app's own tokens are signed with a private key (no HMAC algorithm)."""
+        return not any(a in HMAC_ALGORITHMS for a in self.algorithms)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TokenSettings:
+    """What this app's own tokens look like, how long they live, and where credentials are read."""
+
+    #: ``"jwt"`` or ``"signed"`` (itsdangerous) tokens (``AUTHGATE_TOKEN_FORMAT``).
+    format: t.Literal["jwt", "signed"] = setting("AUTHGATE_TOKEN_FORMAT", "jwt")
+    #: Where tokens are read from: ``"headers"`` and/or ``"cookies"`` (``AUTHGATE_TOKEN_LOCATIONS``).
+    locations: frozenset[str] = setting("AUTHGATE_TOKEN_LOCATIONS", frozenset({"headers"}))
+    #: The header API keys come in (``AUTHGATE_API_KEY_HEADER``).
+    api_key_header: str = setting("AUTHGATE_API_KEY_HEADER", "X-API-Key")
+    #: Accepted ``typ`` header values (lower case), or empty for no check (``AUTHGATE_JWT_TYP``).
+    types: frozenset[str] = setting("AUTHGATE_JWT_TYP", frozenset())
+    #: Accepted ``aud`` values (``AUTHGATE_JWT_AUDIENCE``, else ``AUTHGATE_RESOURCE``), or ``None``.
+    audience: tuple[str, ...] | None = setting("AUTHGATE_JWT_AUDIENCE", None)
+    #: Every issuer this app's own tokens may carry (``AUTHGATE_JWT_ISSUER``, a string or a list).
+    accepted_issuers: tuple[str, ...] | None = setting("AUTHGATE_JWT_ISSUER", None)
+    #: The issuer this app's own tokens are issued with: the first accepted one.
+    issuer: str | None = setting(None, None)
+    #: Seconds of clock skew allowed on ``exp``/``nbf``/``iat`` (``AUTHGATE_JWT_LEEWAY``, at most 300).
+    leeway: float = setting("AUTHGATE_JWT_LEEWAY", 0.0)
+    #: Claims every token must carry; always ``exp`` and ``sub`` (``AUTHGATE_JWT_REQUIRED_CLAIMS``).
+    required_claims: tuple[str, ...] = setting("AUTHGATE_JWT_REQUIRED_CLAIMS", ("exp", "sub"))
+    #: The longest ``exp - iat`` accepted (``AUTHGATE_MAX_TOKEN_LIFETIME``; the longer of the two lifetimes).
+    max_lifetime: float = setting("AUTHGATE_MAX_TOKEN_LIFETIME", 30 * 86400.0)
+    #: Seconds an access token lives (``AUTHGATE_ACCESS_TOKEN_EXPIRES``).
+    access_expires: float = setting("AUTHGATE_ACCESS_TOKEN_EXPIRES", 15 * 60.0)
+    #: Seconds a refresh token lives (``AUTHGATE_REFRESH_TOKEN_EXPIRES``).
+    refresh_expires: float = setting("AUTHGATE_REFRESH_TOKEN_EXPIRES", 30 * 86400.0)
+    #: Where roles are read from: claim names, dotted paths or a function (``AUTHGATE_ROLES_CLAIM``).
+    roles_mapping: ClaimMapping = setting("AUTHGATE_ROLES_CLAIM", DEFAULT_ROLES)
+    #: Where scopes are read from: claim names, dotted paths or a function (``AUTHGATE_SCOPES_CLAIM``).
+    scopes_mapping: ClaimMapping = setting("AUTHGATE_SCOPES_CLAIM", DEFAULT_SCOPES)
+    #: The claim this app's own tokens carry roles in: the mapping's first name (``""`` for a function).
+    roles_claim: str = setting(None, "roles")
+    #: The claim this app's own tokens carry scopes in: the mapping's first name (``""`` for a function).
+    scopes_claim: str = setting(None, "scope")
+    #: Verified tokens remembered per process; 0 turns the cache off (``AUTHGATE_TOKEN_CACHE_SIZE``).
+    cache_size: int = setting("AUTHGATE_TOKEN_CACHE_SIZE", 4096)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CookieSettings:
+    """The cookies tokens travel in, and their CSRF double-submit token."""
+
+    #: ``Secure`` on every cookie (``AUTHGATE_COOKIE_SECURE``).
+    secure: bool = setting("AUTHGATE_COOKIE_SECURE", True)
+    #: ``"Lax"``, ``"Strict"`` or ``"None"`` (``AUTHGATE_COOKIE_SAMESITE``; ``"None"`` needs ``Secure``).
+    samesite: str = setting("AUTHGATE_COOKIE_SAMESITE", "Lax")
+    #: ``Domain`` of the cookies, or host-only (``AUTHGATE_COOKIE_DOMAIN``).
+    domain: str | None = setting("AUTHGATE_COOKIE_DOMAIN", None)
+    #: ``Path`` of the access and CSRF cookies (``AUTHGATE_COOKIE_PATH``).
+    path: str = setting("AUTHGATE_COOKIE_PATH", "/")
+    #: ``Path`` of the refresh cookie (``AUTHGATE_REFRESH_COOKIE_PATH``).
+    refresh_path: str = setting("AUTHGATE_REFRESH_COOKIE_PATH", "/")
+    #: Name of the access-token cookie (``AUTHGATE_ACCESS_COOKIE_NAME``).
+    access_name: str = setting("AUTHGATE_ACCESS_COOKIE_NAME", "authgate_access")
+    #: Name of the refresh-token cookie (``AUTHGATE_REFRESH_COOKIE_NAME``).
+    refresh_name: str = setting("AUTHGATE_REFRESH_COOKIE_NAME", "authgate_refresh")
+    #: Name of the CSRF cookie the page reads (``AUTHGATE_CSRF_COOKIE_NAME``).
+    csrf_name: str = setting("AUTHGATE_CSRF_COOKIE_NAME", "authgate_csrf")
+    #: The header an unsafe request echoes the CSRF cookie in (``AUTHGATE_CSRF_HEADER``).
+    csrf_header: str = setting("AUTHGATE_CSRF_HEADER", "X-CSRF-Token")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RevocationSettings:
+    """Where revocations are kept and how fresh each process's view of them is."""
+
+    #: ``"memory"``, a ``redis://``/``rediss://``/``redis+sentinel://``/``redis+cluster://`` URL,
+    #: or an object implementing ``RevocationStore`` (``AUTHGATE_REVOCATION_STORE``).
+    store: t.Any = setting("AUTHGATE_REVOCATION_STORE", "memory")
+    #: Seconds one Redis call may take before the request fails closed (``AUTHGATE_REDIS_TIMEOUT``).
+    redis_timeout: float = setting("AUTHGATE_REDIS_TIMEOUT", 0.5)
+    #: Seconds within which a revocation made elsewhere is seen (``AUTHGATE_REVOCATION_STALENESS``).
+    staleness: float = setting("AUTHGATE_REVOCATION_STALENESS", 1.0)
+    #: Entries of each process's local view of Redis (``AUTHGATE_REVOCATION_CACHE_SIZE``).
+    cache_size: int = setting("AUTHGATE_REVOCATION_CACHE_SIZE", 16_384)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ErrorSettings:
+    """How refusals are rendered."""
+
+    #: The ``realm`` of every challenge (``AUTHGATE_REALM``).
+    realm: str = setting("AUTHGATE_REALM", "api")
+    #: ``"json"`` or ``"problem"`` (RFC 9457) bodies (``AUTHGATE_ERROR_FORMAT``).
+    format: t.Literal["json", "problem"] = setting("AUTHGATE_ERROR_FORMAT", "json")
+    #: Seconds sent in ``Retry-After`` with a 503 (``AUTHGATE_RETRY_AFTER``).
+    retry_after: int = setting("AUTHGATE_RETRY_AFTER", 5)
+    #: Endpoint or path a browser's 401 redirects to with ``next=`` (``AUTHGATE_LOGIN_VIEW``).
+    login_view: str | None = setting("AUTHGATE_LOGIN_VIEW", None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccessSettings:
+    """App-wide access rules."""
+
+    #: Every view needs credentials unless it is ``@public`` (``AUTHGATE_DEFAULT_DENY``).
+    default_deny: bool = setting("AUTHGATE_DEFAULT_DENY", False)
+    #: Networks every request must come from, or ``None`` (``AUTHGATE_IP_ALLOWLIST``).
+    ip_allowlist: tuple[IPNetwork, ...] | None = setting("AUTHGATE_IP_ALLOWLIST", None)
+    #: Role -> every role it implies, transitively (``AUTHGATE_ROLE_HIERARCHY``).
+    role_hierarchy: cabc.Mapping[str, frozenset[str]] = setting("AUTHGATE_ROLE_HIERARCHY", default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """Outside identity providers whose tokens this app accepts."""
+
+    #: The outside issuers (``AUTHGATE_OIDC_ISSUER`` and ``AUTHGATE_TRUSTED_ISSUERS``).
+    trusted_issuers: tuple[TrustedIssuer, ...] = setting(None, ())
+    #: RFC 7662 introspection of opaque tokens (``AUTHGATE_INTROSPECTION_*``), or ``None``.
+    introspection: IntrospectionSettings | None = setting(None, None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResourceSettings:
+    """This API as an RFC 9728 protected resource, and its DPoP (RFC 9449) proofs."""
+
+    #: This API's resource identifier (``AUTHGATE_RESOURCE``), or ``None``.
+    identifier: str | None = setting("AUTHGATE_RESOURCE", None)
+    #: Extra RFC 9728 metadata fields (``AUTHGATE_RESOURCE_METADATA``).
+    metadata: cabc.Mapping[str, t.Any] = setting("AUTHGATE_RESOURCE_METADATA", default_factory=dict)
+    #: ``False``, ``"allowed"`` or ``"required"`` (``AUTHGATE_DPOP``).
+    dpop: t.Literal[False, "allowed", "required"] = setting("AUTHGATE_DPOP", False)
+    #: Accepted DPoP proof algorithms (``AUTHGATE_DPOP_ALGORITHMS``).
+    dpop_algorithms: tuple[str, ...] = setting("AUTHGATE_DPOP_ALGORITHMS", DPOP_ALGORITHMS)
+    #: How old a proof's ``iat`` may be, in seconds (``AUTHGATE_DPOP_PROOF_LIFETIME``, at most 3600).
+    dpop_proof_lifetime: float = setting("AUTHGATE_DPOP_PROOF_LIFETIME", 60.0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    """What the extension reports about its decisions."""
+
+    #: Decision metrics through OpenTelemetry (``AUTHGATE_METRICS``).
+    metrics: bool = setting("AUTHGATE_METRICS", False)
+    #: One JSON line per decision on the ``flask_authgate.audit`` logger (``AUTHGATE_AUDIT_LOG``).
+    audit_log: bool = setting("AUTHGATE_AUDIT_LOG", False)
+
+
+#: The groups, by their attribute on :class:`Settings`.
+GROUPS: dict[str, type] = {
+    "keys": KeySettings,
+    "tokens": TokenSettings,
+    "cookies": CookieSettings,
+    "revocation": RevocationSettings,
+    "errors": ErrorSettings,
+    "access": AccessSettings,
+    "providers": ProviderSettings,
+    "resource": ResourceSettings,
+    "telemetry": TelemetrySettings,
+}
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Settings:
-    """The validated configuration of one app."""
+    """The validated configuration of one app, one small dataclass per concern."""
 
-    #: HMAC keys, the first signs and all verify (``AUTHGATE_JWT_SECRET``).
-    secrets: tuple[bytes, ...]
-    #: Accepted JWT algorithms (``AUTHGATE_JWT_ALGORITHMS``).
-    algorithms: tuple[str, ...]
-    #: PEM private key that signs asymmetric tokens (``AUTHGATE_JWT_PRIVATE_KEY``).
-    private_key: str | bytes | None
-    #: ``kid`` header of tokens signed with the private key (``AUTHGATE_JWT_KID``).
-    signing_kid: str | None
-    #: PEM verification keys by ``kid``; ``None`` for the key without a kid.
-    public_keys: cabc.Mapping[str | None, str | bytes]
-    jwks_url: str | None
-    jwks_lifespan: float
-    jwks_cooldown: float
-    jwks_timeout: float
-    #: Accepted ``typ`` header values (lower case), or empty for no check.
-    jwt_types: frozenset[str]
-    audience: tuple[str, ...] | None
-    issuer: str | None
-    leeway: float
-    required_claims: tuple[str, ...]
-    max_token_lifetime: float
-    roles_claim: str
-    scopes_claim: str
-    token_format: t.Literal["jwt", "signed"]
-    token_locations: frozenset[str]
-    api_key_header: str
-    access_expires: float
-    refresh_expires: float
-    realm: str
-    ip_allowlist: tuple[IPNetwork, ...] | None
-    default_deny: bool
-    revocation_store: t.Any
-    redis_timeout: float
-    #: Seconds within which a revocation made elsewhere is seen (``AUTHGATE_REVOCATION_STALENESS``).
-    revocation_staleness: float
-    #: Entries of each process's local view of Redis (``AUTHGATE_REVOCATION_CACHE_SIZE``).
-    revocation_cache_size: int
-    retry_after: int
-    error_format: t.Literal["json", "problem"]
-    login_view: str | None
-    #: Role -> every role it implies (transitively), from ``AUTHGATE_ROLE_HIERARCHY``.
-    role_hierarchy: cabc.Mapping[str, frozenset[str]]
-    token_cache_size: int
-    cookie_secure: bool
-    cookie_samesite: str
-    cookie_domain: str | None
-    cookie_path: str
-    refresh_cookie_path: str
-    access_cookie_name: str
-    refresh_cookie_name: str
-    csrf_cookie_name: str
-    csrf_header: str
-    #: Every issuer this app's own tokens may carry (``AUTHGATE_JWT_ISSUER``, a string or a list).
-    accepted_issuers: tuple[str, ...] | None = None
-    #: Where roles and scopes are read from (``AUTHGATE_ROLES_CLAIM`` / ``AUTHGATE_SCOPES_CLAIM``).
-    roles_mapping: ClaimMapping = DEFAULT_ROLES
-    scopes_mapping: ClaimMapping = DEFAULT_SCOPES
-    #: The outside issuers (``AUTHGATE_OIDC_ISSUER`` and ``AUTHGATE_TRUSTED_ISSUERS``).
-    trusted_issuers: tuple[TrustedIssuer, ...] = ()
-    #: RFC 7662 introspection of opaque tokens (``AUTHGATE_INTROSPECTION_*``), or ``None``.
-    introspection: IntrospectionSettings | None = None
-    #: This API's RFC 9728 resource identifier (``AUTHGATE_RESOURCE``), or ``None``.
-    resource: str | None = None
-    #: Extra RFC 9728 metadata fields (``AUTHGATE_RESOURCE_METADATA``).
-    resource_metadata: cabc.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
-    #: ``False``, ``"allowed"`` or ``"required"`` (``AUTHGATE_DPOP``).
-    dpop: t.Literal[False, "allowed", "required"] = False
-    #: Accepted DPoP proof algorithms (``AUTHGATE_DPOP_ALGORITHMS``).
-    dpop_algorithms: tuple[str, ...] = ("ES256", "PS256", "RS256", "EdDSA")
-    #: How old a proof's ``iat`` may be, in seconds (``AUTHGATE_DPOP_PROOF_LIFETIME``).
-    dpop_proof_lifetime: float = 60.0
-    #: Decision metrics through OpenTelemetry (``AUTHGATE_METRICS``).
-    metrics: bool = False
-    #: One JSON line per decision on the ``flask_authgate.audit`` logger (``AUTHGATE_AUDIT_LOG``).
-    audit_log: bool = False
+    keys: KeySettings = dataclasses.field(default_factory=KeySettings)
+    tokens: TokenSettings = dataclasses.field(default_factory=TokenSettings)
+    cookies: CookieSettings = dataclasses.field(default_factory=CookieSettings)
+    revocation: RevocationSettings = dataclasses.field(default_factory=RevocationSettings)
+    errors: ErrorSettings = dataclasses.field(default_factory=ErrorSettings)
+    access: AccessSettings = dataclasses.field(default_factory=AccessSettings)
+    providers: ProviderSettings = dataclasses.field(default_factory=ProviderSettings)
+    resource: ResourceSettings = dataclasses.field(default_factory=ResourceSettings)
+    telemetry: TelemetrySettings = dataclasses.field(default_factory=TelemetrySettings)
 
     @property
     def issuers(self) -> tuple[str, ...]:
         """The issuers this app trusts (RFC 9728 ``authorization_servers``)."""
-        own = self.accepted_issuers or ()
-        return own + tuple(e.issuer for e in self.trusted_issuers if e.issuer not in own)
+        own = self.tokens.accepted_issuers or ()
+        return own + tuple(e.issuer for e in self.providers.trusted_issuers if e.issuer not in own)
 
-    @property
-    def asymmetric(self) -> bool:
-        return not any(a in HMAC_ALGORITHMS for a in self.algorithms)
+
+def keys_of(group: type) -> dict[str, t.Any]:
+    """The ``AUTHGATE_*`` key of each field of ``group`` that is read from one key, and its default."""
+    out = {}
+    for f in dataclasses.fields(group):
+        key = f.metadata.get("key")
+        if key is not None:
+            factory = f.default_factory
+            out[key] = f.default if factory is dataclasses.MISSING else factory()
+    return out
+
+
+#: Every key read from one field, with its default: what ``load_settings`` falls back to.
+DEFAULTS: dict[str, t.Any] = {k: v for group in GROUPS.values() for k, v in keys_of(group).items()}
 
 
 def _get(app: Flask, key: str, default: t.Any) -> t.Any:
@@ -171,6 +307,13 @@ def _number(key: str, value: t.Any, *, minimum: float = 0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (minimum <= value < float("inf")):
         raise ConfigError(f"{key} must be a number >= {minimum:g}")
     return float(value)
+
+
+def _count(key: str, value: t.Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        turns_off = " (0 turns the cache off)" if minimum == 0 else ""
+        raise ConfigError(f"{key} must be an integer >= {minimum}{turns_off}")
+    return value
 
 
 def _bool(key: str, value: t.Any) -> bool:
@@ -376,7 +519,11 @@ def _choice(key: str, value: t.Any, choices: tuple[str, ...]) -> str:
 def load_settings(app: Flask) -> Settings:
     """Read, default and validate every ``AUTHGATE_*`` key of ``app``."""
     cfg = app.config
-    token_format = _choice("AUTHGATE_TOKEN_FORMAT", cfg.get("AUTHGATE_TOKEN_FORMAT", "jwt"), ("jwt", "signed"))
+
+    def get(key: str) -> t.Any:
+        return cfg.get(key, DEFAULTS[key])
+
+    token_format = _choice("AUTHGATE_TOKEN_FORMAT", get("AUTHGATE_TOKEN_FORMAT"), ("jwt", "signed"))
     algorithms = _algorithms(app, token_format)
     public_keys = _public_keys(app)
     private_key = cfg.get("AUTHGATE_JWT_PRIVATE_KEY")
@@ -400,203 +547,236 @@ def load_settings(app: Flask) -> Settings:
             "AUTHGATE_JWT_PUBLIC_KEY(S), AUTHGATE_JWT_PRIVATE_KEY and AUTHGATE_JWKS_URL need a public-key "
             "algorithm in AUTHGATE_JWT_ALGORITHMS, e.g. ['RS256']"
         )
-    # After the key checks: a verify-only setup is told about its algorithms, not a secret.
-    secrets = _secrets(app, algorithms, token_format)
+    keys = KeySettings(
+        # After the key checks: a verify-only setup is told about its algorithms, not a secret.
+        secrets=_secrets(app, algorithms, token_format),
+        algorithms=algorithms,
+        private_key=private_key,
+        signing_kid=signing_kid,
+        public_keys=public_keys,
+        jwks_url=jwks_url,
+        jwks_lifespan=duration("AUTHGATE_JWKS_CACHE_LIFESPAN", get("AUTHGATE_JWKS_CACHE_LIFESPAN")),
+        jwks_cooldown=_number("AUTHGATE_JWKS_COOLDOWN", get("AUTHGATE_JWKS_COOLDOWN")),
+        jwks_timeout=duration("AUTHGATE_JWKS_TIMEOUT", get("AUTHGATE_JWKS_TIMEOUT")),
+    )
 
-    types = cfg.get("AUTHGATE_JWT_TYP")
-    jwt_types = frozenset(x.lower() for x in _str_list("AUTHGATE_JWT_TYP", types)) if types is not None else frozenset()
-    if "at+jwt" in jwt_types:
-        jwt_types |= {"application/at+jwt"}
+    resource = _resource(get)
+    tokens = _tokens(app, get, token_format, algorithms, resource.identifier)
+    providers = _providers(cfg, tokens, algorithms if "AUTHGATE_JWT_ALGORITHMS" in cfg else None)
+    if resource.dpop and resource.dpop_proof_lifetime + 1 > tokens.max_lifetime:
+        raise ConfigError(
+            "AUTHGATE_DPOP_PROOF_LIFETIME is longer than AUTHGATE_MAX_TOKEN_LIFETIME: the replay records of "
+            "proofs could not be kept long enough; shorten the proof lifetime"
+        )
+    if resource.dpop == "required" and "cookies" in tokens.locations:
+        raise ConfigError(
+            "AUTHGATE_DPOP = 'required' cannot work with 'cookies' in AUTHGATE_TOKEN_LOCATIONS: a cookie "
+            "cannot carry a DPoP-bound token (use 'allowed', or header-only tokens)"
+        )
+    allow = get("AUTHGATE_IP_ALLOWLIST")
+    return Settings(
+        keys=keys,
+        tokens=tokens,
+        cookies=_cookies(get),
+        revocation=_revocation(get),
+        errors=_errors(get),
+        access=AccessSettings(
+            default_deny=_bool("AUTHGATE_DEFAULT_DENY", get("AUTHGATE_DEFAULT_DENY")),
+            ip_allowlist=_networks("AUTHGATE_IP_ALLOWLIST", allow) if allow is not None else None,
+            role_hierarchy=_hierarchy(get("AUTHGATE_ROLE_HIERARCHY")),
+        ),
+        providers=providers,
+        resource=resource,
+        telemetry=TelemetrySettings(
+            metrics=_bool("AUTHGATE_METRICS", get("AUTHGATE_METRICS")),
+            audit_log=_bool("AUTHGATE_AUDIT_LOG", get("AUTHGATE_AUDIT_LOG")),
+        ),
+    )
 
-    resource = cfg.get("AUTHGATE_RESOURCE")
+
+_Get = cabc.Callable[[str], t.Any]
+
+
+def _resource(get: _Get) -> ResourceSettings:
+    resource = get("AUTHGATE_RESOURCE")
     if resource is not None:
         resource = validate_resource(resource, "AUTHGATE_RESOURCE")
-    resource_extra = validate_extra(cfg.get("AUTHGATE_RESOURCE_METADATA", {}), "AUTHGATE_RESOURCE_METADATA")
-    dpop = cfg.get("AUTHGATE_DPOP", False)
+    dpop = get("AUTHGATE_DPOP")
     if dpop not in (False, "allowed", "required"):
         raise ConfigError(f"AUTHGATE_DPOP must be False, 'allowed' or 'required', not {dpop!r}")
-    dpop_algs = _str_list("AUTHGATE_DPOP_ALGORITHMS", cfg.get("AUTHGATE_DPOP_ALGORITHMS", list(DPOP_ALGORITHMS)))
+    dpop_algs = _str_list("AUTHGATE_DPOP_ALGORITHMS", get("AUTHGATE_DPOP_ALGORITHMS"))
     bad_algs = [a for a in dpop_algs if a not in DPOP_ALGORITHMS_SUPPORTED]
     if bad_algs:
         raise ConfigError(
             f"AUTHGATE_DPOP_ALGORITHMS contains {bad_algs[0]!r}, which is not a DPoP proof algorithm: use "
             f"some of {sorted(DPOP_ALGORITHMS_SUPPORTED)} (RFC 9449 §4.2: asymmetric, never 'none' or HMAC)"
         )
-    dpop_lifetime = duration("AUTHGATE_DPOP_PROOF_LIFETIME", cfg.get("AUTHGATE_DPOP_PROOF_LIFETIME", 60))
-    if dpop_lifetime > 3600:
+    lifetime = duration("AUTHGATE_DPOP_PROOF_LIFETIME", get("AUTHGATE_DPOP_PROOF_LIFETIME"))
+    if lifetime > 3600:
         raise ConfigError("AUTHGATE_DPOP_PROOF_LIFETIME must be at most 3600 seconds (a proof is for one request)")
+    return ResourceSettings(
+        identifier=resource,
+        metadata=validate_extra(get("AUTHGATE_RESOURCE_METADATA"), "AUTHGATE_RESOURCE_METADATA"),
+        dpop=dpop,
+        dpop_algorithms=dpop_algs,
+        dpop_proof_lifetime=lifetime,
+    )
 
-    audience = cfg.get("AUTHGATE_JWT_AUDIENCE")
+
+def _tokens(
+    app: Flask, get: _Get, token_format: str, algorithms: tuple[str, ...], resource: str | None
+) -> TokenSettings:
+    cfg = app.config
+    types = cfg.get("AUTHGATE_JWT_TYP")
+    jwt_types = frozenset(x.lower() for x in _str_list("AUTHGATE_JWT_TYP", types)) if types is not None else frozenset()
+    if "at+jwt" in jwt_types:
+        jwt_types |= {"application/at+jwt"}
+    audience = get("AUTHGATE_JWT_AUDIENCE")
     if audience is not None:
         audience = _str_list("AUTHGATE_JWT_AUDIENCE", audience)
     elif resource is not None:
         audience = (resource,)  # RFC 9728 §1: the resource is the audience of its tokens
-    required = _str_list("AUTHGATE_JWT_REQUIRED_CLAIMS", cfg.get("AUTHGATE_JWT_REQUIRED_CLAIMS", ["exp", "sub"]))
+    required = _str_list("AUTHGATE_JWT_REQUIRED_CLAIMS", get("AUTHGATE_JWT_REQUIRED_CLAIMS"))
     if "exp" not in required or "sub" not in required:
         raise ConfigError("AUTHGATE_JWT_REQUIRED_CLAIMS must include 'exp' and 'sub'")
-    accepted_issuers = parse_jwt_issuer(cfg.get("AUTHGATE_JWT_ISSUER"))
-    issuer = accepted_issuers[0] if accepted_issuers else None  # the one this app's own tokens carry
-    roles_mapping = ClaimMapping.parse(
-        cfg.get("AUTHGATE_ROLES_CLAIM", "roles"), key="AUTHGATE_ROLES_CLAIM", kind="roles"
-    )
-    scopes_mapping = ClaimMapping.parse(
-        cfg.get("AUTHGATE_SCOPES_CLAIM", "scope"), key="AUTHGATE_SCOPES_CLAIM", kind="scopes"
-    )
-    defaults = IssuerDefaults(
-        audience=audience,
-        algorithms=algorithms if "AUTHGATE_JWT_ALGORITHMS" in cfg else None,
-        roles=roles_mapping,
-        scopes=scopes_mapping,
-        types=jwt_types,
-        required_claims=required,
-    )
-    oidc = parse_oidc_issuer(cfg.get("AUTHGATE_OIDC_ISSUER"), defaults=defaults)
-    trusted = build_issuers(oidc, parse_trusted_issuers(cfg.get("AUTHGATE_TRUSTED_ISSUERS"), defaults=defaults))
-    introspection = parse_introspection(
-        url=cfg.get("AUTHGATE_INTROSPECTION_URL"),
-        client_id=cfg.get("AUTHGATE_INTROSPECTION_CLIENT_ID"),
-        client_secret=cfg.get("AUTHGATE_INTROSPECTION_CLIENT_SECRET"),
-        cache_ttl=cfg.get("AUTHGATE_INTROSPECTION_CACHE_TTL", 60),
-        cache_size=cfg.get("AUTHGATE_INTROSPECTION_CACHE_SIZE", 10_000),
-        can_discover=oidc is not None,
-    )
-    leeway = _number("AUTHGATE_JWT_LEEWAY", cfg.get("AUTHGATE_JWT_LEEWAY", 0))
+    accepted_issuers = parse_jwt_issuer(get("AUTHGATE_JWT_ISSUER"))
+    roles = ClaimMapping.parse(get("AUTHGATE_ROLES_CLAIM"), key="AUTHGATE_ROLES_CLAIM", kind="roles")
+    scopes = ClaimMapping.parse(get("AUTHGATE_SCOPES_CLAIM"), key="AUTHGATE_SCOPES_CLAIM", kind="scopes")
+    leeway = _number("AUTHGATE_JWT_LEEWAY", get("AUTHGATE_JWT_LEEWAY"))
     if leeway > 300:
         raise ConfigError("AUTHGATE_JWT_LEEWAY must be at most 300 seconds (RFC 7519 §4.1.4: a few minutes)")
 
-    access = duration("AUTHGATE_ACCESS_TOKEN_EXPIRES", cfg.get("AUTHGATE_ACCESS_TOKEN_EXPIRES", 15 * 60))
-    refresh = duration("AUTHGATE_REFRESH_TOKEN_EXPIRES", cfg.get("AUTHGATE_REFRESH_TOKEN_EXPIRES", 30 * 86400))
+    access = duration("AUTHGATE_ACCESS_TOKEN_EXPIRES", get("AUTHGATE_ACCESS_TOKEN_EXPIRES"))
+    refresh = duration("AUTHGATE_REFRESH_TOKEN_EXPIRES", get("AUTHGATE_REFRESH_TOKEN_EXPIRES"))
     max_life = duration("AUTHGATE_MAX_TOKEN_LIFETIME", cfg.get("AUTHGATE_MAX_TOKEN_LIFETIME", max(access, refresh)))
     if max_life < max(access, refresh):
         raise ConfigError(
             "AUTHGATE_MAX_TOKEN_LIFETIME is shorter than AUTHGATE_ACCESS/REFRESH_TOKEN_EXPIRES; "
             "tokens this app issues would be refused"
         )
-
-    locations = frozenset(_str_list("AUTHGATE_TOKEN_LOCATIONS", cfg.get("AUTHGATE_TOKEN_LOCATIONS", ["headers"])))
+    locations = frozenset(_str_list("AUTHGATE_TOKEN_LOCATIONS", get("AUTHGATE_TOKEN_LOCATIONS")))
     unknown = locations - TOKEN_LOCATIONS
     if unknown:
         raise ConfigError(
             f"AUTHGATE_TOKEN_LOCATIONS has unknown location(s) {sorted(unknown)}; use 'headers', 'cookies'"
         )
-
-    realm = cfg.get("AUTHGATE_REALM", "api")
-    if not isinstance(realm, str) or not realm or not _QUOTABLE_RE.fullmatch(realm):
-        raise ConfigError('AUTHGATE_REALM must be non-empty printable ASCII without " or \\')
-
-    allow = cfg.get("AUTHGATE_IP_ALLOWLIST")
-    revocation = cfg.get("AUTHGATE_REVOCATION_STORE", "memory")
-    if isinstance(revocation, str):
-        if revocation != "memory":
-            parse_store_url(revocation)  # raises ConfigError naming AUTHGATE_REVOCATION_STORE
-    elif not all(hasattr(revocation, m) for m in ("get_many", "put", "put_if_absent")):
-        raise ConfigError("AUTHGATE_REVOCATION_STORE object must implement the RevocationStore protocol")
-
-    staleness = duration("AUTHGATE_REVOCATION_STALENESS", cfg.get("AUTHGATE_REVOCATION_STALENESS", 1.0))
-    if staleness > 60:
-        raise ConfigError("AUTHGATE_REVOCATION_STALENESS must be at most 60 seconds")
-    view_size = cfg.get("AUTHGATE_REVOCATION_CACHE_SIZE", 16_384)
-    if isinstance(view_size, bool) or not isinstance(view_size, int) or view_size < 1:
-        raise ConfigError("AUTHGATE_REVOCATION_CACHE_SIZE must be an integer >= 1")
-
-    login_view = cfg.get("AUTHGATE_LOGIN_VIEW")
-    if login_view is not None and (not isinstance(login_view, str) or not re.fullmatch(r"[\x21-\x7e]+", login_view)):
-        # It goes into the Location header: printable ASCII only, no space, CR or LF.
-        raise ConfigError("AUTHGATE_LOGIN_VIEW must be an endpoint name or a path (printable ASCII, no spaces)")
-
-    cache_size = cfg.get("AUTHGATE_TOKEN_CACHE_SIZE", 4096)
-    if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
-        raise ConfigError("AUTHGATE_TOKEN_CACHE_SIZE must be an integer >= 0 (0 turns the cache off)")
-    samesite = _choice(
-        "AUTHGATE_COOKIE_SAMESITE", cfg.get("AUTHGATE_COOKIE_SAMESITE", "Lax"), ("Lax", "Strict", "None")
+    return TokenSettings(
+        format=t.cast(t.Literal["jwt", "signed"], token_format),
+        locations=locations,
+        api_key_header=_name("AUTHGATE_API_KEY_HEADER", get("AUTHGATE_API_KEY_HEADER")),
+        types=jwt_types,
+        audience=audience,
+        accepted_issuers=accepted_issuers,
+        issuer=accepted_issuers[0] if accepted_issuers else None,  # the one this app's own tokens carry
+        # The claim this app's own tokens carry roles and scopes in: the first name of the
+        # mapping ("" for a function, and then this app issues none).
+        roles_mapping=roles,
+        roles_claim=roles.names[0] if roles.names else "",
+        scopes_mapping=scopes,
+        scopes_claim=scopes.names[0] if scopes.names else "",
+        leeway=leeway,
+        required_claims=required,
+        max_lifetime=max_life,
+        access_expires=access,
+        refresh_expires=refresh,
+        cache_size=_count("AUTHGATE_TOKEN_CACHE_SIZE", get("AUTHGATE_TOKEN_CACHE_SIZE"), minimum=0),
     )
-    secure = _bool("AUTHGATE_COOKIE_SECURE", cfg.get("AUTHGATE_COOKIE_SECURE", True))
+
+
+def _providers(
+    cfg: cabc.Mapping[str, t.Any], tokens: TokenSettings, algorithms: tuple[str, ...] | None
+) -> ProviderSettings:
+    # What an outside issuer inherits from the app-wide keys; its algorithms only when set
+    # explicitly (otherwise each issuer defaults to the asymmetric family).
+    defaults = IssuerDefaults(
+        audience=tokens.audience,
+        algorithms=algorithms,
+        roles=tokens.roles_mapping,
+        scopes=tokens.scopes_mapping,
+        types=tokens.types,
+        required_claims=tokens.required_claims,
+    )
+    oidc = parse_oidc_issuer(cfg.get("AUTHGATE_OIDC_ISSUER"), defaults=defaults)
+    return ProviderSettings(
+        trusted_issuers=build_issuers(
+            oidc, parse_trusted_issuers(cfg.get("AUTHGATE_TRUSTED_ISSUERS"), defaults=defaults)
+        ),
+        introspection=parse_introspection(
+            url=cfg.get("AUTHGATE_INTROSPECTION_URL"),
+            client_id=cfg.get("AUTHGATE_INTROSPECTION_CLIENT_ID"),
+            client_secret=cfg.get("AUTHGATE_INTROSPECTION_CLIENT_SECRET"),
+            can_discover=oidc is not None,
+            **{
+                name: cfg[key]
+                for name, key in (
+                    ("cache_ttl", "AUTHGATE_INTROSPECTION_CACHE_TTL"),
+                    ("cache_size", "AUTHGATE_INTROSPECTION_CACHE_SIZE"),
+                )
+                if key in cfg
+            },
+        ),
+    )
+
+
+def _cookies(get: _Get) -> CookieSettings:
+    samesite = _choice("AUTHGATE_COOKIE_SAMESITE", get("AUTHGATE_COOKIE_SAMESITE"), ("Lax", "Strict", "None"))
+    secure = _bool("AUTHGATE_COOKIE_SECURE", get("AUTHGATE_COOKIE_SECURE"))
     if samesite == "None" and not secure:
         raise ConfigError("AUTHGATE_COOKIE_SAMESITE='None' needs AUTHGATE_COOKIE_SECURE=True")
-    domain = cfg.get("AUTHGATE_COOKIE_DOMAIN")
+    domain = get("AUTHGATE_COOKIE_DOMAIN")
     if domain is not None and (not isinstance(domain, str) or not domain):
         raise ConfigError("AUTHGATE_COOKIE_DOMAIN must be a domain name")
     paths = {}
-    for pkey, default in (("AUTHGATE_COOKIE_PATH", "/"), ("AUTHGATE_REFRESH_COOKIE_PATH", "/")):
-        p = cfg.get(pkey, default)
+    for key in ("AUTHGATE_COOKIE_PATH", "AUTHGATE_REFRESH_COOKIE_PATH"):
+        p = get(key)
         if not isinstance(p, str) or not p.startswith("/") or not _QUOTABLE_RE.fullmatch(p) or ";" in p:
-            raise ConfigError(f"{pkey} must be a path starting with '/'")
-        paths[pkey] = p
+            raise ConfigError(f"{key} must be a path starting with '/'")
+        paths[key] = p
+    return CookieSettings(
+        secure=secure,
+        samesite=samesite,
+        domain=domain,
+        path=paths["AUTHGATE_COOKIE_PATH"],
+        refresh_path=paths["AUTHGATE_REFRESH_COOKIE_PATH"],
+        access_name=_name("AUTHGATE_ACCESS_COOKIE_NAME", get("AUTHGATE_ACCESS_COOKIE_NAME")),
+        refresh_name=_name("AUTHGATE_REFRESH_COOKIE_NAME", get("AUTHGATE_REFRESH_COOKIE_NAME")),
+        csrf_name=_name("AUTHGATE_CSRF_COOKIE_NAME", get("AUTHGATE_CSRF_COOKIE_NAME")),
+        csrf_header=_name("AUTHGATE_CSRF_HEADER", get("AUTHGATE_CSRF_HEADER")),
+    )
 
-    if dpop and dpop_lifetime + 1 > max_life:
-        raise ConfigError(
-            "AUTHGATE_DPOP_PROOF_LIFETIME is longer than AUTHGATE_MAX_TOKEN_LIFETIME: the replay records of "
-            "proofs could not be kept long enough; shorten the proof lifetime"
-        )
-    if dpop == "required" and "cookies" in locations:
-        raise ConfigError(
-            "AUTHGATE_DPOP = 'required' cannot work with 'cookies' in AUTHGATE_TOKEN_LOCATIONS: a cookie "
-            "cannot carry a DPoP-bound token (use 'allowed', or header-only tokens)"
-        )
 
-    return Settings(
-        secrets=secrets,
-        algorithms=algorithms,
-        private_key=private_key,
-        signing_kid=signing_kid,
-        public_keys=public_keys,
-        jwks_url=jwks_url,
-        jwks_lifespan=duration("AUTHGATE_JWKS_CACHE_LIFESPAN", cfg.get("AUTHGATE_JWKS_CACHE_LIFESPAN", 300)),
-        jwks_cooldown=_number("AUTHGATE_JWKS_COOLDOWN", cfg.get("AUTHGATE_JWKS_COOLDOWN", 30)),
-        jwks_timeout=duration("AUTHGATE_JWKS_TIMEOUT", cfg.get("AUTHGATE_JWKS_TIMEOUT", 2)),
-        jwt_types=jwt_types,
-        audience=audience,
-        issuer=issuer,
-        leeway=leeway,
-        required_claims=required,
-        max_token_lifetime=max_life,
-        # The claim this app's own tokens carry roles and scopes in: the first name of the
-        # mapping ("" for a function, and then this app issues none).
-        roles_claim=roles_mapping.names[0] if roles_mapping.names else "",
-        scopes_claim=scopes_mapping.names[0] if scopes_mapping.names else "",
-        token_format=t.cast(t.Literal["jwt", "signed"], token_format),
-        token_locations=locations,
-        api_key_header=_name("AUTHGATE_API_KEY_HEADER", cfg.get("AUTHGATE_API_KEY_HEADER", "X-API-Key")),
-        access_expires=access,
-        refresh_expires=refresh,
+def _revocation(get: _Get) -> RevocationSettings:
+    store = get("AUTHGATE_REVOCATION_STORE")
+    if isinstance(store, str):
+        if store != "memory":
+            parse_store_url(store)  # raises ConfigError naming AUTHGATE_REVOCATION_STORE
+    elif not all(hasattr(store, m) for m in ("get_many", "put", "put_if_absent")):
+        raise ConfigError("AUTHGATE_REVOCATION_STORE object must implement the RevocationStore protocol")
+    staleness = duration("AUTHGATE_REVOCATION_STALENESS", get("AUTHGATE_REVOCATION_STALENESS"))
+    if staleness > 60:
+        raise ConfigError("AUTHGATE_REVOCATION_STALENESS must be at most 60 seconds")
+    return RevocationSettings(
+        store=store,
+        redis_timeout=duration("AUTHGATE_REDIS_TIMEOUT", get("AUTHGATE_REDIS_TIMEOUT")),
+        staleness=staleness,
+        cache_size=_count("AUTHGATE_REVOCATION_CACHE_SIZE", get("AUTHGATE_REVOCATION_CACHE_SIZE"), minimum=1),
+    )
+
+
+def _errors(get: _Get) -> ErrorSettings:
+    realm = get("AUTHGATE_REALM")
+    if not isinstance(realm, str) or not realm or not _QUOTABLE_RE.fullmatch(realm):
+        raise ConfigError('AUTHGATE_REALM must be non-empty printable ASCII without " or \\')
+    login_view = get("AUTHGATE_LOGIN_VIEW")
+    if login_view is not None and (not isinstance(login_view, str) or not re.fullmatch(r"[\x21-\x7e]+", login_view)):
+        # It goes into the Location header: printable ASCII only, no space, CR or LF.
+        raise ConfigError("AUTHGATE_LOGIN_VIEW must be an endpoint name or a path (printable ASCII, no spaces)")
+    return ErrorSettings(
         realm=realm,
-        ip_allowlist=_networks("AUTHGATE_IP_ALLOWLIST", allow) if allow is not None else None,
-        default_deny=_bool("AUTHGATE_DEFAULT_DENY", cfg.get("AUTHGATE_DEFAULT_DENY", False)),
-        revocation_store=revocation,
-        redis_timeout=duration("AUTHGATE_REDIS_TIMEOUT", cfg.get("AUTHGATE_REDIS_TIMEOUT", 0.5)),
-        revocation_staleness=staleness,
-        revocation_cache_size=view_size,
-        retry_after=int(_number("AUTHGATE_RETRY_AFTER", cfg.get("AUTHGATE_RETRY_AFTER", 5), minimum=1)),
-        error_format=t.cast(
+        format=t.cast(
             t.Literal["json", "problem"],
-            _choice("AUTHGATE_ERROR_FORMAT", cfg.get("AUTHGATE_ERROR_FORMAT", "json"), ("json", "problem")),
+            _choice("AUTHGATE_ERROR_FORMAT", get("AUTHGATE_ERROR_FORMAT"), ("json", "problem")),
         ),
+        retry_after=int(_number("AUTHGATE_RETRY_AFTER", get("AUTHGATE_RETRY_AFTER"), minimum=1)),
         login_view=login_view,
-        role_hierarchy=_hierarchy(cfg.get("AUTHGATE_ROLE_HIERARCHY")),
-        token_cache_size=cache_size,
-        cookie_secure=secure,
-        cookie_samesite=samesite,
-        cookie_domain=domain,
-        cookie_path=paths["AUTHGATE_COOKIE_PATH"],
-        refresh_cookie_path=paths["AUTHGATE_REFRESH_COOKIE_PATH"],
-        access_cookie_name=_name(
-            "AUTHGATE_ACCESS_COOKIE_NAME", cfg.get("AUTHGATE_ACCESS_COOKIE_NAME", "authgate_access")
-        ),
-        refresh_cookie_name=_name(
-            "AUTHGATE_REFRESH_COOKIE_NAME", cfg.get("AUTHGATE_REFRESH_COOKIE_NAME", "authgate_refresh")
-        ),
-        csrf_cookie_name=_name("AUTHGATE_CSRF_COOKIE_NAME", cfg.get("AUTHGATE_CSRF_COOKIE_NAME", "authgate_csrf")),
-        csrf_header=_name("AUTHGATE_CSRF_HEADER", cfg.get("AUTHGATE_CSRF_HEADER", "X-CSRF-Token")),
-        accepted_issuers=accepted_issuers,
-        roles_mapping=roles_mapping,
-        scopes_mapping=scopes_mapping,
-        trusted_issuers=trusted,
-        introspection=introspection,
-        resource=resource,
-        resource_metadata=resource_extra,
-        dpop=dpop,
-        dpop_algorithms=dpop_algs,
-        dpop_proof_lifetime=dpop_lifetime,
-        metrics=_bool("AUTHGATE_METRICS", cfg.get("AUTHGATE_METRICS", False)),
-        audit_log=_bool("AUTHGATE_AUDIT_LOG", cfg.get("AUTHGATE_AUDIT_LOG", False)),
     )

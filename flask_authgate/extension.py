@@ -68,28 +68,28 @@ def _install_hook(app: Flask) -> None:
 
 def _outside_issuers(settings: Settings, on_keys_changed: t.Callable[[], None]) -> IssuerSet | None:
     """The trusted outside issuers, each with its own lazily discovered keys (nothing fetched now)."""
-    if not settings.trusted_issuers:
+    if not settings.providers.trusted_issuers:
         return None
     return IssuerSet(
-        settings.trusted_issuers,
-        lifespan=settings.jwks_lifespan,
-        cooldown=settings.jwks_cooldown,
-        timeout=settings.jwks_timeout,
-        retry_after=settings.retry_after,
+        settings.providers.trusted_issuers,
+        lifespan=settings.keys.jwks_lifespan,
+        cooldown=settings.keys.jwks_cooldown,
+        timeout=settings.keys.jwks_timeout,
+        retry_after=settings.errors.retry_after,
         on_keys_changed=on_keys_changed,
     )
 
 
 def _introspector(settings: Settings, outside: IssuerSet | None) -> Introspector | None:
     """RFC 7662 introspection, its endpoint given or discovered from ``AUTHGATE_OIDC_ISSUER``."""
-    config = settings.introspection
+    config = settings.providers.introspection
     if config is None:
         return None
     url: str | t.Callable[[], str]
     if config.url is not None:
         url = config.url
     else:
-        discovery = outside.discovery(settings.trusted_issuers[0].issuer) if outside is not None else None
+        discovery = outside.discovery(settings.providers.trusted_issuers[0].issuer) if outside is not None else None
         if discovery is None:  # pragma: no cover - config refuses introspection without a URL or discovery
             raise RuntimeError("introspection needs AUTHGATE_INTROSPECTION_URL or a discoverable issuer")
         url = discovery.introspection_endpoint
@@ -97,20 +97,20 @@ def _introspector(settings: Settings, outside: IssuerSet | None) -> Introspector
         url,
         client_id=config.client_id,
         client_secret=config.client_secret,
-        timeout=settings.jwks_timeout,
+        timeout=settings.keys.jwks_timeout,
         cache_ttl=config.cache_ttl,
         max_entries=config.cache_size,
-        audience=settings.audience,
+        audience=settings.tokens.audience,
         issuers=settings.issuers or None,
-        leeway=settings.leeway,
-        retry_after=settings.retry_after,
+        leeway=settings.tokens.leeway,
+        retry_after=settings.errors.retry_after,
     )
 
 
 def _serve_metadata(app: Flask, state: GateState) -> None:
     """Serve RFC 9728 protected-resource metadata at its well-known path (public, cacheable, CORS)."""
     settings = state.settings
-    resource = t.cast(str, settings.resource)
+    resource = t.cast(str, settings.resource.identifier)
 
     @public
     def protected_resource_metadata() -> Response:
@@ -118,9 +118,9 @@ def _serve_metadata(app: Flask, state: GateState) -> None:
             resource=resource,
             authorization_servers=settings.issuers,
             scopes=scopes_in_use(app, state),
-            dpop_algs=settings.dpop_algorithms if settings.dpop else None,
-            dpop_required=settings.dpop == "required",
-            extra=settings.resource_metadata,
+            dpop_algs=settings.resource.dpop_algorithms if settings.resource.dpop else None,
+            dpop_required=settings.resource.dpop == "required",
+            extra=settings.resource.metadata,
         )
         response = t.cast(Response, app.json.response(document))
         # RFC 9728 §3: public and cacheable; browsers' clients (and MCP ones) read it cross-origin.
@@ -178,26 +178,26 @@ class AuthGate:
         settings = load_settings(app)
         revocations = Revocations(
             make_store(
-                settings.revocation_store,
-                timeout=settings.redis_timeout,
-                staleness=settings.revocation_staleness,
-                cache_size=settings.revocation_cache_size,
+                settings.revocation.store,
+                timeout=settings.revocation.redis_timeout,
+                staleness=settings.revocation.staleness,
+                cache_size=settings.revocation.cache_size,
             ),
-            retry_after=settings.retry_after,
-            max_lifetime=settings.max_token_lifetime,
-            leeway=settings.leeway,
+            retry_after=settings.errors.retry_after,
+            max_lifetime=settings.tokens.max_lifetime,
+            leeway=settings.tokens.leeway,
         )
         jwks = None
-        if settings.jwks_url is not None:
+        if settings.keys.jwks_url is not None:
             jwks = JwksClient(
-                settings.jwks_url,
-                algorithms=settings.algorithms,
-                lifespan=settings.jwks_lifespan,
-                cooldown=settings.jwks_cooldown,
-                timeout=settings.jwks_timeout,
-                retry_after=settings.retry_after,
+                settings.keys.jwks_url,
+                algorithms=settings.keys.algorithms,
+                lifespan=settings.keys.jwks_lifespan,
+                cooldown=settings.keys.jwks_cooldown,
+                timeout=settings.keys.jwks_timeout,
+                retry_after=settings.errors.retry_after,
             )
-        codec: Codec = SignedCodec(settings) if settings.token_format == "signed" else JwtCodec(settings, jwks)
+        codec: Codec = SignedCodec(settings) if settings.tokens.format == "signed" else JwtCodec(settings, jwks)
         tokens = TokenService(
             settings,
             codec,
@@ -222,21 +222,21 @@ class AuthGate:
             render=lambda err: render_error(err, state),
             static_views=static_views(app),
         )
-        hooks = make_decision_hooks(metrics=settings.metrics, audit_log=settings.audit_log)
+        hooks = make_decision_hooks(metrics=settings.telemetry.metrics, audit_log=settings.telemetry.audit_log)
         app.extensions["authgate"] = state
         for hook in hooks:  # one app-level after_request function, not a closure per request
             pipeline.add_decision_hook(app, hook)
-        if settings.dpop:
+        if settings.resource.dpop:
             state.dpop = DpopVerifier(
-                algorithms=settings.dpop_algorithms,
-                lifetime=settings.dpop_proof_lifetime,
-                leeway=settings.leeway,
+                algorithms=settings.resource.dpop_algorithms,
+                lifetime=settings.resource.dpop_proof_lifetime,
+                leeway=settings.tokens.leeway,
                 # Replay protection lives in the revocation store: atomic, shared by every
                 # process, bounded by the proofs' lifetime.
                 replay=lambda key, expires_at: revocations.remember_once("dpop", key, expires_at),
             )
-        if settings.resource is not None:
-            state.metadata_url = metadata_url(settings.resource)
+        if settings.resource.identifier is not None:
+            state.metadata_url = metadata_url(settings.resource.identifier)
             _serve_metadata(app, state)
 
         app.register_error_handler(AuthError, handle_auth_error)
@@ -416,7 +416,7 @@ class AuthGate:
             "access_token": access,
             "refresh_token": refresh,
             "token_type": "DPoP" if dpop_jkt is not None else "Bearer",
-            "expires_in": int(tokens.settings.access_expires),
+            "expires_in": int(tokens.settings.tokens.access_expires),
         }
 
     def dpop_thumbprint(self) -> str | None:
@@ -462,12 +462,12 @@ class AuthGate:
             if family is not None:
                 tokens.revocations.revoke_family(family)
             raise AuthError("token_revoked", token_type="refresh", reason="refresh_reused")
-        skip = RESERVED | {settings.roles_claim, settings.scopes_claim}
+        skip = RESERVED | {settings.tokens.roles_claim, settings.tokens.scopes_claim}
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, cabc.Mapping) and isinstance(cnf.get("jkt"), str) else None
         return self.create_token_pair(
             identity.subject,
-            roles=claims.get(settings.roles_claim) or (),
+            roles=claims.get(settings.tokens.roles_claim) or (),
             scopes=identity.scopes,
             claims={k: thaw(v) for k, v in claims.items() if k not in skip},
             dpop_jkt=jkt,
@@ -517,7 +517,7 @@ class AuthGate:
                 header=state.header_on and token_type == "access",
                 cookie_name=cookie_name,
                 api_key_environ=None,
-                dpop=state.settings.dpop,
+                dpop=state.settings.resource.dpop,
             )
         except AuthError:
             return None
@@ -544,26 +544,28 @@ class AuthGate:
         if not isinstance(csrf, str):
             raise ValueError("this access token carries no CSRF value; issue it with this app")
         common: dict[str, t.Any] = {
-            "secure": settings.cookie_secure,
-            "samesite": settings.cookie_samesite,
-            "domain": settings.cookie_domain,
+            "secure": settings.cookies.secure,
+            "samesite": settings.cookies.samesite,
+            "domain": settings.cookies.domain,
         }
         response.set_cookie(
-            settings.access_cookie_name,
+            settings.cookies.access_name,
             access_token,
-            max_age=int(settings.access_expires),
+            max_age=int(settings.tokens.access_expires),
             httponly=True,
-            path=settings.cookie_path,
+            path=settings.cookies.path,
             **common,
         )
-        response.set_cookie(settings.csrf_cookie_name, csrf, max_age=int(settings.refresh_expires), path="/", **common)
+        response.set_cookie(
+            settings.cookies.csrf_name, csrf, max_age=int(settings.tokens.refresh_expires), path="/", **common
+        )
         if refresh_token is not None:
             response.set_cookie(
-                settings.refresh_cookie_name,
+                settings.cookies.refresh_name,
                 refresh_token,
-                max_age=int(settings.refresh_expires),
+                max_age=int(settings.tokens.refresh_expires),
                 httponly=True,
-                path=settings.refresh_cookie_path,
+                path=settings.cookies.refresh_path,
                 **common,
             )
         return response
@@ -572,15 +574,15 @@ class AuthGate:
         """Delete the token and CSRF cookies (logout)."""
         settings = get_state().settings
         for name, path in (
-            (settings.access_cookie_name, settings.cookie_path),
-            (settings.refresh_cookie_name, settings.refresh_cookie_path),
-            (settings.csrf_cookie_name, "/"),
+            (settings.cookies.access_name, settings.cookies.path),
+            (settings.cookies.refresh_name, settings.cookies.refresh_path),
+            (settings.cookies.csrf_name, "/"),
         ):
             response.delete_cookie(
                 name,
                 path=path,
-                domain=settings.cookie_domain,
-                secure=settings.cookie_secure,
-                samesite=settings.cookie_samesite,
+                domain=settings.cookies.domain,
+                secure=settings.cookies.secure,
+                samesite=settings.cookies.samesite,
             )
         return response

@@ -207,12 +207,16 @@ def _no_duplicates(named: cabc.Sequence[tuple[str, TrustedIssuer]]) -> None:
 class IntrospectionSettings:
     """Validated ``AUTHGATE_INTROSPECTION_*`` values (the arguments of :class:`~.introspection.Introspector`)."""
 
-    #: The endpoint; ``None``: the ``introspection_endpoint`` discovered from ``AUTHGATE_OIDC_ISSUER``.
+    #: The endpoint (``AUTHGATE_INTROSPECTION_URL``); ``None``: discovered from ``AUTHGATE_OIDC_ISSUER``.
     url: str | None
+    #: This resource server's client id at the provider (``AUTHGATE_INTROSPECTION_CLIENT_ID``).
     client_id: str
+    #: Its client secret, sent with HTTP Basic (``AUTHGATE_INTROSPECTION_CLIENT_SECRET``).
     client_secret: str
-    cache_ttl: float
-    cache_size: int
+    #: Seconds an answer is reused, never past the token's ``exp`` (``AUTHGATE_INTROSPECTION_CACHE_TTL``).
+    cache_ttl: float = 60.0
+    #: Answers kept per process (``AUTHGATE_INTROSPECTION_CACHE_SIZE``).
+    cache_size: int = 10_000
 
 
 def parse_introspection(
@@ -220,8 +224,8 @@ def parse_introspection(
     url: t.Any,
     client_id: t.Any,
     client_secret: t.Any,
-    cache_ttl: t.Any = 60,
-    cache_size: t.Any = 10_000,
+    cache_ttl: t.Any = IntrospectionSettings.__dataclass_fields__["cache_ttl"].default,
+    cache_size: t.Any = IntrospectionSettings.__dataclass_fields__["cache_size"].default,
     can_discover: bool,
 ) -> IntrospectionSettings | None:
     """``AUTHGATE_INTROSPECTION_URL``, ``_CLIENT_ID``, ``_CLIENT_SECRET``, ``_CACHE_TTL``, ``_CACHE_SIZE``.

@@ -93,48 +93,53 @@ class JwtCodec:
     def __init__(self, settings: Settings, jwks: JwksClient | None = None) -> None:
         self._settings = settings
         self._jwks = jwks
-        self._jwt = decoder(settings.required_claims)
-        self._algorithms = list(settings.algorithms)
-        self._audience: list[str] | None = list(settings.audience) if settings.audience else None
+        self._jwt = decoder(settings.tokens.required_claims)
+        self._algorithms = list(settings.keys.algorithms)
+        self._audience: list[str] | None = list(settings.tokens.audience) if settings.tokens.audience else None
         #: Accepted issuers (``AUTHGATE_JWT_ISSUER``, one or a list), or ``None`` for no check.
-        self._issuer: list[str] | None = list(settings.accepted_issuers) if settings.accepted_issuers else None
-        self._types = settings.jwt_types
+        self._issuer: list[str] | None = (
+            list(settings.tokens.accepted_issuers) if settings.tokens.accepted_issuers else None
+        )
+        self._types = settings.tokens.types
         self._keys: dict[str | None, t.Any] = {}
         self._signing_key: t.Any = None
-        self._signing_alg = settings.algorithms[0]
+        self._signing_alg = settings.keys.algorithms[0]
         self._signing_kid: str | None = None
-        if not settings.asymmetric:
-            for secret in settings.secrets:
+        if not settings.keys.asymmetric:
+            for secret in settings.keys.secrets:
                 self._keys.setdefault(_kid_for_secret(secret), secret)
-            self._signing_key = settings.secrets[0]
-            self._signing_kid = _kid_for_secret(settings.secrets[0])
-            self._fallback: list[t.Any] = list(settings.secrets)
+            self._signing_key = settings.keys.secrets[0]
+            self._signing_kid = _kid_for_secret(settings.keys.secrets[0])
+            self._fallback: list[t.Any] = list(settings.keys.secrets)
         else:
-            for kid, pem in settings.public_keys.items():
+            for kid, pem in settings.keys.public_keys.items():
                 name = "AUTHGATE_JWT_PUBLIC_KEY" if kid is None else f"AUTHGATE_JWT_PUBLIC_KEYS[{kid!r}]"
-                self._keys[kid] = _load_key(name, pem, private=False, algorithms=settings.algorithms)
-            if settings.private_key is not None:
+                self._keys[kid] = _load_key(name, pem, private=False, algorithms=settings.keys.algorithms)
+            if settings.keys.private_key is not None:
                 self._signing_key = _load_key(
-                    "AUTHGATE_JWT_PRIVATE_KEY", settings.private_key, private=True, algorithms=settings.algorithms
+                    "AUTHGATE_JWT_PRIVATE_KEY",
+                    settings.keys.private_key,
+                    private=True,
+                    algorithms=settings.keys.algorithms,
                 )
-                self._signing_kid = settings.signing_kid
+                self._signing_kid = settings.keys.signing_kid
                 # With several algorithms (["RS256", "ES256"]) sign with the first one the key fits.
-                self._signing_alg = _algorithm_for(self._signing_key, settings.algorithms)
+                self._signing_alg = _algorithm_for(self._signing_key, settings.keys.algorithms)
                 public = self._signing_key.public_key()
-                if self._keys.get(settings.signing_kid) is None:
-                    self._keys[settings.signing_kid] = public
+                if self._keys.get(settings.keys.signing_kid) is None:
+                    self._keys[settings.keys.signing_kid] = public
             self._fallback = [self._keys[None]] if None in self._keys else []
         self._single = self._fallback[0] if len(self._keys) == 1 and self._fallback and jwks is None else None
-        self._required = tuple(settings.required_claims)
+        self._required = tuple(settings.tokens.required_claims)
         self._only_secret: bytes | None = (
-            settings.secrets[0] if not settings.asymmetric and len(set(settings.secrets)) == 1 else None
+            settings.keys.secrets[0] if not settings.keys.asymmetric and len(set(settings.keys.secrets)) == 1 else None
         )
         #: The HMAC fast path (see :mod:`._fast_hmac`): HMAC keys only, and only keys PyJWT
         #: itself accepts (for any other key PyJWT refuses every token: it decides then).
         self._fast: HmacFastPath | None = None
-        if not settings.asymmetric and all(_pyjwt_accepts_hmac_key(k) for k in settings.secrets):
+        if not settings.keys.asymmetric and all(_pyjwt_accepts_hmac_key(k) for k in settings.keys.secrets):
             self._fast = HmacFastPath(
-                settings.algorithms,
+                settings.keys.algorithms,
                 keys={kid: key for kid, key in self._keys.items() if kid is not None},
                 only_secret=self._only_secret,
                 types=self._types,
@@ -174,7 +179,7 @@ class JwtCodec:
         key = self._keys.get(kid) if kid else None
         if key is not None:
             return key
-        if kid and self._settings.asymmetric:
+        if kid and self._settings.keys.asymmetric:
             # RFC 8725 §3.10: an unknown kid names no key we hold; never try others.
             raise AuthError("token_invalid", reason="unknown_kid")
         return self._fallback
@@ -252,7 +257,7 @@ class JwtCodec:
 
     def jwks(self) -> dict[str, list[dict[str, t.Any]]]:
         """The public JWK Set of the verification keys (empty for HMAC keys)."""
-        if not self._settings.asymmetric:
+        if not self._settings.keys.asymmetric:
             return {"keys": []}
         algs = get_default_algorithms()
         out: list[dict[str, t.Any]] = []

@@ -140,9 +140,9 @@ def requirement(app: Flask, state: GateState, endpoint: str, method: str) -> Req
 def _backend(state: GateState) -> bool:
     """Whether a decision can depend on a backend that may be down (503 ``auth_unavailable``)."""
     s = state.settings
-    store = s.revocation_store
+    store = s.revocation.store
     shared = store != "memory" and not isinstance(store, MemoryStore)
-    return bool(shared or s.jwks_url or s.trusted_issuers or s.introspection is not None)
+    return bool(shared or s.keys.jwks_url or s.providers.trusted_issuers or s.providers.introspection is not None)
 
 
 def _scope_sets(req: Requirement) -> list[list[str]]:
@@ -168,7 +168,7 @@ def operation(app: Flask, endpoint: str, method: str, *, swagger2: bool = False)
     req = requirement(app, state, endpoint, method)
     view = app.view_functions.get(endpoint)
     statuses: set[int] = set(_marked(view, method))
-    if settings.ip_allowlist is not None:
+    if settings.access.ip_allowlist is not None:
         statuses.add(403)  # the app-wide allow list refuses before anything else, on every route
     security: list[SecurityRequirement] = []
     if req is not None:
@@ -187,7 +187,7 @@ def operation(app: Flask, endpoint: str, method: str, *, swagger2: bool = False)
     public = bool(
         view is not None
         and is_public(view)
-        and (settings.default_deny or state.rules.for_endpoint(app, endpoint) is not None)
+        and (settings.access.default_deny or state.rules.for_endpoint(app, endpoint) is not None)
     )
     return Operation(security, frozenset(statuses), explicit_public=public and not security)
 
@@ -202,7 +202,7 @@ def _marked(view: t.Any, method: str) -> frozenset[int]:
 
 
 def _oidc_names(state: GateState) -> list[str]:
-    n = len(state.settings.trusted_issuers)
+    n = len(state.settings.providers.trusted_issuers)
     return [OIDC if i == 0 else f"{OIDC}{i + 1}" for i in range(n)]
 
 
@@ -212,14 +212,14 @@ def _security(state: GateState, req: Requirement, *, swagger2: bool) -> list[Sec
     plain: list[str] = []
     scoped: list[str] = []
     if state.header_on:
-        if settings.dpop != "required":
+        if settings.resource.dpop != "required":
             plain.append(BEARER)
-        if settings.dpop:
+        if settings.resource.dpop:
             plain.append(DPOP)
         if not refresh:
             # The provider's tokens carry its scopes; the app's own refresh tokens come from no provider.
             scoped += [] if swagger2 else _oidc_names(state)
-            if not settings.trusted_issuers and req.all_scopes:
+            if not settings.providers.trusted_issuers and req.all_scopes:
                 scoped.append(OAUTH2)
     if state.api_keys_on and not refresh:
         plain.append(API_KEY)
@@ -241,29 +241,29 @@ def security_schemes(app: Flask, *, swagger2: bool = False, token_url: str = "/t
     schemes: dict[str, t.Any] = {}
     scopes = {s: f"The {s} scope" for s in scopes_in_use(app, state)}
     if state.header_on:
-        if settings.dpop != "required":
+        if settings.resource.dpop != "required":
             if swagger2:
                 # Swagger 2.0 has no http schemes: the header, with the scheme in the description.
                 schemes[BEARER] = _header_v2("Authorization", "A bearer token: `Authorization: Bearer <token>`")
             else:
                 schemes[BEARER] = {"type": "http", "scheme": "bearer", "description": "A bearer access token"}
-                if settings.introspection is None:
+                if settings.providers.introspection is None:
                     schemes[BEARER]["bearerFormat"] = "JWT"
-        if settings.dpop:
+        if settings.resource.dpop:
             # OpenAPI has no DPoP type: an http scheme named as RFC 9449 §7.1 registers it.
             description = (
                 "A DPoP-bound access token (RFC 9449): `Authorization: DPoP <token>` and a `DPoP` proof "
-                f"header signed with one of {', '.join(settings.dpop_algorithms)}"
+                f"header signed with one of {', '.join(settings.resource.dpop_algorithms)}"
             )
             schemes[DPOP] = _header_v2("Authorization", description) if swagger2 else {
                 "type": "http", "scheme": "DPoP", "description": description,
             }  # fmt: skip
         if not swagger2:
-            for name, issuer in zip(_oidc_names(state), settings.trusted_issuers, strict=True):
+            for name, issuer in zip(_oidc_names(state), settings.providers.trusted_issuers, strict=True):
                 # OpenID Connect Discovery §4: the metadata of the issuer, trailing "/" removed.
                 url = issuer.issuer.rstrip("/") + "/.well-known/openid-configuration"
                 schemes[name] = {"type": "openIdConnect", "openIdConnectUrl": url}
-        if scopes and not settings.trusted_issuers:
+        if scopes and not settings.providers.trusted_issuers:
             description = "The scopes this API's guards require, carried by the bearer token"
             if swagger2:
                 schemes[OAUTH2] = {"type": "oauth2", "flow": "application", "tokenUrl": token_url, "scopes": scopes}
@@ -274,18 +274,18 @@ def security_schemes(app: Flask, *, swagger2: bool = False, token_url: str = "/t
                     "flows": {"clientCredentials": {"tokenUrl": token_url, "scopes": scopes}},
                 }
     if state.api_keys_on:
-        header = settings.api_key_header
+        header = settings.tokens.api_key_header
         schemes[API_KEY] = _header_v2(header, "An API key") if swagger2 else {
             "type": "apiKey", "in": "header", "name": header, "description": "An API key",
         }  # fmt: skip
     if state.cookie_name is not None and not swagger2:  # Swagger 2.0 cannot describe a cookie
-        csrf = f"; unsafe methods also need the `{settings.csrf_header}` header (CSRF double submit)"
+        csrf = f"; unsafe methods also need the `{settings.cookies.csrf_header}` header (CSRF double submit)"
         schemes[COOKIE] = {
-            "type": "apiKey", "in": "cookie", "name": settings.access_cookie_name,
+            "type": "apiKey", "in": "cookie", "name": settings.cookies.access_name,
             "description": "The access-token cookie" + csrf,
         }  # fmt: skip
         schemes[REFRESH_COOKIE] = {
-            "type": "apiKey", "in": "cookie", "name": settings.refresh_cookie_name,
+            "type": "apiKey", "in": "cookie", "name": settings.cookies.refresh_name,
             "description": "The refresh-token cookie" + csrf,
         }  # fmt: skip
     return schemes
@@ -384,10 +384,10 @@ def apply(spec: Spec, app: Flask, *, token_url: str = "/token") -> Spec:
     """
     state = get_state(app)
     swagger2 = "swagger" in spec
-    mimetype = "application/problem+json" if state.settings.error_format == "problem" else "application/json"
+    mimetype = "application/problem+json" if state.settings.errors.format == "problem" else "application/json"
     schemes = security_schemes(app, swagger2=swagger2, token_url=token_url)
     responses = {f"AuthGate{s}": _response(s, mimetype, swagger2=swagger2) for s in STATUSES}
-    schema = error_schema(state.settings.error_format)
+    schema = error_schema(state.settings.errors.format)
     if swagger2:
         if schemes:
             spec.setdefault("securityDefinitions", {}).update(schemes)

@@ -331,7 +331,7 @@ def _check_binding(state: GateState, req: Request, creds: credentials.Credential
         elif creds.scheme == "DPoP":
             raise AuthError("token_invalid", reason="dpop_unbound")
         return
-    if creds.scheme != "DPoP" and state.settings.dpop == "required":
+    if creds.scheme != "DPoP" and state.settings.resource.dpop == "required":
         # Only DPoP-bound access tokens, whatever they came in (a cookie included).
         raise AuthError("token_invalid", reason="dpop_required")
     if creds.scheme == "DPoP":
@@ -362,7 +362,7 @@ def _identify(app: Flask, state: GateState, req: Request, token_type: str, ra: R
         api_key_environ=state.api_key_environ if callbacks.api_key_loader is not None else None,
         # A refresh token goes to a token endpoint, where Bearer is spoken in every DPoP mode
         # (the proof beside it binds it); "required" is about access tokens.
-        dpop=state.settings.dpop if token_type == "access" or not state.settings.dpop else "allowed",
+        dpop=state.settings.resource.dpop if token_type == "access" or not state.settings.resource.dpop else "allowed",
     )
     if creds is None:
         raise AuthError("token_missing", token_type=token_type, reason="no_credentials")
@@ -375,7 +375,7 @@ def _identify(app: Flask, state: GateState, req: Request, token_type: str, ra: R
         if not isinstance(loaded, Identity):
             raise TypeError("api_key_loader must return an Identity or None")
         identity = loaded if loaded.scheme == "api_key" else loaded.replace(scheme="api_key")
-        after_this_request(_private(state.settings.api_key_header))
+        after_this_request(_private(state.settings.tokens.api_key_header))
     else:
         ra.scheme = creds.scheme
         try:
@@ -387,7 +387,7 @@ def _identify(app: Flask, state: GateState, req: Request, token_type: str, ra: R
             raise
         if creds.source == "cookie":
             if req.method not in SAFE_METHODS:
-                sent = req.headers.get(state.settings.csrf_header, "")
+                sent = req.headers.get(state.settings.cookies.csrf_header, "")
                 expected = entry.csrf or ""
                 # Double submit, compared in constant time; the value is bound to the token.
                 if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
@@ -498,7 +498,13 @@ def decide(app: Flask, state: GateState, req: Request, requirement: Requirement)
     if isinstance(identity, AuthError):
         return identity
     if requirement.checks_identity:
-        err = refusal(identity, requirement, state.settings.role_hierarchy, state.tokens.clock(), state.settings.leeway)
+        err = refusal(
+            identity,
+            requirement,
+            state.settings.access.role_hierarchy,
+            state.tokens.clock(),
+            state.settings.tokens.leeway,
+        )
         if err is not None:
             err.scheme = request_auth(req).scheme
             report(app, req, err, identity)

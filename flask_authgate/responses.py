@@ -70,7 +70,7 @@ def _state() -> GateState | None:
 
 
 def _login_redirect(state: GateState) -> WerkzeugResponse | None:
-    view = state.settings.login_view
+    view = state.settings.errors.login_view
     if view is None or not has_request_context():
         return None
     # Only a client that prefers HTML (a browser navigating) is redirected; a
@@ -114,11 +114,11 @@ def app_case(state: GateState | None) -> AppCase:
         return _NO_APP
     settings = state.settings
     return (
-        settings.error_format,
-        settings.realm,
+        settings.errors.format,
+        settings.errors.realm,
         state.api_keys_on,
-        settings.dpop,
-        settings.dpop_algorithms,
+        settings.resource.dpop,
+        settings.resource.dpop_algorithms,
         state.metadata_url,
     )
 
@@ -167,7 +167,7 @@ def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResp
         data, headers = _default(app, case)
         response = WerkzeugResponse(data, status=err.code, headers=list(headers))
     else:
-        if err.code == 401 and state.settings.login_view is not None:
+        if err.code == 401 and state.settings.errors.login_view is not None:
             redirected = _login_redirect(state)
             if redirected is not None:
                 redirected.headers["Cache-Control"] = "no-store"
@@ -187,7 +187,7 @@ def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResp
                     response.headers.add(name, value)
     retry_after = err.retry_after
     if retry_after is None and err.code == 503 and state is not None:
-        retry_after = state.settings.retry_after  # a 503 always says when to come back
+        retry_after = state.settings.errors.retry_after  # a 503 always says when to come back
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response

@@ -114,7 +114,7 @@ def compute_plan(app: Flask, state: GateState, endpoint: str, method: str | None
     if is_public(view):
         return misplaced
     plan = state.rules.for_endpoint(app, endpoint)
-    if state.settings.default_deny:
+    if state.settings.access.default_deny:
         plan = Requirement.login() if plan is None else plan.merge(Requirement.login())
     if misplaced is not None:
         plan = misplaced if plan is None else plan.merge(misplaced)
@@ -144,7 +144,7 @@ def plan_for(app: Flask, state: GateState, req: Request) -> Requirement | None:
 def needs_hook(app: Flask, state: GateState) -> bool:
     """Whether anything app-wide applies: an allow list, deny by default, a rule, a misplaced guard."""
     settings = state.settings
-    if settings.ip_allowlist is not None or settings.default_deny or state.rules:
+    if settings.access.ip_allowlist is not None or settings.access.default_deny or state.rules:
         return True
     return any(misplaced_requirement(view) is not None for view in app.view_functions.values())
 
@@ -171,7 +171,7 @@ def before_request() -> Response | None:
         if not needs_hook(app, state):
             _retire(app)
             return None
-    allow = state.settings.ip_allowlist
+    allow = state.settings.access.ip_allowlist
     if allow is not None:
         pipeline.check_networks(app, req, (allow,))
     plan = plan_for(app, state, req)

@@ -36,12 +36,12 @@ class SignedCodec:
     can_sign = True
 
     def __init__(self, settings: Settings) -> None:
-        keys = list(reversed(settings.secrets))  # itsdangerous signs with the last key
+        keys = list(reversed(settings.keys.secrets))  # itsdangerous signs with the last key
         self._serializers = {
             kind: URLSafeTimedSerializer(keys, salt=salt, signer_kwargs=SIGNER_KWARGS) for kind, salt in SALTS.items()
         }
-        self._max_age = int(settings.max_token_lifetime + settings.leeway) + 1
-        self._leeway = settings.leeway
+        self._max_age = int(settings.tokens.max_lifetime + settings.tokens.leeway) + 1
+        self._leeway = settings.tokens.leeway
 
     def encode(self, payload: dict[str, t.Any], token_type: str) -> str:
         return self._serializers[token_type].dumps(payload)

@@ -85,14 +85,14 @@ def _issue(
         raise TypeError("scopes may not contain spaces")
     extra = dict(claims or {})
     # iss and aud may be set, to test an issuer or audience the app refuses; the rest have keywords.
-    controlled = (RESERVED - {"iss", "aud"}) | {settings.roles_claim, settings.scopes_claim}
+    controlled = (RESERVED - {"iss", "aud"}) | {settings.tokens.roles_claim, settings.tokens.scopes_claim}
     clash = controlled.intersection(extra)
     if clash:
         raise ValueError(f"claims may not set {sorted(clash)}; use the keyword arguments")
     if isinstance(expires_in, datetime.timedelta):
         expires_in = expires_in.total_seconds()
     if expires_in is None:
-        lifetime = settings.access_expires if token_type == "access" else settings.refresh_expires
+        lifetime = settings.tokens.access_expires if token_type == "access" else settings.tokens.refresh_expires
     elif isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or not math.isfinite(expires_in):
         raise TypeError("expires_in must be a finite number of seconds or a timedelta")
     else:
@@ -112,19 +112,19 @@ def _issue(
         "type": token_type,
     }
     if role_list:
-        payload[settings.roles_claim] = sorted(set(role_list))
+        payload[settings.tokens.roles_claim] = sorted(set(role_list))
     if scope_list:
-        payload[settings.scopes_claim] = " ".join(sorted(set(scope_list)))
+        payload[settings.tokens.scopes_claim] = " ".join(sorted(set(scope_list)))
     if fresh:
         payload["fresh"] = True
     if token_type == "refresh":
         payload["fam"] = secrets.token_urlsafe(12)  # a refresh token starts a family, as create_refresh_token
     if state.cookie_name is not None:
         payload["csrf"] = secrets.token_urlsafe(24)  # bound to the token, echoed in the CSRF header
-    if settings.issuer is not None:
-        payload["iss"] = settings.issuer
-    if settings.audience:
-        payload["aud"] = settings.audience[0]
+    if settings.tokens.issuer is not None:
+        payload["iss"] = settings.tokens.issuer
+    if settings.tokens.audience:
+        payload["aud"] = settings.tokens.audience[0]
     payload.update(extra)
     return tokens.codec.encode(payload, token_type), payload
 
@@ -244,7 +244,7 @@ class AuthGateClient(FlaskClient):
 
     @property
     def _cookie_only(self) -> bool:
-        locations = get_state(self.application).settings.token_locations
+        locations = get_state(self.application).settings.tokens.locations
         return "cookies" in locations and "headers" not in locations
 
     def renew(self) -> None:
@@ -285,11 +285,11 @@ class AuthGateClient(FlaskClient):
                 # As set_token_cookies sets them: the access cookie on its path, the CSRF cookie on "/".
                 # origin_only=False: subdomains of the app's host get them too, as a browser's would.
                 self.set_cookie(
-                    settings.access_cookie_name, token, domain=host, origin_only=False, path=settings.cookie_path
+                    settings.cookies.access_name, token, domain=host, origin_only=False, path=settings.cookies.path
                 )
                 csrf = str(self._payload["csrf"])
-                self.set_cookie(settings.csrf_cookie_name, csrf, domain=host, origin_only=False)
-                self._set_environ(_environ_key(settings.csrf_header), csrf)
+                self.set_cookie(settings.cookies.csrf_name, csrf, domain=host, origin_only=False)
+                self._set_environ(_environ_key(settings.cookies.csrf_header), csrf)
             else:
                 # environ_base: a header the request passes itself still wins.
                 self._set_environ("HTTP_AUTHORIZATION", f"Bearer {token}")

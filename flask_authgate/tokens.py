@@ -143,7 +143,7 @@ class TokenService:
         self.settings = settings
         self.codec = codec
         self.revocations = revocations
-        self.cache = TokenCache(settings.token_cache_size)
+        self.cache = TokenCache(settings.tokens.cache_size)
         self.clock = clock
         #: The outside issuers (``AUTHGATE_OIDC_ISSUER``, ``AUTHGATE_TRUSTED_ISSUERS``), if any.
         self.outside = outside
@@ -152,12 +152,14 @@ class TokenService:
         #: The generation of every key set in use (JWKS of the codec and the outside issuers).
         self._key_generation = key_generation
         #: Whether the app has keys of its own (else every JWT must come from a trusted issuer).
-        self._own_keys = bool(settings.secrets or settings.public_keys or settings.private_key or settings.jwks_url)
+        self._own_keys = bool(
+            settings.keys.secrets or settings.keys.public_keys or settings.keys.private_key or settings.keys.jwks_url
+        )
         self._scheme = codec.format
-        self._leeway = settings.leeway
-        self._max_life = settings.max_token_lifetime
-        self._roles_claim = settings.roles_claim
-        self._scopes_claim = settings.scopes_claim
+        self._leeway = settings.tokens.leeway
+        self._max_life = settings.tokens.max_lifetime
+        self._roles_claim = settings.tokens.roles_claim
+        self._scopes_claim = settings.tokens.scopes_claim
         #: Called before a cache hit is used: the JWKS client refreshes a stale key set there,
         #: which empties the cache if a key was retired (so its tokens stop verifying in time).
         self.before_hit: cabc.Callable[[], None] | None = None
@@ -210,8 +212,8 @@ class TokenService:
         claims = result.claims
         identity = Identity(
             subject=result.subject,
-            roles=self.settings.roles_mapping.extract(claims),
-            scopes=self.settings.scopes_mapping.extract(claims),
+            roles=self.settings.tokens.roles_mapping.extract(claims),
+            scopes=self.settings.tokens.scopes_mapping.extract(claims),
             claims=claims,
             scheme="introspection",
             token_id=result.token_id,
@@ -262,8 +264,8 @@ class TokenService:
             raise AuthError("token_invalid", reason="claim_type")
         identity = Identity(
             subject=subject,
-            roles=roles if roles is not None else self.settings.roles_mapping.extract(claims),
-            scopes=scopes if scopes is not None else self.settings.scopes_mapping.extract(claims),
+            roles=roles if roles is not None else self.settings.tokens.roles_mapping.extract(claims),
+            scopes=scopes if scopes is not None else self.settings.tokens.scopes_mapping.extract(claims),
             claims=types.MappingProxyType(claims),
             scheme=self._scheme,
             token_id=_optional_str(claims.get("jti")),
@@ -367,11 +369,13 @@ class TokenService:
         if bad:
             raise ValueError(f"{bad[0]!r} is not an RFC 6749 §3.3 scope-token (no spaces, tabs, quotes or backslashes)")
         extra = dict(claims or {})
-        mapped = set(self.settings.roles_mapping.names) | set(self.settings.scopes_mapping.names)
+        mapped = set(self.settings.tokens.roles_mapping.names) | set(self.settings.tokens.scopes_mapping.names)
         reserved = RESERVED.intersection(extra) | (mapped & set(extra))
         if reserved:
             raise ValueError(f"claims may not set {sorted(reserved)}; use the keyword arguments")
-        default = self.settings.access_expires if token_type == "access" else self.settings.refresh_expires
+        default = (
+            self.settings.tokens.access_expires if token_type == "access" else self.settings.tokens.refresh_expires
+        )
         lifetime = default if expires_in is None else float(expires_in)
         if not 0 < lifetime <= self._max_life:
             raise ValueError("expires_in must be positive and at most AUTHGATE_MAX_TOKEN_LIFETIME")
@@ -406,8 +410,8 @@ class TokenService:
             if not isinstance(dpop_jkt, str) or not _JKT.fullmatch(dpop_jkt):
                 raise ValueError("dpop_jkt must be an RFC 7638 SHA-256 thumbprint (43 base64url characters)")
             payload["cnf"] = {"jkt": dpop_jkt}
-        if self.settings.issuer is not None:
-            payload["iss"] = self.settings.issuer
-        if self.settings.audience:
-            payload["aud"] = self.settings.audience[0]
+        if self.settings.tokens.issuer is not None:
+            payload["iss"] = self.settings.tokens.issuer
+        if self.settings.tokens.audience:
+            payload["aud"] = self.settings.tokens.audience[0]
         return self.codec.encode(payload, token_type)

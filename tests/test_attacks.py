@@ -683,7 +683,7 @@ def test_codec_with_unreachable_jwks_fails_closed(rsa_keys: dict[str, bytes]) ->
     app = Flask("codec")
     app.config.update(AUTHGATE_JWT_ALGORITHMS=["RS256"], AUTHGATE_JWKS_URL=_closed_url())
     settings = load_settings(app)
-    client = JwksClient(settings.jwks_url or "", algorithms=settings.algorithms, timeout=1)
+    client = JwksClient(settings.keys.jwks_url or "", algorithms=settings.keys.algorithms, timeout=1)
     codec = JwtCodec(settings, client)
     token = jwt.encode(claims(), rsa_keys["app_private"], algorithm="RS256", headers={"kid": "good"})
     with pytest.raises(AuthError) as info:
@@ -695,7 +695,8 @@ def test_codec_with_an_rsa_key_as_hmac_secret_is_token_invalid(rsa_keys: dict[st
     # Config refuses this secret; the codec still maps PyJWT's InvalidKeyError to 401, not 500.
     app = Flask("codec")
     app.config.update(AUTHGATE_JWT_SECRET=SECRET)
-    settings = dataclasses.replace(load_settings(app), secrets=(rsa_keys["app_public"],))
+    settings = load_settings(app)
+    settings = dataclasses.replace(settings, keys=dataclasses.replace(settings.keys, secrets=(rsa_keys["app_public"],)))
     codec = JwtCodec(settings)
     token = hs256({"alg": "HS256"}, claims(), key=rsa_keys["app_public"])
     with pytest.raises(jwt.InvalidKeyError):

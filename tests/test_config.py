@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import ast
 import base64
+import dataclasses
 import datetime
 import hashlib
 import hmac
+import inspect
 import ipaddress
 import json
 import logging
 import re
 import time
 import typing as t
+from pathlib import Path
 
 import pytest
 from conftest import SECRET
@@ -24,8 +28,16 @@ from kit import guarded_app
 
 from flask_authgate import AuthGate
 from flask_authgate import ConfigError
+from flask_authgate import config as config_module
 from flask_authgate import login_required
+from flask_authgate.config import DEFAULTS
+from flask_authgate.config import GROUPS
+from flask_authgate.config import KeySettings
+from flask_authgate.config import Settings
 from flask_authgate.config import load_settings
+from flask_authgate.issuer_config import IntrospectionSettings
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 @pytest.fixture(scope="module")
@@ -242,46 +254,88 @@ def test_secret_in_message_is_never_echoed() -> None:
 
 def test_defaults() -> None:
     settings = load_settings(fresh_app({}))
-    assert settings.secrets == (SECRET.encode(),)
-    assert settings.algorithms == ("HS256",)
-    assert settings.private_key is None
-    assert settings.signing_kid is None
-    assert dict(settings.public_keys) == {}
-    assert settings.jwks_url is None
-    assert (settings.jwks_lifespan, settings.jwks_cooldown, settings.jwks_timeout) == (300.0, 30.0, 2.0)
-    assert settings.jwt_types == frozenset()
-    assert settings.audience is None
-    assert settings.issuer is None
-    assert settings.leeway == 0
-    assert settings.required_claims == ("exp", "sub")
-    assert settings.roles_claim == "roles"
-    assert settings.scopes_claim == "scope"
-    assert settings.token_format == "jwt"
-    assert settings.token_locations == frozenset({"headers"})
-    assert settings.api_key_header == "X-API-Key"
-    assert settings.access_expires == 15 * 60
-    assert settings.refresh_expires == 30 * 86400
-    assert settings.max_token_lifetime == 30 * 86400
-    assert settings.realm == "api"
-    assert settings.ip_allowlist is None
-    assert settings.default_deny is False
-    assert settings.revocation_store == "memory"
-    assert settings.redis_timeout == 0.5
-    assert settings.retry_after == 5
-    assert settings.error_format == "json"
-    assert settings.login_view is None
-    assert dict(settings.role_hierarchy) == {}
-    assert settings.token_cache_size == 4096
-    assert settings.cookie_secure is True
-    assert settings.cookie_samesite == "Lax"
-    assert settings.cookie_domain is None
-    assert (settings.cookie_path, settings.refresh_cookie_path) == ("/", "/")
-    assert (settings.access_cookie_name, settings.refresh_cookie_name, settings.csrf_cookie_name) == (
+    assert settings.keys.secrets == (SECRET.encode(),)
+    assert settings.keys.algorithms == ("HS256",)
+    assert settings.keys.private_key is None
+    assert settings.keys.signing_kid is None
+    assert dict(settings.keys.public_keys) == {}
+    assert settings.keys.jwks_url is None
+    assert (settings.keys.jwks_lifespan, settings.keys.jwks_cooldown, settings.keys.jwks_timeout) == (300.0, 30.0, 2.0)
+    assert settings.tokens.types == frozenset()
+    assert settings.tokens.audience is None
+    assert settings.tokens.issuer is None
+    assert settings.tokens.leeway == 0
+    assert settings.tokens.required_claims == ("exp", "sub")
+    assert settings.tokens.roles_claim == "roles"
+    assert settings.tokens.scopes_claim == "scope"
+    assert settings.tokens.format == "jwt"
+    assert settings.tokens.locations == frozenset({"headers"})
+    assert settings.tokens.api_key_header == "X-API-Key"
+    assert settings.tokens.access_expires == 15 * 60
+    assert settings.tokens.refresh_expires == 30 * 86400
+    assert settings.tokens.max_lifetime == 30 * 86400
+    assert settings.errors.realm == "api"
+    assert settings.access.ip_allowlist is None
+    assert settings.access.default_deny is False
+    assert settings.revocation.store == "memory"
+    assert settings.revocation.redis_timeout == 0.5
+    assert settings.errors.retry_after == 5
+    assert settings.errors.format == "json"
+    assert settings.errors.login_view is None
+    assert dict(settings.access.role_hierarchy) == {}
+    assert settings.tokens.cache_size == 4096
+    assert settings.cookies.secure is True
+    assert settings.cookies.samesite == "Lax"
+    assert settings.cookies.domain is None
+    assert (settings.cookies.path, settings.cookies.refresh_path) == ("/", "/")
+    assert (settings.cookies.access_name, settings.cookies.refresh_name, settings.cookies.csrf_name) == (
         "authgate_access",
         "authgate_refresh",
         "authgate_csrf",
     )
-    assert settings.csrf_header == "X-CSRF-Token"
+    assert settings.cookies.csrf_header == "X-CSRF-Token"
+
+
+def test_every_default_is_the_one_on_its_field() -> None:
+    # The defaults live on the fields of the settings dataclasses, and the loader reads them
+    # from there: an app that sets nothing gets exactly the dataclasses' defaults.
+    settings = load_settings(fresh_app({}))
+    assert settings == Settings(keys=KeySettings(secrets=(SECRET.encode(),)))
+
+
+def test_every_settings_field_is_documented_with_its_key() -> None:
+    # Each field of each group has a one-line "#:" comment above it, naming the key it is read from.
+    source = inspect.getsource(config_module).splitlines()
+    tree = ast.parse("\n".join(source))
+    groups = {cls.__name__: cls for cls in GROUPS.values()}
+    seen = set()
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or node.name not in groups:
+            continue
+        seen.add(node.name)
+        fields = {f.name: f for f in dataclasses.fields(groups[node.name])}
+        for stmt in node.body:
+            if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
+                continue
+            comment = []
+            line = stmt.lineno - 2
+            while source[line].strip().startswith("#"):
+                comment.insert(0, source[line].strip())
+                line -= 1
+            assert comment and comment[0].startswith("#:"), f"{node.name}.{stmt.target.id} has no #: doc"
+            key = fields[stmt.target.id].metadata["key"]
+            if key is not None:
+                assert f"``{key}``" in " ".join(comment), f"{node.name}.{stmt.target.id} does not name {key}"
+    assert seen == set(groups)
+
+
+def test_every_documented_key_belongs_to_a_settings_group() -> None:
+    documented = set(re.findall(r"`(AUTHGATE_[A-Z_]+)`", (DOCS / "configuration.md").read_text()))
+    source = inspect.getsource(config_module) + inspect.getsource(IntrospectionSettings)
+    comments = "\n".join(line for line in source.splitlines() if line.strip().startswith("#"))
+    named_by_a_field = set(re.findall(r"``(AUTHGATE_[A-Z_]+)``", comments)) | set(DEFAULTS)
+    assert set(DEFAULTS) <= documented
+    assert documented - named_by_a_field == set()
 
 
 def test_good_values_are_normalised() -> None:
@@ -301,25 +355,32 @@ def test_good_values_are_normalised() -> None:
             }
         )
     )
-    assert settings.secrets == (b"n" * 64, b"o" * 64)
-    assert settings.algorithms == ("HS512",)
-    assert (settings.access_expires, settings.refresh_expires, settings.max_token_lifetime) == (300, 3600, 3600)
-    assert settings.audience == ("api",)
-    assert settings.leeway == 30
-    assert settings.token_locations == frozenset({"headers", "cookies"})
-    assert settings.ip_allowlist == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
-    assert settings.jwt_types == frozenset({"at+jwt", "application/at+jwt"})
-    assert dict(settings.role_hierarchy) == {"admin": frozenset({"editor", "viewer"}), "editor": frozenset({"viewer"})}
+    assert settings.keys.secrets == (b"n" * 64, b"o" * 64)
+    assert settings.keys.algorithms == ("HS512",)
+    assert (settings.tokens.access_expires, settings.tokens.refresh_expires, settings.tokens.max_lifetime) == (
+        300,
+        3600,
+        3600,
+    )
+    assert settings.tokens.audience == ("api",)
+    assert settings.tokens.leeway == 30
+    assert settings.tokens.locations == frozenset({"headers", "cookies"})
+    assert settings.access.ip_allowlist == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    assert settings.tokens.types == frozenset({"at+jwt", "application/at+jwt"})
+    assert dict(settings.access.role_hierarchy) == {
+        "admin": frozenset({"editor", "viewer"}),
+        "editor": frozenset({"viewer"}),
+    }
 
 
 def test_secret_key_is_the_default_secret_and_jwt_secret_wins() -> None:
-    assert load_settings(fresh_app({"AUTHGATE_JWT_SECRET": "j" * 32})).secrets == (b"j" * 32,)
+    assert load_settings(fresh_app({"AUTHGATE_JWT_SECRET": "j" * 32})).keys.secrets == (b"j" * 32,)
 
 
 def test_public_key_only_app_needs_no_secret(rsa_public_pem: bytes) -> None:
     settings = load_settings(fresh_app({"SECRET_KEY": None, **RS256, "AUTHGATE_JWT_PUBLIC_KEY": rsa_public_pem}))
-    assert settings.secrets == ()
-    assert settings.asymmetric
+    assert settings.keys.secrets == ()
+    assert settings.keys.asymmetric
 
 
 # -- AUTHGATE_LOGIN_VIEW --------------------------------------------------------------------

@@ -566,7 +566,7 @@ def test_settings_come_from_the_environment(
     assert app.config["DATABASE"] == str(db_path)
     assert app.config["AUTHGATE_DEFAULT_DENY"] is True
     settings = app.extensions["authgate"].settings
-    assert (settings.access_expires, settings.token_locations) == (60.0, frozenset({"headers", "cookies"}))
+    assert (settings.tokens.access_expires, settings.tokens.locations) == (60.0, frozenset({"headers", "cookies"}))
     assert login(app.test_client(), "alice")["expires_in"] == 60
     # The mapping given to create_app wins over the environment.
     assert create_app({"DATABASE": "other.sqlite"}).config["DATABASE"] == "other.sqlite"

@@ -159,7 +159,7 @@ def test_fast_path_stays_out_of_a_key_pyjwt_refuses() -> None:
 
     settings = codec()._settings
     pem = b"-----BEGIN PUBLIC KEY-----\n" + b"A" * 64 + b"\n-----END PUBLIC KEY-----\n"
-    c = JwtCodec(dataclasses.replace(settings, secrets=(pem,)))
+    c = JwtCodec(dataclasses.replace(settings, keys=dataclasses.replace(settings.keys, secrets=(pem,))))
     assert c._fast is None
     assert codec()._fast is not None
 

@@ -334,9 +334,9 @@ def test_a_jwks_url_alone_needs_no_secret_and_defaults_to_asymmetric_algorithms(
     app.config.update(AUTHGATE_JWKS_URL="https://idp.example.com/.well-known/jwks.json", SECRET_KEY="short")
     AuthGate(app)
     settings = app.extensions["authgate"].settings
-    assert settings.secrets == ()  # SECRET_KEY (for sessions) never becomes a token key here
-    assert "RS256" in settings.algorithms and "ES256" in settings.algorithms
-    assert not any(a.startswith("HS") for a in settings.algorithms)
+    assert settings.keys.secrets == ()  # SECRET_KEY (for sessions) never becomes a token key here
+    assert "RS256" in settings.keys.algorithms and "ES256" in settings.keys.algorithms
+    assert not any(a.startswith("HS") for a in settings.keys.algorithms)
 
 
 def test_a_missing_secret_says_what_to_set_for_an_identity_provider() -> None:

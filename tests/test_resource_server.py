@@ -280,7 +280,7 @@ def test_protected_resource_metadata_is_served_public_cacheable_and_cross_origin
         f'Bearer realm="api", {meta}',
         f'DPoP realm="api", {ALGS}, {meta}',
     ]
-    assert app.extensions["authgate"].settings.audience == ("https://api.example.com/v1",)
+    assert app.extensions["authgate"].settings.tokens.audience == ("https://api.example.com/v1",)
 
 
 def test_scopes_accepted_refuses_with_the_accepted_scopes_in_the_challenge() -> None:

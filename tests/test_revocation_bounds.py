@@ -388,7 +388,7 @@ def test_bad_settings_name_the_key(key: str, value: t.Any) -> None:
 def test_settings_defaults() -> None:
     app, _gate = make_app()
     settings = app.extensions["authgate"].settings
-    assert (settings.revocation_staleness, settings.revocation_cache_size) == (1.0, 16_384)
+    assert (settings.revocation.staleness, settings.revocation.cache_size) == (1.0, 16_384)
 
 
 @pytest.mark.parametrize(
