@@ -45,6 +45,7 @@ from .claims import ClaimMapping
 from .discovery import Discovery
 from .errors import AuthError
 from .jwks import JwksClient
+from .jwks import UrlSource
 
 log = logging.getLogger("flask_authgate")
 
@@ -198,11 +199,18 @@ class IssuerSet:
             if entry.issuer in self._by_issuer:
                 raise ValueError(f"issuer {entry.issuer!r} is listed twice")
             self._by_issuer[entry.issuer] = entry
+            url: UrlSource
             if entry.jwks_url is None:
                 discovery = Discovery(entry.issuer, max_bytes=max_bytes, clock=clock, **common)
                 self._discovery[entry.issuer] = discovery
+                url, share_key = discovery.jwks_uri, None
+            else:
+                # Issuers that publish one JWK Set (Entra tenants, Google's two issuers) share one cache.
+                url, share_key = entry.jwks_url, (entry.jwks_url, entry.algorithms)
+            client = shared.get(share_key) if share_key is not None else None
+            if client is None:
                 client = JwksClient(
-                    discovery.jwks_uri,
+                    url,
                     algorithms=entry.algorithms,
                     max_bytes=max_bytes,
                     on_keys_changed=on_keys_changed,
@@ -210,21 +218,8 @@ class IssuerSet:
                     **common,
                 )
                 self._clients.append(client)
-            else:
-                # Issuers that publish one JWK Set (Entra tenants, Google's two issuers) share one cache.
-                share_key = (entry.jwks_url, entry.algorithms)
-                client = shared.get(share_key)  # type: ignore[assignment]
-                if client is None:
-                    client = JwksClient(
-                        entry.jwks_url,
-                        algorithms=entry.algorithms,
-                        max_bytes=max_bytes,
-                        on_keys_changed=on_keys_changed,
-                        clock=clock,
-                        **common,
-                    )
+                if share_key is not None:
                     shared[share_key] = client
-                    self._clients.append(client)
             self._jwks[entry.issuer] = client
         self._decoders: dict[str, PyJWT] = {}
         for entry in issuers:
