@@ -1,8 +1,9 @@
 """Redis clients for one server, Sentinel and Cluster: the data path and where channels connect.
 
 Only :class:`~.revocation.RedisStore` and :mod:`._redis_channel` use this
-module (it imports ``redis``, so it is imported lazily, when a Redis store is
-built). The invalidation channels themselves are in :mod:`._redis_channel`.
+module. It is the one module importing ``redis`` (so it is imported lazily,
+when a Redis store is built); the invalidation channels themselves are in
+:mod:`._redis_channel` and get what they need of redis-py from here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ log = logging.getLogger("flask_authgate")
 #: What a failing Redis raises (connection refused, timeouts, errors replies, no master).
 ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, redis.exceptions.RedisClusterException, OSError)
 INVALIDATE = b"__redis__:invalidate"
+#: What the channels of :mod:`._redis_channel` raise for a refused subscription or a lost heartbeat
+#: (redis-py's own classes, so :data:`ERRORS` catches them as it catches redis-py's).
+RedisConnectionError = redis.ConnectionError
+RedisTimeoutError = redis.TimeoutError
 
 # Atomically keep the larger value and the later expiry (as MemoryStore.put does). A put that
 # changes neither writes nothing, so it sends no invalidation to any process (issue #9 item 4).
@@ -202,5 +207,5 @@ class Backend:
             if suffix is not None:
                 out.append((self._connection(dict(pool.connection_kwargs), pool.connection_class), suffix))
         if not out:
-            raise redis.ConnectionError("the cluster has no primary serving slots")
+            raise RedisConnectionError("the cluster has no primary serving slots")
         return out

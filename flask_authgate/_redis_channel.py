@@ -31,12 +31,12 @@ import typing as t
 import uuid
 import weakref
 
-import redis
-
 from ._redis_backend import ERRORS
 from ._redis_backend import INVALIDATE
 from ._redis_backend import Backend
 from ._redis_backend import ConnectionFactory
+from ._redis_backend import RedisConnectionError
+from ._redis_backend import RedisTimeoutError
 from ._redis_view import LocalView
 
 log = logging.getLogger("flask_authgate")
@@ -68,11 +68,11 @@ class _Channel:
             args += ["PREFIX", prefix]
         sub.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *args)
         if sub.read_response() != b"OK":
-            raise redis.ConnectionError("CLIENT TRACKING refused")
+            raise RedisConnectionError("CLIENT TRACKING refused")
         sub.send_command("SUBSCRIBE", INVALIDATE.decode())
         reply = sub.read_response()
         if not isinstance(reply, list) or reply[0] != b"subscribe":
-            raise redis.ConnectionError("SUBSCRIBE refused")
+            raise RedisConnectionError("SUBSCRIBE refused")
         self.writer.connect()
 
     def close(self) -> None:
@@ -214,7 +214,7 @@ class Watcher:
                 writer.read_response()  # an error reply (READONLY on a demoted primary) raises
                 continue
             if outstanding is not None and now - outstanding > self.hb_timeout:
-                raise redis.TimeoutError("heartbeat did not come back")
+                raise RedisTimeoutError("heartbeat did not come back")
             deadline = next_hb if outstanding is None else outstanding + self.hb_timeout
             if not sub.can_read(timeout=min(max(deadline - now, 0.0), _TICK)):
                 continue

@@ -203,16 +203,15 @@ class Discovery:
 
     def jwks_uri(self) -> str:
         """The discovered ``jwks_uri``; 503 ``auth_unavailable`` when there is none (yet)."""
-        uri = self.metadata().jwks_uri
-        if uri is None:
-            log.warning("authgate: the metadata of issuer %s has no jwks_uri", self.issuer)
-            _unavailable("discovery_failed", self._retry_after)
-        return uri
+        return self._endpoint("jwks_uri", self.metadata().jwks_uri)
 
     def introspection_endpoint(self) -> str:
         """The discovered ``introspection_endpoint``; 503 ``auth_unavailable`` when there is none (yet)."""
-        uri = self.metadata().introspection_endpoint
+        return self._endpoint("introspection_endpoint", self.metadata().introspection_endpoint)
+
+    def _endpoint(self, name: str, uri: str | None) -> str:
+        """``uri``, the metadata member ``name``; 503 ``auth_unavailable`` (``discovery_failed``) when it is absent."""
         if uri is None:
-            log.warning("authgate: the metadata of issuer %s has no introspection_endpoint", self.issuer)
+            log.warning("authgate: the metadata of issuer %s has no %s", self.issuer, name)
             _unavailable("discovery_failed", self._retry_after)
         return uri

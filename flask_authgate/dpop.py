@@ -19,8 +19,8 @@ check of its own is ``dpop_proof_invalid``, a token whose binding does not
 match is ``token_invalid``. No PyJWT, ``cryptography`` or ``json`` exception
 leaves this module, and none of their text: they can echo attacker input.
 
-This module and :mod:`.jwt_tokens` / :mod:`.jwks` are the ones importing
-``jwt``; only PyJWT's algorithm objects are used here (no other JOSE library).
+Only PyJWT's algorithm objects are used here (no other JOSE library), reached
+through :mod:`._pyjwt`, the one module importing ``jwt``.
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ import re
 import time
 import typing as t
 
-from jwt.algorithms import get_default_algorithms
-
 from ._json import json_number as _number
+from ._pyjwt import get_default_algorithms
 from .errors import AuthError
 from .errors import ErrorCode
 

@@ -29,14 +29,23 @@ import re
 import time
 import typing as t
 
-import jwt
-
 from ._http import MAX_BYTES
+from ._pyjwt import CLAIM_TYPE_ERRORS
+from ._pyjwt import InvalidAlgorithmError
+from ._pyjwt import InvalidAudienceError
+from ._pyjwt import InvalidIssuerError
+from ._pyjwt import InvalidKeyError
+from ._pyjwt import InvalidSignatureError
+from ._pyjwt import MissingRequiredClaimError
+from ._pyjwt import PyJWK
+from ._pyjwt import PyJWT
+from ._pyjwt import PyJWTError
 from ._pyjwt import decoder
 from .claims import ClaimMapping
 from .discovery import Discovery
 from .errors import AuthError
 from .jwks import JwksClient
+from .jwks import UrlSource
 
 log = logging.getLogger("flask_authgate")
 
@@ -56,12 +65,6 @@ ASYMMETRIC_DEFAULT: tuple[str, ...] = (
 )
 #: Every public-key algorithm an issuer may be configured with.
 ASYMMETRIC_ALGORITHMS = frozenset({*ASYMMETRIC_DEFAULT, "ES256K"})
-#: PyJWT's errors for a ``sub`` or ``jti`` of the wrong type.
-_CLAIM_TYPE_ERRORS: tuple[type[Exception], ...] = tuple(
-    getattr(jwt.exceptions, name)
-    for name in ("InvalidSubjectError", "InvalidJTIError")
-    if hasattr(jwt.exceptions, name)
-)
 
 
 DEFAULT_ROLES = ClaimMapping(("roles",), kind="roles")
@@ -196,11 +199,18 @@ class IssuerSet:
             if entry.issuer in self._by_issuer:
                 raise ValueError(f"issuer {entry.issuer!r} is listed twice")
             self._by_issuer[entry.issuer] = entry
+            url: UrlSource
             if entry.jwks_url is None:
                 discovery = Discovery(entry.issuer, max_bytes=max_bytes, clock=clock, **common)
                 self._discovery[entry.issuer] = discovery
+                url, share_key = discovery.jwks_uri, None
+            else:
+                # Issuers that publish one JWK Set (Entra tenants, Google's two issuers) share one cache.
+                url, share_key = entry.jwks_url, (entry.jwks_url, entry.algorithms)
+            client = shared.get(share_key) if share_key is not None else None
+            if client is None:
                 client = JwksClient(
-                    discovery.jwks_uri,
+                    url,
                     algorithms=entry.algorithms,
                     max_bytes=max_bytes,
                     on_keys_changed=on_keys_changed,
@@ -208,23 +218,10 @@ class IssuerSet:
                     **common,
                 )
                 self._clients.append(client)
-            else:
-                # Issuers that publish one JWK Set (Entra tenants, Google's two issuers) share one cache.
-                share_key = (entry.jwks_url, entry.algorithms)
-                client = shared.get(share_key)  # type: ignore[assignment]
-                if client is None:
-                    client = JwksClient(
-                        entry.jwks_url,
-                        algorithms=entry.algorithms,
-                        max_bytes=max_bytes,
-                        on_keys_changed=on_keys_changed,
-                        clock=clock,
-                        **common,
-                    )
+                if share_key is not None:
                     shared[share_key] = client
-                    self._clients.append(client)
             self._jwks[entry.issuer] = client
-        self._decoders: dict[str, jwt.PyJWT] = {}
+        self._decoders: dict[str, PyJWT] = {}
         for entry in issuers:
             self._decoders[entry.issuer] = decoder(entry.required_claims)
 
@@ -296,7 +293,7 @@ class IssuerSet:
                 _refuse("client_id")
         return VerifiedToken(claims, entry, self.generation)
 
-    def _decode(self, token: str, key: jwt.PyJWK, alg: str, entry: TrustedIssuer) -> dict[str, t.Any]:
+    def _decode(self, token: str, key: PyJWK, alg: str, entry: TrustedIssuer) -> dict[str, t.Any]:
         try:
             complete = self._decoders[entry.issuer].decode_complete(
                 token,
@@ -305,22 +302,22 @@ class IssuerSet:
                 audience=list(entry.audience) if entry.audience else None,
                 issuer=entry.issuer,
             )
-        except jwt.InvalidSignatureError:
+        except InvalidSignatureError:
             _refuse("signature")
-        except jwt.InvalidAudienceError:
+        except InvalidAudienceError:
             _refuse("audience")
-        except jwt.InvalidIssuerError:
+        except InvalidIssuerError:
             _refuse("issuer")
-        except jwt.MissingRequiredClaimError as exc:
+        except MissingRequiredClaimError as exc:
             _refuse({"aud": "audience", "iss": "issuer"}.get(exc.claim, "missing_claim"))
-        except jwt.InvalidAlgorithmError:
+        except InvalidAlgorithmError:
             _refuse("algorithm")
-        except _CLAIM_TYPE_ERRORS:
+        except CLAIM_TYPE_ERRORS:
             _refuse("claim_type")  # sub or jti that is not a string
-        except jwt.InvalidKeyError as exc:
+        except InvalidKeyError as exc:
             log.warning("authgate: a key of issuer %s is unusable (%s)", entry.issuer, type(exc).__name__)
             _refuse("key_unusable")
-        except (jwt.PyJWTError, ValueError, TypeError, RecursionError, KeyError, AttributeError):
+        except (PyJWTError, ValueError, TypeError, RecursionError, KeyError, AttributeError):
             _refuse("malformed")
         payload = complete.get("payload")
         if not isinstance(payload, dict):

@@ -38,11 +38,11 @@ import threading
 import time
 import typing as t
 
-import jwt
-
 from ._http import MAX_BYTES
 from ._http import FetchError
 from ._http import fetch_json
+from ._pyjwt import PyJWK
+from ._pyjwt import PyJWTError
 from .errors import AuthError
 
 log = logging.getLogger("flask_authgate")
@@ -84,7 +84,7 @@ def _usable(entry: t.Any) -> bool:
     return not ("alg" in entry and not isinstance(entry["alg"], str))
 
 
-def parse_jwk_set(data: t.Any, algorithms: cabc.Sequence[str]) -> dict[str, dict[str, jwt.PyJWK]]:
+def parse_jwk_set(data: t.Any, algorithms: cabc.Sequence[str]) -> dict[str, dict[str, PyJWK]]:
     """The usable keys of a JWK Set document: ``kid -> alg -> key``.
 
     :raises ValueError: The document is not a JWK Set (no ``keys`` list).
@@ -93,7 +93,7 @@ def parse_jwk_set(data: t.Any, algorithms: cabc.Sequence[str]) -> dict[str, dict
     if not isinstance(entries, list):
         raise ValueError("not a JWK Set")
     accepted = tuple(algorithms)
-    keys: dict[str, dict[str, jwt.PyJWK]] = {}
+    keys: dict[str, dict[str, PyJWK]] = {}
     if len(entries) > MAX_KEYS:
         log.warning("authgate: the JWK Set has %d entries; using the first %d", len(entries), MAX_KEYS)
     for entry in entries[:MAX_KEYS]:
@@ -109,8 +109,8 @@ def parse_jwk_set(data: t.Any, algorithms: cabc.Sequence[str]) -> dict[str, dict
             candidates = [None]  # EC: from the curve; OKP: EdDSA (PyJWK decides)
         for candidate in candidates:
             try:
-                key = jwt.PyJWK(entry, algorithm=candidate)
-            except (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError):
+                key = PyJWK(entry, algorithm=candidate)
+            except (PyJWTError, ValueError, TypeError, KeyError, AttributeError):
                 continue
             name = key.algorithm_name
             if name in accepted and name[:2] != "HS":
@@ -173,7 +173,7 @@ class JwksClient:
         self.on_keys_changed = on_keys_changed
         #: The monotonic clock of the lifespan and the cooldown (replaceable in tests).
         self.clock = clock
-        self._keys: dict[str, dict[str, jwt.PyJWK]] = {}
+        self._keys: dict[str, dict[str, PyJWK]] = {}
         self._material: dict[str, str] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
@@ -296,7 +296,7 @@ class JwksClient:
                 changed = self._fetch_locked(now)
         self._after_fetch(changed)
 
-    def get_key(self, kid: str, alg: str | None = None) -> jwt.PyJWK:
+    def get_key(self, kid: str, alg: str | None = None) -> PyJWK:
         """The key for ``kid`` (and the token's ``alg``).
 
         :raises AuthError: 401 ``token_invalid`` (reason ``unknown_kid``, or

@@ -1,4 +1,4 @@
-"""JWT encoding and decoding with PyJWT; the only module (with :mod:`.jwks`) importing ``jwt``.
+"""JWT encoding and decoding with PyJWT (reached through :mod:`._pyjwt`, the one module importing ``jwt``).
 
 Every PyJWT exception is translated here, at the edge: ``ExpiredSignatureError``
 becomes ``token_expired``, a JWKS connection failure ``auth_unavailable``, and
@@ -20,11 +20,22 @@ import json
 import logging
 import typing as t
 
-import jwt
-from jwt.algorithms import get_default_algorithms
-
 from ._fast_hmac import HmacFastPath
+from ._pyjwt import DecodeError
+from ._pyjwt import InvalidAlgorithmError
+from ._pyjwt import InvalidAudienceError
+from ._pyjwt import InvalidIssuerError
+from ._pyjwt import InvalidKeyError
+from ._pyjwt import InvalidSignatureError
+from ._pyjwt import InvalidTokenError
+from ._pyjwt import MissingRequiredClaimError
+from ._pyjwt import PyJWKClientConnectionError
+from ._pyjwt import PyJWTError
 from ._pyjwt import decoder
+from ._pyjwt import encode as encode_jwt
+from ._pyjwt import get_default_algorithms
+from ._pyjwt import get_unverified_header
+from ._pyjwt import unverified_claims
 from .config import HMAC_ALGORITHMS
 from .config import Settings
 from .errors import AuthError
@@ -41,7 +52,7 @@ _RSA_MIN_BITS = 2048
 def _pyjwt_accepts_hmac_key(secret: bytes) -> bool:
     try:
         get_default_algorithms()["HS256"].prepare_key(secret)
-    except jwt.InvalidKeyError:
+    except InvalidKeyError:
         return False
     return True
 
@@ -157,17 +168,16 @@ class JwtCodec:
                 "(or an HMAC AUTHGATE_JWT_SECRET)"
             )
         headers = {"kid": self._signing_kid} if self._signing_kid else None
-        return jwt.encode(payload, self._signing_key, algorithm=self._signing_alg, headers=headers)
+        return encode_jwt(payload, self._signing_key, algorithm=self._signing_alg, headers=headers)
 
     def peek(self, token: str) -> dict[str, t.Any]:
         """The claims of a token this app just issued, without verifying it."""
-        claims: dict[str, t.Any] = jwt.decode(token, options={"verify_signature": False})
-        return claims
+        return unverified_claims(token)
 
     def _key_for(self, token: str) -> t.Any:
         try:
-            header = jwt.get_unverified_header(token)
-        except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
+            header = get_unverified_header(token)
+        except (PyJWTError, ValueError, TypeError, RecursionError):
             raise AuthError("token_invalid", reason="malformed") from None
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
@@ -234,16 +244,16 @@ class JwtCodec:
                     audience=self._audience,
                     issuer=self._issuer,
                 )
-            except jwt.InvalidSignatureError:
+            except InvalidSignatureError:
                 if i + 1 < len(keys):
                     continue  # a rotation list: the next key may have signed it
                 raise AuthError("token_invalid", reason="signature") from None
-            except jwt.PyJWKClientConnectionError:
+            except PyJWKClientConnectionError:
                 raise AuthError("auth_unavailable", reason="jwks_failed") from None
-            except jwt.InvalidKeyError as exc:
+            except InvalidKeyError as exc:
                 log.warning("authgate: a token used a key unusable for its algorithm (%s)", type(exc).__name__)
                 raise AuthError("token_invalid", reason="key_unusable") from None
-            except (jwt.PyJWTError, ValueError, TypeError, RecursionError, KeyError, AttributeError) as exc:
+            except (PyJWTError, ValueError, TypeError, RecursionError, KeyError, AttributeError) as exc:
                 raise AuthError("token_invalid", reason=_reason(exc)) from None
             if self._types:
                 typ = complete["header"].get("typ")
@@ -284,11 +294,11 @@ class JwtCodec:
 
 #: PyJWT exception -> the refusal reason logged and signalled (the most specific class first).
 _REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (jwt.InvalidAudienceError, "audience"),
-    (jwt.InvalidIssuerError, "issuer"),
-    (jwt.InvalidAlgorithmError, "algorithm"),
-    (jwt.MissingRequiredClaimError, "missing_claim"),
-    (jwt.DecodeError, "malformed"),
+    (InvalidAudienceError, "audience"),
+    (InvalidIssuerError, "issuer"),
+    (InvalidAlgorithmError, "algorithm"),
+    (MissingRequiredClaimError, "missing_claim"),
+    (DecodeError, "malformed"),
 )
 
 
@@ -296,7 +306,7 @@ def _reason(exc: BaseException) -> str:
     for cls, reason in _REASONS:
         if isinstance(exc, cls):
             return reason
-    return "claim_type" if isinstance(exc, jwt.InvalidTokenError) else "malformed"
+    return "claim_type" if isinstance(exc, InvalidTokenError) else "malformed"
 
 
 def is_hmac(algorithm: str) -> bool:

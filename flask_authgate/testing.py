@@ -27,6 +27,8 @@ import typing as t
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from ._pyjwt import encode as encode_jwt
+from ._pyjwt import get_default_algorithms
 from ._state import get_state
 from .tokens import RESERVED
 from .tokens import TOKEN_TYPES
@@ -458,13 +460,12 @@ class FakeIdentityProvider:
 
     def jwks(self) -> dict[str, list[dict[str, t.Any]]]:
         """The public JWK Set the provider serves."""
-        from jwt.algorithms import RSAAlgorithm
-
         with self._lock:
             keys = list(self._keys)
+        rs256 = get_default_algorithms()["RS256"]
         out = []
         for kid, private in keys:
-            jwk = RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
+            jwk = rs256.to_jwk(private.public_key(), as_dict=True)
             jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
             out.append(jwk)
         return {"keys": out}
@@ -491,8 +492,6 @@ class FakeIdentityProvider:
         ``jti`` and ``aud`` (when the provider has one); ``claims`` add to them
         or replace them (``exp=time.time() - 5`` makes an expired token).
         """
-        import jwt
-
         if not isinstance(subject, str) or not subject:
             raise TypeError("subject must be a non-empty string")
         now = int(time.time())
@@ -508,4 +507,4 @@ class FakeIdentityProvider:
         payload.update(claims)
         with self._lock:
             kid, key = self._keys[0]
-        return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid})
+        return encode_jwt(payload, key, algorithm="RS256", headers={"kid": kid})

@@ -1,5 +1,7 @@
 """The shape of the package (issue 10): leaves are leaves, no import cycle, no private names of others.
 
+Each third-party library is imported by one module, its owner; the others reach it through that one.
+
 Imports are read with :mod:`ast`, function-level ones included; imports
 under ``if t.TYPE_CHECKING:`` are type-only and do not count.
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import sys
 
 import pytest
 
@@ -27,6 +30,20 @@ UPPER = (
     "tokens",
     "_state",
 )
+#: Not third-party libraries for the one-owner rule: the package itself and the framework it extends.
+FRAMEWORK = frozenset({"flask_authgate", "flask", "werkzeug"})
+#: Each third-party library the package imports, and the one module that imports it (issue: "each
+#: third-party library owned by one module"). Everything else reaches the library through its owner.
+OWNERS = {
+    "jwt": "_pyjwt",
+    "redis": "_redis_backend",
+    "itsdangerous": "signed_tokens",
+    "blinker": "signals",
+    "click": "cli",
+    "opentelemetry": "metrics",
+    "pytest": "pytest_plugin",
+    "cryptography": "testing",
+}
 
 
 def _type_checking(node: ast.If) -> bool:
@@ -36,16 +53,32 @@ def _type_checking(node: ast.If) -> bool:
     )
 
 
-def imports(module: str) -> set[str]:
-    """The package modules ``module`` imports at run time (function-level imports included)."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
-    found: set[str] = set()
+def runtime_imports(source: str) -> list[ast.Import | ast.ImportFrom]:
+    """The import statements of ``source`` that run (function-level ones included, type-only ones not)."""
+    found: list[ast.Import | ast.ImportFrom] = []
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _type_checking(node):
             for child in node.orelse:
                 visit(child)
             return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        for sub in ast.iter_child_nodes(node):
+            visit(sub)
+
+    visit(ast.parse(source))
+    return found
+
+
+def _source(module: str) -> str:
+    return (PACKAGE / f"{module}.py").read_text()
+
+
+def imports(module: str) -> set[str]:
+    """The package modules ``module`` imports at run time (function-level imports included)."""
+    found: set[str] = set()
+    for node in runtime_imports(_source(module)):
         if isinstance(node, ast.ImportFrom):
             if node.level == 1:
                 if node.module:
@@ -55,16 +88,24 @@ def imports(module: str) -> set[str]:
             elif node.module and node.module.startswith("flask_authgate"):
                 rest = node.module.split(".")[1:]
                 found.add(rest[0] if rest else node.names[0].name)
-        elif isinstance(node, ast.Import):
+        else:
             for alias in node.names:
                 if alias.name.startswith("flask_authgate."):
                     found.add(alias.name.split(".")[1])
-        for sub in ast.iter_child_nodes(node):
-            visit(sub)
-
-    visit(tree)
     found.discard(module)
     return found
+
+
+def libraries(source: str) -> set[str]:
+    """The top-level third-party packages ``source`` imports at run time (not the framework, not the stdlib)."""
+    names: set[str] = set()
+    for node in runtime_imports(source):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        else:
+            names.update(alias.name.split(".")[0] for alias in node.names)
+    return names - FRAMEWORK - set(sys.stdlib_module_names)
 
 
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
@@ -103,8 +144,31 @@ def test_no_module_imports_a_private_name_of_another_module_or_package() -> None
     assert offenders == []
 
 
-def test_each_third_party_library_has_its_owners() -> None:
-    owners = {"itsdangerous": {"signed_tokens"}, "redis": {"revocation"}}
-    for library, allowed in owners.items():
-        users = {m for m in MODULES if f"import {library}" in (PACKAGE / f"{m}.py").read_text()}
-        assert users <= allowed | {m for m in MODULES if m.startswith("_redis")}, (library, users)
+def test_each_third_party_library_is_imported_by_exactly_its_one_owner() -> None:
+    users: dict[str, set[str]] = {}
+    for module in [*MODULES, "__init__"]:
+        for library in libraries(_source(module)):
+            users.setdefault(library, set()).add(module)
+    wrong = {library: sorted(modules) for library, modules in users.items() if modules != {OWNERS.get(library)}}
+    assert wrong == {}, "a library imported outside its owner, or without one in OWNERS"
+    assert set(users) == set(OWNERS), "an owner in OWNERS that no longer imports its library"
+
+
+def test_the_library_check_counts_function_level_imports_and_not_type_only_ones() -> None:
+    source = """
+from __future__ import annotations
+import typing as t
+import os.path
+from flask import g
+from werkzeug.exceptions import HTTPException
+from . import errors
+from ._pyjwt import decoder
+from jwt.algorithms import get_default_algorithms
+if t.TYPE_CHECKING:
+    import redis
+else:
+    import blinker
+def f():
+    import cryptography.x509, click
+"""
+    assert libraries(source) == {"jwt", "blinker", "cryptography", "click"}
