@@ -317,7 +317,7 @@ def test_every_settings_field_is_documented_with_its_key() -> None:
         for stmt in node.body:
             if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
                 continue
-            comment = []
+            comment: list[str] = []
             line = stmt.lineno - 2
             while source[line].strip().startswith("#"):
                 comment.insert(0, source[line].strip())
