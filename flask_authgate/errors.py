@@ -12,6 +12,7 @@ import collections.abc as cabc
 import json
 import re
 import typing as t
+import unicodedata
 from http import HTTPStatus
 
 from flask import current_app
@@ -209,6 +210,8 @@ class AuthError(HTTPException):
         self.challenge_params = tuple(challenge_params)
 
     def __reduce__(self) -> tuple[t.Any, ...]:
+        if self.error_code not in ERRORS:
+            return (app_error, (self.code, self.error_code, self.description))
         return (
             _rebuild,
             (self.error_code, self.scopes, self.retry_after, self.reason, self.token_type, self.challenge_params),
@@ -219,7 +222,9 @@ class AuthError(HTTPException):
 
     @property
     def message(self) -> str:
-        """The fixed, safe sentence for :attr:`error_code`."""
+        """The fixed, safe sentence for :attr:`error_code` (an app-defined error's own message)."""
+        if self.error_code not in ERRORS:
+            return t.cast(str, self.description)
         return message_for(self.error_code, self.token_type)
 
     def get_response(  # type: ignore[override]
@@ -243,14 +248,9 @@ class AuthError(HTTPException):
         scope: dict[str, t.Any] | None = None,
     ) -> str:
         """The contract's JSON body (used only where no app renders the error)."""
-        info = ERRORS[self.error_code]
+        status = t.cast(int, self.code)
         return json.dumps(
-            {
-                "error": reason_phrase(info.status),
-                "code": self.error_code,
-                "message": self.message,
-                "status": info.status,
-            }
+            {"error": reason_phrase(status), "code": self.error_code, "message": self.message, "status": status}
         )
 
     def get_headers(
@@ -259,7 +259,8 @@ class AuthError(HTTPException):
         scope: dict[str, t.Any] | None = None,
     ) -> list[tuple[str, str]]:
         headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
-        kind = ERRORS[self.error_code].challenge
+        info = ERRORS.get(self.error_code)
+        kind = info.challenge if info is not None else "" if self.code == 401 else None
         if kind is not None:
             # The default realm and no other scheme: no app configured anything else.
             line = 'Bearer realm="api"'
@@ -326,3 +327,53 @@ def reason_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+#: What the machine code of an app-defined error may look like: a lowercase word (``login_failed``).
+APP_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+#: Unicode categories a message may not hold: control characters (CR, LF, NUL, DEL, C1) and
+#: the line and paragraph separators.
+_FORBIDDEN_IN_MESSAGE = frozenset({"Cc", "Zl", "Zp"})
+
+
+def app_error(status: int, code: str, message: str) -> AuthError:
+    """An :class:`AuthError` for an error the app defines (:meth:`~flask_authgate.AuthGate.error_response`).
+
+    Its ``code`` is ``status``, its ``error_code`` the app's ``code`` (never
+    one of :data:`ERRORS`, so an app cannot forge ``token_expired``) and its
+    :attr:`~AuthError.message` the app's ``message``. Every argument is checked
+    here, at the call: a bad one is a programming error, not a response.
+
+    :raises TypeError: ``status`` is not an ``int``, or ``code`` or ``message`` not a ``str``.
+    :raises ValueError: ``status`` is not 4xx or 5xx; ``code`` does not match
+        :data:`APP_CODE` or is one of :data:`ERRORS`; ``message`` is empty or
+        holds a control character or a line break.
+    """
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise TypeError(f"status must be an int, not {type(status).__name__}")
+    status = int(status)  # an HTTPStatus member too
+    if not 400 <= status <= 599:
+        raise ValueError(f"status {status} is not an error status (4xx or 5xx)")
+    if not isinstance(code, str):
+        raise TypeError(f"code must be a str, not {type(code).__name__}")
+    if not APP_CODE.fullmatch(code):
+        raise ValueError(f"code {code!r} is not a lowercase machine word matching {APP_CODE.pattern}")
+    if code in ERRORS:
+        raise ValueError(f"code {code!r} is one of flask-authgate's own codes; give the app's error a code of its own")
+    if not isinstance(message, str):
+        raise TypeError(f"message must be a str, not {type(message).__name__}")
+    if not message or any(unicodedata.category(char) in _FORBIDDEN_IN_MESSAGE for char in message):
+        raise ValueError("message must be a non-empty sentence without control characters or line breaks")
+    err: AuthError = Exception.__new__(AuthError._by_status.get(status, AuthError))
+    HTTPException.__init__(err, description=message)
+    if isinstance(err, Unauthorized):
+        err.__dict__["www_authenticate"] = []  # the extension builds its own challenges
+    err.code = status
+    err.error_code = t.cast(ErrorCode, code)
+    err.scopes = ()
+    err.retry_after = None
+    err.reason = None
+    err.token_type = "access"
+    err.challenge_params = ()
+    return err

@@ -22,6 +22,7 @@ from .decorators import names
 from .decorators import public
 from .dpop import DpopVerifier
 from .errors import AuthError
+from .errors import app_error
 from .identity import thaw
 from .introspection import Introspector
 from .issuers import IssuerSet
@@ -32,6 +33,7 @@ from .requirements import Requirement
 from .resource_metadata import build_metadata
 from .resource_metadata import metadata_path
 from .resource_metadata import metadata_url
+from .responses import extra_headers
 from .responses import handle_auth_error
 from .responses import handle_http_error
 from .responses import render_error
@@ -327,9 +329,61 @@ class AuthGate:
 
         The status, the ``WWW-Authenticate`` challenges, ``Cache-Control:
         no-store`` and ``Retry-After`` are still set by the extension.
+
+        .. versionchanged:: 0.2
+            It also renders the app's own errors (:meth:`error_response`): the
+            :class:`AuthError` it receives then carries the app's code and message.
         """
         self._callbacks.error_renderer = f
         return f
+
+    # -- the app's own errors ------------------------------------------------
+
+    def error_response(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: cabc.Mapping[str, str] | cabc.Iterable[tuple[str, str]] | None = None,
+    ) -> Response:
+        """Answer an error of the app's own (a wrong password ...) the way the extension answers its own.
+
+        The same body (``{"error", "code", "message", "status"}``, or RFC 9457
+        problem details with ``AUTHGATE_ERROR_FORMAT = "problem"``), the same
+        ``error_renderer`` if one is registered, ``Cache-Control: no-store``,
+        ``Retry-After`` (``AUTHGATE_RETRY_AFTER``) on a 503, and on a 401 the
+        bare challenges of every scheme this app speaks (``Bearer`` and/or
+        ``DPoP`` with its ``algs``, ``ApiKey``, the realm, ``resource_metadata``),
+        exactly those of a 401 ``token_missing``. A 401 is never turned into the
+        ``AUTHGATE_LOGIN_VIEW`` redirect: the app chose this answer. For a
+        renderer, the :class:`AuthError` it receives has ``code == status``,
+        ``error_code == code`` and ``message == message``.
+
+        :param status: A 4xx or 5xx status.
+        :param code: The machine code: a lowercase word (``[a-z][a-z0-9_]{0,63}``)
+            that is not one of the extension's own codes (the Error codes page), so an
+            app cannot answer ``token_expired`` for a token it never checked.
+        :param message: A fixed sentence for the client, sent in the body only
+            (never in a header): no control characters, no line breaks.
+        :param headers: Further headers (a mapping or ``(name, value)`` pairs):
+            ``Allow`` on a 405, ``Retry-After`` on a 429 (it replaces the 503
+            default). ``Content-Type`` and ``Content-Length`` in them are dropped
+            (they describe another body), so ``err.get_headers()`` of a Werkzeug
+            ``HTTPException`` can be passed as it is.
+        :raises TypeError: An argument of the wrong type.
+        :raises ValueError: A status outside 4xx/5xx, a malformed or reserved
+            code, a message with a control character, a header name that is not
+            an RFC 9110 token, a header value with a control character, or a
+            ``WWW-Authenticate`` or ``Cache-Control`` header (those are the
+            extension's).
+        :raises RuntimeError: No app context, or the extension is not set up on the app.
+
+        .. versionadded:: 0.2
+        """
+        err = app_error(status, code, message)
+        extra = extra_headers(headers)
+        return t.cast(Response, render_error(err, get_state(), extra))
 
     # -- tokens ------------------------------------------------------------
 

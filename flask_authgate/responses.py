@@ -10,10 +10,12 @@ every error, and ``Retry-After`` on 503.
 
 from __future__ import annotations
 
+import collections.abc as cabc
 import functools
 import inspect
 import json
 import logging
+import re
 import typing as t
 import urllib.parse
 
@@ -34,6 +36,7 @@ from .errors import AuthError
 from .errors import ErrorCode
 from .errors import message_for
 from .errors import reason_phrase
+from .pipeline import call
 
 if t.TYPE_CHECKING:
     from flask import Response
@@ -46,19 +49,22 @@ log = logging.getLogger("flask_authgate")
 @functools.lru_cache(maxsize=128)
 def body(error_code: ErrorCode, error_format: str, token_type: str = "access") -> tuple[bytes, str]:
     """The default body (bytes) and content type for a code."""
-    info = ERRORS[error_code]
-    message = message_for(error_code, token_type)
+    return encode(ERRORS[error_code].status, error_code, message_for(error_code, token_type), error_format)
+
+
+def encode(status: int, code: str, message: str, error_format: str) -> tuple[bytes, str]:
+    """The body of every error (the extension's and the app's own) and its content type."""
     if error_format == "problem":
         data: dict[str, t.Any] = {
             "type": "about:blank",
-            "title": reason_phrase(info.status),
-            "status": info.status,
+            "title": reason_phrase(status),
+            "status": status,
             "detail": message,
-            "code": error_code,
+            "code": code,
         }
         mimetype = "application/problem+json"
     else:
-        data = {"error": reason_phrase(info.status), "code": error_code, "message": message, "status": info.status}
+        data = {"error": reason_phrase(status), "code": code, "message": message, "status": status}
         mimetype = "application/json"
     return json.dumps(data, separators=(",", ":")).encode() + b"\n", mimetype
 
@@ -153,43 +159,122 @@ def _default(app: AppCase, err: ErrorCase) -> tuple[bytes, tuple[tuple[str, str]
     return body(err[0], app[0], err[2])[0], _headers(app, err)
 
 
-def render_error(err: AuthError, state: GateState | None = None) -> WerkzeugResponse:
+@functools.lru_cache(maxsize=256)
+def _app_default(app: AppCase, status: int, code: str, message: str) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """The body and headers of an app-defined error (:meth:`AuthGate.error_response`).
+
+    A 401 carries the bare challenges of every scheme the app speaks, as
+    ``token_missing`` does: the app's code is not an RFC 6750 ``error`` value.
+    """
+    error_format, realm, api_key, dpop, dpop_algs, resource_metadata = app
+    data, mimetype = encode(status, code, message, error_format)
+    lines = [("Content-Type", mimetype), ("Content-Length", str(len(data)))]
+    if status == 401:
+        found = challenges(
+            "unauthorized",
+            realm,
+            api_key=api_key,
+            dpop=dpop,
+            dpop_algs=dpop_algs,
+            resource_metadata=resource_metadata,
+        )
+        lines += [("WWW-Authenticate", line) for line in found]
+    lines.append(("Cache-Control", "no-store"))
+    return data, tuple(lines)
+
+
+#: Headers an app-defined error may not set: the challenges and ``no-store`` are the extension's.
+_OWNED_HEADERS = frozenset({"www-authenticate", "cache-control"})
+#: Headers that described another body (an ``HTTPException``'s), dropped from ``headers=``.
+_BODY_HEADERS = frozenset({"content-type", "content-length"})
+#: RFC 9110 §5.6.2 ``token``: a header name.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: RFC 9110 §5.5 field value, as Latin-1 text: visible characters, space and tab; no controls.
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\xa0-\xff]*")
+
+
+def extra_headers(
+    headers: cabc.Mapping[str, str] | cabc.Iterable[tuple[str, str]] | None,
+) -> tuple[tuple[str, str], ...]:
+    """The checked ``headers=`` of :meth:`AuthGate.error_response`.
+
+    :raises TypeError: Not a mapping or pairs of ``str``.
+    :raises ValueError: A name that is not an RFC 9110 token, a value with a
+        control character (CR, LF ...), or ``WWW-Authenticate`` / ``Cache-Control``.
+    """
+    if headers is None:
+        return ()
+    if isinstance(headers, (str, bytes)):
+        raise TypeError("headers= takes a mapping or (name, value) pairs, not a string")
+    pairs = headers.items() if isinstance(headers, cabc.Mapping) else headers
+    found: list[tuple[str, str]] = []
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2 or not all(isinstance(part, str) for part in pair):
+            raise TypeError(f"each header must be a (name, value) pair of str, not {pair!r}")
+        name, value = pair
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a header name")
+        if not _HEADER_VALUE.fullmatch(value):
+            raise ValueError(f"the value of {name} holds a control character or a non-Latin-1 one")
+        lowered = name.lower()
+        if lowered in _OWNED_HEADERS:
+            raise ValueError(f"{name} is set by flask-authgate on every error response; it cannot be replaced")
+        if lowered not in _BODY_HEADERS:
+            found.append((name, value))
+    return tuple(found)
+
+
+def render_error(
+    err: AuthError, state: GateState | None = None, extra: tuple[tuple[str, str], ...] = ()
+) -> WerkzeugResponse:
     """The response for ``err``: the app's ``error_renderer`` or the default body, plus the headers.
 
-    The one renderer: the Flask handler, the guards' direct answer and
-    :meth:`AuthError.get_response` all end here.
+    The one renderer: the Flask handler, the guards' direct answer,
+    :meth:`AuthError.get_response` and :meth:`AuthGate.error_response` (an
+    app-defined error, whose ``error_code`` is not in :data:`ERRORS`, with the
+    checked ``extra`` headers) all end here.
     """
     if state is None:
         state = _state()
     app = app_case(state)  # per call: an api_key_loader may be registered after init_app
-    case: ErrorCase = (err.error_code, err.scopes, err.token_type, err.challenge_params, err.scheme)
-    if state is None:
+    status = t.cast(int, err.code)
+    if err.error_code in ERRORS:
+        case: ErrorCase = (err.error_code, err.scopes, err.token_type, err.challenge_params, err.scheme)
         data, headers = _default(app, case)
-        response = WerkzeugResponse(data, status=err.code, headers=list(headers))
+        redirect_401 = status == 401
+    else:  # the app's own error: the app chose this answer, so a browser is never redirected
+        data, headers = _app_default(app, status, err.error_code, err.message)
+        redirect_401 = False
+    if state is None:
+        response = WerkzeugResponse(data, status=status, headers=list(headers))
     else:
-        if err.code == 401 and state.settings.errors.login_view is not None:
+        if redirect_401 and state.settings.errors.login_view is not None:
             redirected = _login_redirect(state)
             if redirected is not None:
                 redirected.headers["Cache-Control"] = "no-store"
                 return redirected
         renderer = state.callbacks.error_renderer
         if renderer is None:
-            data, headers = _default(app, case)
-            response = state.app.response_class(data, status=err.code, headers=list(headers))
+            response = state.app.response_class(data, status=status, headers=list(headers))
         else:
-            response = current_app.make_response(current_app.ensure_sync(renderer)(err))
-            response.status_code = t.cast(int, err.code)
+            response = current_app.make_response(call(current_app, renderer, err))
+            response.status_code = status
             # The renderer owns the body; the status-specific headers stay ours.
-            for name, value in _headers(app, case)[2:]:
+            for name, value in headers[2:]:
                 if name == "Cache-Control":
                     response.headers[name] = value
                 else:
                     response.headers.add(name, value)
     retry_after = err.retry_after
-    if retry_after is None and err.code == 503 and state is not None:
+    if retry_after is None and status == 503 and state is not None:
         retry_after = state.settings.errors.retry_after  # a 503 always says when to come back
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
+    if extra:
+        if any(name.lower() == "retry-after" for name, _value in extra):
+            del response.headers["Retry-After"]  # the app's own (a 429's, an HTTPException's) wins
+        for name, value in extra:
+            response.headers.add(name, value)
     return response
 
 
