@@ -29,13 +29,13 @@ bearer tokens. ``FLASK_AUTHGATE_DPOP=required`` refuses bearer tokens;
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
 import typing as t
 
 from flask import Flask
 from flask import Response
-from flask import jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -69,15 +69,13 @@ def _dev_secret_key(instance_path: str) -> str:
 
 
 def _json_http_error(err: HTTPException) -> Response:
-    """Other HTTP errors (405, 500 ...) as JSON too; 401/403/404 are rendered by flask-authgate."""
-    status = err.code or 500
-    code = err.name.lower().replace(" ", "_")
-    response = jsonify({"error": err.name, "code": code, "message": err.description, "status": status})
-    response.status_code = status
-    for name, value in err.get_headers():
-        if name.lower() != "content-type":
-            response.headers.add(name, value)  # e.g. Allow on a 405 (RFC 9110 §15.5.6)
-    return response
+    """Other HTTP errors (405, 500 ...) in the extension's shape; 401/403/404 are flask-authgate's own.
+
+    The code is the reason phrase as a machine word (``method_not_allowed``);
+    the exception's headers are kept, such as ``Allow`` on a 405 (RFC 9110 §15.5.6).
+    """
+    code = re.sub(r"[^a-z0-9]+", "_", err.name.lower()).strip("_")
+    return gate.error_response(err.code or 500, code, err.description or err.name, headers=err.get_headers())
 
 
 def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:

@@ -40,8 +40,8 @@ from flask_authgate import step_up_required
 
 from . import db
 from .auth import ACR_SECOND_FACTOR
-from .auth import error
 from .auth import json_body
+from .extensions import gate
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -71,7 +71,7 @@ def change_password() -> Response | dict[str, t.Any]:
     """Only with a token from a real login: a refreshed token gets 401 ``fresh_token_required``."""
     password = json_body().get("new_password")
     if not isinstance(password, str) or len(password) < 8:
-        return error(400, "invalid_input", "The new password needs at least 8 characters")
+        return gate.error_response(400, "invalid_input", "The new password needs at least 8 characters")
     db.set_password(_me().id, password)
     return {"message": "Password changed"}
 
@@ -101,9 +101,9 @@ def _note_input() -> tuple[str, str] | Response:
     data = json_body()
     title, body = data.get("title"), data.get("body", "")
     if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE:
-        return error(400, "invalid_input", f"A note needs a title of 1 to {MAX_TITLE} characters")
+        return gate.error_response(400, "invalid_input", f"A note needs a title of 1 to {MAX_TITLE} characters")
     if not isinstance(body, str) or len(body) > MAX_BODY:
-        return error(400, "invalid_input", f"A note body is text of at most {MAX_BODY} characters")
+        return gate.error_response(400, "invalid_input", f"A note body is text of at most {MAX_BODY} characters")
     return title.strip(), body
 
 

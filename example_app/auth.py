@@ -22,7 +22,6 @@ import collections.abc as cabc
 import datetime
 import time
 import typing as t
-from http import HTTPStatus
 
 import click
 from flask import Blueprint
@@ -60,22 +59,6 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password")
 ACR_PASSWORD = "pwd"
 #: ``acr`` of a step-up login: the password and the second factor (what ``@step_up_required`` asks for).
 ACR_SECOND_FACTOR = "mfa"
-
-
-def error(status: int, code: str, message: str, *, challenge: bool = False) -> Response:
-    """The example's own errors, in the same JSON shape as the extension's."""
-    response = jsonify({"error": HTTPStatus(status).phrase, "code": code, "message": message, "status": status})
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    if challenge:
-        # RFC 9110 §15.5.2: every 401 carries a challenge; one per scheme the app speaks (§11.6.1).
-        realm = current_app.config.get("AUTHGATE_REALM", "api")
-        if dpop.mode() != "required":
-            response.headers.add("WWW-Authenticate", f'Bearer realm="{realm}"')
-        if dpop.mode():
-            algs = " ".join(dpop.algorithms())
-            response.headers.add("WWW-Authenticate", f'DPoP realm="{realm}", algs="{algs}"')
-    return response
 
 
 def json_body() -> dict[str, t.Any]:
@@ -154,15 +137,17 @@ def login() -> Response:
     data = json_body()
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-        return error(400, "invalid_input", "Send a JSON body with a username and a password")
+        return gate.error_response(400, "invalid_input", "Send a JSON body with a username and a password")
     cookies = data.get("cookies") is True
     if cookies and not _cookies_enabled():
-        return error(400, "cookies_disabled", "Cookie login is off: add 'cookies' to AUTHGATE_TOKEN_LOCATIONS")
+        return gate.error_response(
+            400, "cookies_disabled", "Cookie login is off: add 'cookies' to AUTHGATE_TOKEN_LOCATIONS"
+        )
     # A token in a cookie cannot travel with the DPoP scheme: cookie logins are bearer sessions.
     jkt = None if cookies else dpop.proven_key()
     user = db.user_by_name(username)
     if not _password_matches(user, password) or user is None:
-        return error(401, "login_failed", "The username or the password is wrong", challenge=True)
+        return gate.error_response(401, "login_failed", "The username or the password is wrong")
     scopes = sorted({s for role in user.roles for s in SCOPES_BY_ROLE.get(role, ())})
     roles, claims = sorted(user.roles), _login_claims(ACR_PASSWORD)
     # With a proven key (jkt), both tokens are bound to it and token_type is "DPoP".
@@ -214,13 +199,15 @@ def step_up() -> Response:
     data = json_body()
     password, code = data.get("password"), data.get("code")
     if not isinstance(password, str) or not isinstance(code, str) or not password or not code:
-        return error(400, "invalid_input", "Send a JSON body with the password and the second-factor code")
+        return gate.error_response(
+            400, "invalid_input", "Send a JSON body with the password and the second-factor code"
+        )
     user = t.cast(db.User, current_user._get_current_object())
     # Both hashes are always checked, so the time taken tells nothing about which one was wrong.
     password_ok = _password_matches(user, password)
     code_ok = check_password_hash(db.second_factor_hash(user.id) or _DUMMY_HASH, code)
     if not (password_ok and code_ok):
-        return error(401, "step_up_failed", "The password or the second-factor code is wrong", challenge=True)
+        return gate.error_response(401, "step_up_failed", "The password or the second-factor code is wrong")
     jkt, expires_in = _session_key(), _access_expires()
     access = gate.create_access_token(
         current_identity.subject,

@@ -23,18 +23,10 @@ from .extensions import gate
 
 Mode = t.Literal[False, "allowed", "required"]
 
-#: ``AUTHGATE_DPOP_ALGORITHMS``' default (what the ``algs`` of the ``DPoP`` challenge lists).
-DEFAULT_ALGORITHMS = ("ES256", "PS256", "RS256", "EdDSA")
-
 
 def mode() -> Mode:
     """``AUTHGATE_DPOP`` of the current app."""
     return t.cast(Mode, current_app.config.get("AUTHGATE_DPOP", False))
-
-
-def algorithms() -> tuple[str, ...]:
-    """The proof algorithms accepted (for the ``algs`` of a ``DPoP`` challenge)."""
-    return tuple(current_app.config.get("AUTHGATE_DPOP_ALGORITHMS", DEFAULT_ALGORITHMS))
 
 
 def proven_key() -> str | None:

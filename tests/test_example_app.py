@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import pathlib
 import shutil
@@ -896,3 +897,63 @@ def test_required_mode_refresh(db_path: pathlib.Path) -> None:
     dpop_client = DpopClient(build(db_path, AUTHGATE_DPOP="required").test_client())
     pair = dpop_client.login("alice")
     assert dpop_client.refresh(pair["refresh_token"]).status_code == 200
+
+
+# -- a model to copy: public API only (issue: no hand-built error JSON, no hand-built challenge) --
+
+EXAMPLE_SOURCES = sorted(pathlib.Path(example_app.__file__).parent.glob("*.py"))
+
+
+def hand_built_errors(source: str) -> list[str]:
+    """Where ``source`` builds an error body or a ``WWW-Authenticate`` challenge itself.
+
+    An error body: a dict display with an ``"error"`` key, or an ``error=``
+    keyword (``jsonify(error=...)``, ``dict(error=...)``). A challenge: any
+    string (f-strings included) naming ``WWW-Authenticate`` or holding
+    ``realm=``. Docstrings are prose, not code, and are left out.
+    """
+    tree = ast.parse(source)
+    docstrings: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        where = f"line {getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.Dict):
+            if any(isinstance(key, ast.Constant) and key.value == "error" for key in node.keys):
+                found.append(f"{where}: a dict with an 'error' key")
+        elif isinstance(node, ast.Call):
+            if any(keyword.arg == "error" for keyword in node.keywords):
+                found.append(f"{where}: a call with error=")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            text = node.value.lower()
+            if "www-authenticate" in text or "realm=" in text:
+                found.append(f"{where}: a hand-written challenge {node.value!r}")
+    return found
+
+
+def test_the_checker_finds_hand_built_errors() -> None:
+    # What example_app/auth.py did before gate.error_response: each form must be caught.
+    samples = [
+        'jsonify({"error": "Unauthorized", "code": code, "message": message, "status": 401})',
+        'jsonify(error="Unauthorized", code="login_failed")',
+        'response.headers.add("WWW-Authenticate", "Bearer")',
+        'response.headers["www-authenticate"] = value',
+        'line = f\'DPoP realm="{realm}", algs="{algs}"\'',
+    ]
+    for sample in samples:
+        assert hand_built_errors(sample), sample
+    assert hand_built_errors('"""Docstring: a 401 carries WWW-Authenticate."""') == []
+    assert hand_built_errors('gate.error_response(401, "login_failed", "Wrong")') == []
+
+
+@pytest.mark.parametrize("path", EXAMPLE_SOURCES, ids=lambda p: p.name)
+def test_the_example_builds_no_error_body_and_no_challenge_by_hand(path: pathlib.Path) -> None:
+    assert hand_built_errors(path.read_text()) == [], f"{path.name}: use gate.error_response"
+
+
+def test_every_example_module_is_checked() -> None:
+    assert {p.name for p in EXAMPLE_SOURCES} >= {"__init__.py", "api.py", "auth.py", "dpop.py"}
