@@ -150,7 +150,8 @@ class AuthError(HTTPException):
         ``reason`` and ``token_type``; ``scopes`` are validated.
     """
 
-    #: The machine code, one of :data:`ERRORS`.
+    #: The machine code, one of :data:`ERRORS` (the app's own code in an error of
+    #: :meth:`~flask_authgate.AuthGate.error_response`, which never is one of them).
     error_code: ErrorCode
     #: The scopes a request needed (``insufficient_scope`` only).
     scopes: tuple[str, ...]
