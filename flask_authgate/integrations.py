@@ -16,14 +16,17 @@ from __future__ import annotations
 import collections.abc as cabc
 import hashlib
 import ipaddress
-import json
 import typing as t
-from http import HTTPStatus
 
 from flask import Response
+from flask import current_app
+from flask import has_app_context
 from flask import request
 
+from .errors import app_error
 from .pipeline import get_identity
+from .responses import encode
+from .responses import render_error
 
 if t.TYPE_CHECKING:
     from werkzeug.exceptions import HTTPException
@@ -81,40 +84,32 @@ def rate_limit_key() -> str:
     return "authgate:ip:" + _address(request.remote_addr)
 
 
-def too_many_requests(error: HTTPException | None = None, *, problem: bool = False) -> Response:
+def too_many_requests(error: HTTPException | None = None, *, problem: bool | None = None) -> Response:
     """Answer 429 with the body every refusal has: register it for 429.
 
-    ``app.register_error_handler(429, too_many_requests)``; for the RFC 9457
-    format (``AUTHGATE_ERROR_FORMAT = "problem"``) register
-    ``functools.partial(too_many_requests, problem=True)``. The body is
+    ``app.register_error_handler(429, too_many_requests)``. The body is
     ``{"error": "Too Many Requests", "code": "rate_limited", "message":
-    "Too many requests; try again later", "status": 429}`` and carries
-    ``Cache-Control: no-store``. Flask-Limiter's own headers
-    (``Retry-After``, ``X-RateLimit-*``) are added to it when
+    "Too many requests; try again later", "status": 429}`` (or RFC 9457
+    problem details with ``AUTHGATE_ERROR_FORMAT = "problem"``), rendered by
+    the extension's one renderer, so a registered ``error_renderer`` renders
+    it too; it carries ``Cache-Control: no-store``. Flask-Limiter's own
+    headers (``Retry-After``, ``X-RateLimit-*``) are added to it when
     ``RATELIMIT_HEADERS_ENABLED`` is on. The exception's description (the
     limit, such as ``"2 per 1 minute"``) is not sent.
 
     :param error: The 429 exception (``RateLimitExceeded``); unused, so the
         function also works as a plain view helper.
-    :param problem: Render ``application/problem+json``.
+    :param problem: ``True`` or ``False`` to choose the format whatever the
+        app's ``AUTHGATE_ERROR_FORMAT`` (and without its ``error_renderer``);
+        by default the app's format.
 
     .. versionadded:: 0.2
     """
-    status = HTTPStatus.TOO_MANY_REQUESTS
-    data: dict[str, t.Any]
-    if problem:
-        data = {
-            "type": "about:blank",
-            "title": status.phrase,
-            "status": int(status),
-            "detail": RATE_LIMITED_MESSAGE,
-            "code": RATE_LIMITED,
-        }
-        mimetype = "application/problem+json"
-    else:
-        data = {"error": status.phrase, "code": RATE_LIMITED, "message": RATE_LIMITED_MESSAGE, "status": int(status)}
-        mimetype = "application/json"
-    response = Response(json.dumps(data, separators=(",", ":")) + "\n", status=int(status), mimetype=mimetype)
+    state = current_app.extensions.get("authgate") if has_app_context() else None
+    if problem is None and state is not None:
+        return t.cast(Response, render_error(app_error(429, RATE_LIMITED, RATE_LIMITED_MESSAGE), state))
+    data, mimetype = encode(429, RATE_LIMITED, RATE_LIMITED_MESSAGE, "problem" if problem else "json")
+    response = Response(data, status=429, mimetype=mimetype)
     response.headers["Cache-Control"] = "no-store"
     return response
 

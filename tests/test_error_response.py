@@ -19,6 +19,7 @@ from flask_authgate import AuthGate
 from flask_authgate import Identity
 from flask_authgate import login_required
 from flask_authgate.errors import ERRORS
+from flask_authgate.integrations import too_many_requests
 
 LOGIN_FAILED = {
     "error": "Unauthorized",
@@ -467,3 +468,58 @@ def test_the_message_never_reaches_a_header() -> None:
     assert rv.get_json()["message"] == message
     assert all("evil" not in value and "password" not in value for _name, value in rv.headers)
     assert challenges_of(rv) == ['Bearer realm="api"', DPOP_BARE]
+
+
+# -- the 429 of the rate-limiting integration ---------------------------------------
+
+RATE_LIMITED = {"code": "rate_limited", "status": 429}
+
+
+@pytest.mark.parametrize("error_format", ["json", "problem"])
+def test_too_many_requests_follows_the_apps_error_format(error_format: str) -> None:
+    # The ready-made 429 handler goes through the one renderer: the app's format, no second body builder.
+    app, _gate = make_app({"AUTHGATE_ERROR_FORMAT": error_format})
+
+    @app.get("/limited")
+    def limited() -> ResponseReturnValue:
+        return too_many_requests()
+
+    rv = app.test_client().get("/limited")
+    assert rv.status_code == 429
+    assert rv.headers["Cache-Control"] == "no-store"
+    data = rv.get_json()
+    assert {k: data[k] for k in RATE_LIMITED} == RATE_LIMITED
+    if error_format == "problem":
+        assert rv.mimetype == "application/problem+json"
+        assert (data["title"], data["detail"]) == ("Too Many Requests", "Too many requests; try again later")
+    else:
+        assert rv.mimetype == "application/json"
+        assert (data["error"], data["message"]) == ("Too Many Requests", "Too many requests; try again later")
+
+
+def test_too_many_requests_goes_through_the_error_renderer() -> None:
+    app, gate = make_app()
+    seen: list[tuple[int | None, str]] = []
+
+    @gate.error_renderer
+    def render(err: AuthError) -> ResponseReturnValue:
+        seen.append((err.code, err.error_code))
+        return {"oops": err.error_code}
+
+    @app.get("/limited")
+    def limited() -> ResponseReturnValue:
+        return too_many_requests()
+
+    rv = app.test_client().get("/limited")
+    assert (rv.status_code, rv.get_json(), seen) == (429, {"oops": "rate_limited"}, [(429, "rate_limited")])
+    assert rv.headers["Cache-Control"] == "no-store"
+
+
+def test_too_many_requests_problem_argument_chooses_the_format_outside_the_app_format() -> None:
+    app, _gate = make_app({"AUTHGATE_ERROR_FORMAT": "problem"})
+    with app.test_request_context():
+        assert too_many_requests(problem=False).mimetype == "application/json"
+    with Flask("no_gate").test_request_context():
+        rv = too_many_requests()
+        assert (rv.status_code, rv.mimetype, rv.headers["Cache-Control"]) == (429, "application/json", "no-store")
+        assert too_many_requests(problem=True).mimetype == "application/problem+json"
