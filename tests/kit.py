@@ -188,3 +188,8 @@ def whoami(**more: t.Any) -> dict[str, t.Any]:
     """A view's JSON body naming the current identity: ``sub``, sorted ``roles`` and ``scopes``, and ``more``."""
     identity = current_identity
     return {"sub": identity.subject, "roles": sorted(identity.roles), "scopes": sorted(identity.scopes), **more}
+
+
+def subject() -> str:
+    """A view's body: the current identity's subject (``add_view(app, "/me", login_required, returns=subject)``)."""
+    return current_identity.subject

@@ -16,6 +16,8 @@ from flask import Flask
 from flask import abort
 from flask.testing import FlaskClient
 from flask.views import MethodView
+from kit import body
+from kit import invalid_token_challenge
 
 from flask_authgate import AuthGate
 from flask_authgate import authorize
@@ -23,32 +25,12 @@ from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate import require_owner
 
-NOT_FOUND = {
-    "error": "Not Found",
-    "code": "not_found",
-    "message": "The requested resource was not found",
-    "status": 404,
-}
-NOT_OWNER = {"error": "Forbidden", "code": "not_owner", "message": "You do not own this resource", "status": 403}
-FORBIDDEN = {
-    "error": "Forbidden",
-    "code": "forbidden",
-    "message": "You do not have permission to access this resource",
-    "status": 403,
-}
-TOKEN_MISSING = {
-    "error": "Unauthorized",
-    "code": "token_missing",
-    "message": "No authentication token was provided",
-    "status": 401,
-}
-TOKEN_INVALID = {
-    "error": "Unauthorized",
-    "code": "token_invalid",
-    "message": "The access token is invalid",
-    "status": 401,
-}
-INVALID_CHALLENGE = 'Bearer realm="api", error="invalid_token", error_description="The access token is invalid"'
+NOT_FOUND = body("not_found")
+NOT_OWNER = body("not_owner")
+FORBIDDEN = body("forbidden")
+TOKEN_MISSING = body("token_missing")
+TOKEN_INVALID = body("token_invalid")
+INVALID_CHALLENGE = invalid_token_challenge("token_invalid")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ from flask import Blueprint
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.views import MethodView
+from kit import body
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
@@ -24,18 +25,8 @@ from flask_authgate import ip_allowed
 from flask_authgate import public
 from flask_authgate import roles_required
 
-TOKEN_MISSING = {
-    "error": "Unauthorized",
-    "code": "token_missing",
-    "message": "No authentication token was provided",
-    "status": 401,
-}
-NOT_FOUND = {
-    "error": "Not Found",
-    "code": "not_found",
-    "message": "The requested resource was not found",
-    "status": 404,
-}
+TOKEN_MISSING = body("token_missing")
+NOT_FOUND = body("not_found")
 PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
 
 

@@ -20,6 +20,7 @@ import pytest
 from conftest import SECRET
 from conftest import make_app
 from flask import Flask
+from kit import body
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import make_server
 
@@ -30,18 +31,8 @@ from flask_authgate import login_required
 from flask_authgate import public
 from flask_authgate import roles_required
 
-IP_DENIED = {
-    "error": "Forbidden",
-    "code": "ip_denied",
-    "message": "Your network address is not allowed to access this resource",
-    "status": 403,
-}
-TOKEN_MISSING = {
-    "error": "Unauthorized",
-    "code": "token_missing",
-    "message": "No authentication token was provided",
-    "status": 401,
-}
+IP_DENIED = body("ip_denied")
+TOKEN_MISSING = body("token_missing")
 
 
 def addr(remote: str) -> dict[str, t.Any]:

@@ -18,6 +18,7 @@ from flask import request
 from kit import add_view
 from kit import add_views
 from kit import bearer
+from kit import subject
 from kit import whoami
 
 from flask_authgate import current_identity
@@ -46,7 +47,7 @@ def kit_views(app: Flask) -> Flask:
     add_view(app, "/me", login_required, methods=["GET", "POST"], returns=me)
     add_views(app, {"/admin": roles_required("admin"), "/write": scopes_required("write")})
     add_view(app, "/fresh", fresh_login_required)
-    add_view(app, "/refresh", refresh_token_required, methods=["POST"], returns=lambda: current_identity.subject)
+    add_view(app, "/refresh", refresh_token_required, methods=["POST"], returns=subject)
     add_view(app, "/sent", public, returns=sent)
     app.test_client_class = AuthGateClient
     return app
@@ -174,7 +175,7 @@ def test_cookie_path_is_the_apps(token_format: str) -> None:
     app, _ = make_app(
         {"AUTHGATE_TOKEN_FORMAT": token_format, "AUTHGATE_TOKEN_LOCATIONS": ["cookies"], "AUTHGATE_COOKIE_PATH": "/api"}
     )
-    add_view(app, "/api/me", login_required, returns=lambda: current_identity.subject, endpoint="api_me")
+    add_view(app, "/api/me", login_required, returns=subject, endpoint="api_me")
     kit_views(app)
     client = app.test_client(subject="alice")
     assert client.get("/api/me").text == "alice"
