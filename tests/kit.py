@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import pathlib
 import typing as t
 from http import HTTPStatus
 
@@ -193,3 +194,28 @@ def whoami(**more: t.Any) -> dict[str, t.Any]:
 def subject() -> str:
     """A view's body: the current identity's subject (``add_view(app, "/me", login_required, returns=subject)``)."""
     return current_identity.subject
+
+
+def static_app(tmp_path: pathlib.Path, config: dict[str, t.Any] | None = None) -> Flask:
+    """A test app (``make_app``'s settings and ``config``) serving ``static/app.css`` from ``tmp_path``.
+
+    flask-authgate is not set up on it yet: the caller does (``AuthGate(app)``), after any hook of its own.
+    """
+    static = tmp_path / "static"
+    static.mkdir(exist_ok=True)
+    (static / "app.css").write_text("body {}\n")
+    app = Flask("authgate_test", static_folder=str(static))
+    app.config.update(TESTING=True, SECRET_KEY=SECRET)
+    app.config.update(config or {})
+    return app
+
+
+def noted(ran: list[str], name: str, reply: t.Callable[[], t.Any] | None = None) -> t.Callable[[], t.Any]:
+    """A view body (``add_view(..., returns=noted(ran, "x"))``) that appends ``name`` to ``ran``, then answers
+    ``reply()`` (by default ``name``): a test can see which views ran."""
+
+    def answer() -> t.Any:
+        ran.append(name)
+        return name if reply is None else reply()
+
+    return answer

@@ -7,12 +7,12 @@ import pathlib
 import typing as t
 
 import pytest
-from conftest import SECRET
 from flask import Blueprint
 from flask import Flask
 from flask.views import MethodView
 from kit import add_view
 from kit import add_views
+from kit import static_app
 
 from flask_authgate import AuthGate
 from flask_authgate import fresh_login_required
@@ -28,11 +28,7 @@ from flask_authgate import scopes_required
 def build(
     tmp_path: pathlib.Path, config: dict[str, t.Any] | None = None, *, with_unguarded: bool = True
 ) -> tuple[Flask, AuthGate]:
-    static = tmp_path / "static"
-    static.mkdir(exist_ok=True)
-    app = Flask("authgate_test", static_folder=str(static))
-    app.config.update(TESTING=True, SECRET_KEY=SECRET)
-    app.config.update(config or {})
+    app = static_app(tmp_path, config)
     gate = AuthGate(app)
 
     add_views(
