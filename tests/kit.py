@@ -219,3 +219,8 @@ def noted(ran: list[str], name: str, reply: t.Callable[[], t.Any] | None = None)
         return name if reply is None else reply()
 
     return answer
+
+
+def subject_json() -> dict[str, str]:
+    """A view's JSON body: ``{"sub": <the current identity's subject>}``."""
+    return {"sub": current_identity.subject}

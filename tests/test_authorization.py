@@ -16,8 +16,10 @@ from flask import Flask
 from flask import abort
 from flask.testing import FlaskClient
 from flask.views import MethodView
+from kit import access_token
 from kit import body
 from kit import invalid_token_challenge
+from kit import login
 
 from flask_authgate import AuthGate
 from flask_authgate import authorize
@@ -167,9 +169,7 @@ def notes_client(notes_app: Flask) -> FlaskClient:
 
 
 def bearer(app: Flask, gate: AuthGate, subject: str, roles: t.Sequence[str] = ()) -> dict[str, str]:
-    with app.app_context():
-        token = gate.create_access_token(subject, roles=roles)
-    return {"Authorization": f"Bearer {token}"}
+    return login(app, gate, subject, roles=roles)
 
 
 KINDS = [pytest.param("sync", id="sync"), pytest.param("async", id="async"), pytest.param("methodview", id="mv")]
@@ -395,9 +395,8 @@ def test_unguarded_async_view_with_async_loaders(token_format: str) -> None:
         return {"sub": current_identity.subject, "roles": sorted(current_identity.roles)}
 
     client = app.test_client()
-    with app.app_context():
-        alice = gate.create_access_token("alice")
-        ghost = gate.create_access_token("ghost")
+    alice = access_token(app, gate)
+    ghost = access_token(app, gate, "ghost")
     ok = client.get("/notes/alice", headers={"Authorization": f"Bearer {alice}"})
     assert (ok.status_code, ok.get_json()) == (200, {"sub": "alice", "roles": ["editor"]})
     other = client.get("/notes/bob", headers={"Authorization": f"Bearer {alice}"})

@@ -54,9 +54,7 @@ def test_plain_abort_anywhere_gets_the_same_body(status: int) -> None:
     def app_raise() -> ResponseReturnValue:
         raise {401: Unauthorized, 403: Forbidden, 404: NotFound}[status]()
 
-    @app.route("/hook")
-    def hooked() -> ResponseReturnValue:
-        return "unreachable"
+    add_view(app, "/hook", returns="unreachable", endpoint="hooked")
 
     @app.before_request
     def hook() -> None:
@@ -249,9 +247,7 @@ def test_async_error_renderer(view_is_async: bool) -> None:
 def login_app() -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_LOGIN_VIEW": "login"})
 
-    @app.route("/login")
-    def login() -> ResponseReturnValue:
-        return "login page"
+    add_view(app, "/login", returns="login page")
 
     @app.route("/<path:anything>")
     @login_required

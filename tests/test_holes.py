@@ -17,6 +17,7 @@ from kit import access_token
 from kit import add_view
 from kit import bearer
 from kit import body
+from kit import subject_json
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
@@ -76,7 +77,7 @@ def test_an_endpoint_called_static_is_guarded_under_default_deny() -> None:
 def test_two_access_cookies_of_one_name_are_credentials_sent_twice() -> None:
     app, gate = make_app({"AUTHGATE_TOKEN_LOCATIONS": ["cookies"], "AUTHGATE_COOKIE_SECURE": False})
 
-    add_view(app, "/me", login_required, returns=lambda: {"sub": current_identity.subject})
+    add_view(app, "/me", login_required, returns=subject_json)
 
     victim = access_token(app, gate, "victim")
     attacker = access_token(app, gate, "attacker")
