@@ -117,7 +117,6 @@ def limited(token_format: str) -> tuple[Flask, AuthGate]:
     app.register_error_handler(429, too_many_requests)
 
     add_view(app, "/search", limiter.limit("2 per minute"), login_required, returns=subject)
-
     add_view(app, "/after-the-guard", login_required, limiter.limit("2 per minute"), returns=subject)
 
     return app, gate

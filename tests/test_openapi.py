@@ -13,6 +13,8 @@ from flask import Blueprint
 from flask import Flask
 from flask import abort
 from flask.views import MethodView
+from kit import access_token
+from kit import add_view
 from werkzeug.exceptions import HTTPException
 
 from flask_authgate import AuthGate
@@ -70,10 +72,7 @@ def contract(code: t.Any, fmt: str = "json") -> tuple[bytes, str]:
 def test_bearer_only_by_default() -> None:
     app, _ = apiflask_app()
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
 
     spec = spec_of(app)
     assert spec["components"]["securitySchemes"] == {
@@ -120,10 +119,7 @@ def test_bearer_only_by_default() -> None:
 def test_enabled_schemes(config: dict[str, t.Any], schemes: set[str], security: list[dict[str, list[str]]]) -> None:
     app, _ = apiflask_app(config)
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
 
     spec = spec_of(app)
     found = spec["components"]["securitySchemes"]
@@ -146,10 +142,7 @@ def test_enabled_schemes(config: dict[str, t.Any], schemes: set[str], security: 
 def test_api_key_header_once_a_loader_is_registered() -> None:
     app, gate = apiflask_app({"AUTHGATE_API_KEY_HEADER": "X-Key"})
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
 
     assert "authgateApiKey" not in spec_of(app)["components"]["securitySchemes"]
 
@@ -170,16 +163,8 @@ def test_api_key_header_once_a_loader_is_registered() -> None:
 def test_scopes_are_an_oauth2_scheme_and_listed_per_operation() -> None:
     app, _ = apiflask_app()
 
-    @app.get("/read")
-    @scopes_required("pets:read")
-    def read() -> dict[str, str]:
-        return {}
-
-    @app.get("/either")
-    @scopes_required("base")
-    @scopes_accepted("a", "b")
-    def either() -> dict[str, str]:
-        return {}
+    add_view(app, "/read", scopes_required("pets:read"), returns={})
+    add_view(app, "/either", scopes_required("base"), scopes_accepted("a", "b"), returns={})
 
     spec = spec_of(app)
     oauth2 = spec["components"]["securitySchemes"]["authgateOAuth2"]
@@ -206,10 +191,7 @@ def test_scopes_are_an_oauth2_scheme_and_listed_per_operation() -> None:
 def test_scopes_go_on_the_issuer_scheme_when_there_is_one() -> None:
     app, _ = apiflask_app({"AUTHGATE_OIDC_ISSUER": ISSUER})
 
-    @app.get("/read")
-    @scopes_required("pets:read")
-    def read() -> dict[str, str]:
-        return {}
+    add_view(app, "/read", scopes_required("pets:read"), returns={})
 
     spec = spec_of(app)
     assert "authgateOAuth2" not in spec["components"]["securitySchemes"]
@@ -222,29 +204,11 @@ def test_scopes_go_on_the_issuer_scheme_when_there_is_one() -> None:
 def test_per_operation_requirements_and_responses() -> None:
     app, _ = apiflask_app({"AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"]})
 
-    @app.get("/open")
-    def open_view() -> dict[str, str]:
-        return {}
-
-    @app.get("/admin")
-    @roles_required("admin")
-    def admin() -> dict[str, str]:
-        return {}
-
-    @app.get("/office")
-    @ip_allowed("10.0.0.0/8")
-    def office() -> dict[str, str]:
-        return {}
-
-    @app.post("/write")
-    @login_required
-    def write() -> dict[str, str]:
-        return {}
-
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> dict[str, str]:
-        return {}
+    add_view(app, "/open", returns={}, endpoint="open_view")
+    add_view(app, "/admin", roles_required("admin"), returns={})
+    add_view(app, "/office", ip_allowed("10.0.0.0/8"), returns={})
+    add_view(app, "/write", login_required, methods=["POST"], returns={})
+    add_view(app, "/refresh", refresh_token_required, methods=["POST"], returns={})
 
     @app.get("/mine")
     @login_required
@@ -289,14 +253,8 @@ def test_per_operation_requirements_and_responses() -> None:
 def test_default_deny_guards_everything_but_public() -> None:
     app, _ = apiflask_app({"AUTHGATE_DEFAULT_DENY": True})
 
-    @app.get("/open")
-    @public
-    def open_view() -> dict[str, str]:
-        return {}
-
-    @app.get("/plain")
-    def plain() -> dict[str, str]:
-        return {}
+    add_view(app, "/open", public, returns={}, endpoint="open_view")
+    add_view(app, "/plain", returns={})
 
     spec = spec_of(app)
     assert op(spec, "/open")["security"] == []  # explicit: open although everything else is guarded
@@ -309,16 +267,12 @@ def test_blueprint_rules_and_the_app_allow_list() -> None:
     app, gate = apiflask_app({"AUTHGATE_IP_ALLOWLIST": ["127.0.0.0/8"]})
     bp = apiflask.APIBlueprint("admin", __name__, url_prefix="/admin")
 
-    @bp.get("/users")
-    def users() -> dict[str, str]:
-        return {}
+    add_view(bp, "/users", returns={})
 
     gate.protect(bp, scopes=["admin"])
     app.register_blueprint(bp)
 
-    @app.get("/open")
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(app, "/open", returns={}, endpoint="open_view")
 
     spec = spec_of(app)
     assert op(spec, "/admin/users")["security"] == [{"authgateBearer": []}, {"authgateOAuth2": ["admin"]}]
@@ -328,10 +282,7 @@ def test_blueprint_rules_and_the_app_allow_list() -> None:
 def test_problem_format_content_type_and_schema() -> None:
     app, _ = apiflask_app({"AUTHGATE_ERROR_FORMAT": "problem"})
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
 
     spec = spec_of(app)
     response = spec["components"]["responses"]["AuthGate401"]
@@ -349,10 +300,7 @@ def test_problem_format_content_type_and_schema() -> None:
 def test_json_schema_matches_the_real_body() -> None:
     app, _ = apiflask_app()
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
 
     spec = spec_of(app)
     schema = spec["components"]["schemas"]["AuthGateError"]
@@ -393,10 +341,7 @@ def smorest_app(config: dict[str, t.Any] | None = None) -> tuple[Flask, t.Any, t
         def delete(self, pet_id: int) -> dict[str, str]:
             return {}
 
-    @blp.route("/open")
-    @public
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(blp, "/open", public, returns={}, endpoint="open_view")
 
     @blp.route("/forbidden")
     @login_required
@@ -566,8 +511,7 @@ def test_apiflask_error_bodies_are_the_contract() -> None:
         abort(404)
 
     client = app.test_client()
-    with app.app_context():
-        token = gate.create_access_token("alice")
+    token = access_token(app, gate)
     auth = {"Authorization": f"Bearer {token}"}
     for path, headers, code in (
         ("/forbidden", {}, "token_missing"),
@@ -589,14 +533,8 @@ def run_check(app: Flask) -> t.Any:
 def test_check_passes_on_consistent_apps() -> None:
     app, _ = apiflask_app({"AUTHGATE_DEFAULT_DENY": True})
 
-    @app.get("/me")
-    def me() -> dict[str, str]:
-        return {}
-
-    @app.get("/open")
-    @public
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", returns={})
+    add_view(app, "/open", public, returns={}, endpoint="open_view")
 
     result = run_check(app)
     assert result.exit_code == 0, result.output
@@ -613,9 +551,7 @@ def test_check_fails_when_the_apiflask_spec_is_edited() -> None:
     def get_pet(pet_id: int) -> dict[str, str]:
         return {}
 
-    @app.get("/open")
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(app, "/open", returns={}, endpoint="open_view")
 
     @app.spec_processor
     def edit(spec: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -688,21 +624,13 @@ def test_public_view_of_a_protected_blueprint_is_explicitly_open() -> None:
     app, gate = apiflask_app()
     bp = apiflask.APIBlueprint("shop", __name__, url_prefix="/shop")
 
-    @bp.get("/items")
-    def items() -> dict[str, str]:
-        return {}
-
-    @bp.get("/about")
-    @public
-    def about() -> dict[str, str]:
-        return {}
+    add_view(bp, "/items", returns={})
+    add_view(bp, "/about", public, returns={})
 
     gate.protect(bp)
     app.register_blueprint(bp)
 
-    @app.get("/plain")
-    def plain() -> dict[str, str]:
-        return {}
+    add_view(app, "/plain", returns={})
 
     spec = spec_of(app)
     assert op(spec, "/shop/items")["security"] == LOGIN
@@ -736,14 +664,8 @@ class SharedStore:
 def test_backends_document_503(config: dict[str, t.Any]) -> None:
     app, _ = apiflask_app(config)
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
-
-    @app.get("/open")
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
+    add_view(app, "/open", returns={}, endpoint="open_view")
 
     spec = spec_of(app)
     assert errors(op(spec, "/me")) == {"400", "401", "503"}
@@ -764,14 +686,8 @@ def test_smorest_openapi_2_and_top_level_security() -> None:
     api = flask_smorest.Api(app)
     blp = flask_smorest.Blueprint("pets", __name__, url_prefix="/pets")
 
-    @blp.route("/")
-    @login_required
-    def pets() -> list[str]:
-        return []
-
-    @blp.route("/open")
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(blp, "/", login_required, returns=lambda: [], endpoint="pets")
+    add_view(blp, "/open", returns={}, endpoint="open_view")
 
     api.register_blueprint(blp)
     openapi.document(api)
