@@ -128,17 +128,17 @@ def test_every_endpoint_needs_an_identity(env: Env, path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "body"),
+    "path",
     [
-        pytest.param("/mv/public-class", "public-class", id="methodview-class-decorated"),
-        pytest.param("/mv/public-decorators", "public-decorators", id="methodview-decorators-list"),
-        pytest.param("/pages/inside-public", "inside-public", id="blueprint-view"),
+        pytest.param("/mv/public-class", id="methodview-class-decorated"),
+        pytest.param("/mv/public-decorators", id="methodview-decorators-list"),
+        pytest.param("/pages/inside-public", id="blueprint-view"),
     ],
 )
-def test_public_views_stay_open(env: Env, path: str, body: str) -> None:
+def test_public_views_stay_open(env: Env, path: str) -> None:
     rv = env.client.get(path)
     assert rv.status_code == 200
-    assert rv.get_data(as_text=True) == body
+    assert rv.get_data(as_text=True) == path.rsplit("/", 1)[-1]  # each view answers its own name
 
 
 def test_a_public_view_sees_a_valid_identity(env: Env) -> None:

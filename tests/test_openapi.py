@@ -13,8 +13,9 @@ from flask import Blueprint
 from flask import Flask
 from flask import abort
 from flask.views import MethodView
-from kit import access_token
 from kit import add_view
+from kit import bearer
+from kit import login
 from werkzeug.exceptions import HTTPException
 
 from flask_authgate import AuthGate
@@ -64,6 +65,20 @@ def errors(operation: dict[str, t.Any]) -> set[str]:
 
 def contract(code: t.Any, fmt: str = "json") -> tuple[bytes, str]:
     return body(code, fmt)
+
+
+def issued(app: Flask) -> str:
+    """An access token for alice, issued by the app's own token service (the framework apps keep no gate)."""
+    with app.app_context():
+        return t.cast(str, app.extensions["authgate"].tokens.issue("alice", "access"))
+
+
+def assert_contract_bodies(client: t.Any, cases: list[tuple[str, str, dict[str, str], str]], fmt: str = "json") -> None:
+    """Each ``(method, path, headers, code)`` request is answered with the contract's ``code`` body, not cached."""
+    for method, path, headers, code in cases:
+        rv = client.open(path, method=method, headers=headers)
+        assert (rv.data, rv.mimetype) == contract(code, fmt), (method, path)
+        assert rv.headers["Cache-Control"] == "no-store", (method, path)
 
 
 # -- schemes -------------------------------------------------------------------------------
@@ -373,18 +388,16 @@ def test_smorest_spec() -> None:
 
 def test_smorest_error_bodies_are_the_contract() -> None:
     app, _, _ = smorest_app({"AUTHGATE_DEFAULT_DENY": True})
-    client = app.test_client()
-    with app.app_context():
-        token = app.extensions["authgate"].tokens.issue("alice", "access")
-    auth = {"Authorization": f"Bearer {token}"}
-    for path, headers, code in (
-        ("/pets/1", {}, "token_missing"),
-        ("/pets/forbidden", auth, "forbidden"),
-        ("/pets/missing", auth, "not_found"),
-        ("/nowhere", {}, "not_found"),
-    ):
-        rv = client.get(path, headers=headers)
-        assert (rv.data, rv.mimetype) == contract(code), path
+    auth = bearer(issued(app))
+    assert_contract_bodies(
+        app.test_client(),
+        [
+            ("GET", "/pets/1", {}, "token_missing"),
+            ("GET", "/pets/forbidden", auth, "forbidden"),
+            ("GET", "/pets/missing", auth, "not_found"),
+            ("GET", "/nowhere", {}, "not_found"),
+        ],
+    )
 
 
 # -- flask-restx ----------------------------------------------------------------------------------------
@@ -469,19 +482,15 @@ def test_restx_without_document_answers_its_own_body() -> None:
 def test_restx_error_bodies_are_the_contract(fmt: str) -> None:
     app, _ = restx_app({"AUTHGATE_DEFAULT_DENY": True, "AUTHGATE_ERROR_FORMAT": fmt})
     client = app.test_client()
-    with app.app_context():
-        token = app.extensions["authgate"].tokens.issue("alice", "access")
-    auth = {"Authorization": f"Bearer {token}"}
-    for path, method, headers, code in (
-        ("/v1/pets/1", "GET", {}, "token_missing"),
-        ("/v1/pets/1", "GET", {"Authorization": "Bearer x.y.z"}, "token_invalid"),
-        ("/v1/pets/1", "DELETE", auth, "insufficient_role"),
-        ("/v1/pets/forbidden", "GET", auth, "forbidden"),
-        ("/v1/pets/missing", "GET", auth, "not_found"),
-    ):
-        rv = client.open(path, method=method, headers=headers)
-        assert (rv.data, rv.mimetype) == contract(code, fmt), (path, method)
-        assert rv.headers["Cache-Control"] == "no-store"
+    auth = bearer(issued(app))
+    cases = [
+        ("GET", "/v1/pets/1", {}, "token_missing"),
+        ("GET", "/v1/pets/1", bearer("x.y.z"), "token_invalid"),
+        ("DELETE", "/v1/pets/1", auth, "insufficient_role"),
+        ("GET", "/v1/pets/forbidden", auth, "forbidden"),
+        ("GET", "/v1/pets/missing", auth, "not_found"),
+    ]
+    assert_contract_bodies(client, cases, fmt)
     assert client.get("/v1/pets/1").headers.getlist("WWW-Authenticate") == ['Bearer realm="api"']
 
 
@@ -510,17 +519,16 @@ def test_apiflask_error_bodies_are_the_contract() -> None:
     def missing() -> dict[str, str]:
         abort(404)
 
-    client = app.test_client()
-    token = access_token(app, gate)
-    auth = {"Authorization": f"Bearer {token}"}
-    for path, headers, code in (
-        ("/forbidden", {}, "token_missing"),
-        ("/forbidden", auth, "forbidden"),
-        ("/missing", auth, "not_found"),
-        ("/nowhere", {}, "not_found"),
-    ):
-        rv = client.get(path, headers=headers)
-        assert (rv.data, rv.mimetype) == contract(code), path
+    auth = login(app, gate)
+    assert_contract_bodies(
+        app.test_client(),
+        [
+            ("GET", "/forbidden", {}, "token_missing"),
+            ("GET", "/forbidden", auth, "forbidden"),
+            ("GET", "/missing", auth, "not_found"),
+            ("GET", "/nowhere", {}, "not_found"),
+        ],
+    )
 
 
 # -- the CLI check ----------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from kit import bearer
 from kit import subject_json
 
 from flask_authgate import AuthGate
-from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate import scopes_accepted
 from flask_authgate import scopes_required
@@ -66,7 +65,7 @@ def build(mode: str = "allowed", **config: t.Any) -> tuple[Flask, AuthGate]:
         decorators: t.ClassVar[list[t.Any]] = [login_required]
 
         def get(self) -> dict[str, str]:
-            return {"sub": current_identity.subject}
+            return subject_json()
 
     app.add_url_rule("/method", view_func=Resource.as_view("method"))
     return app, gate
@@ -79,14 +78,32 @@ def dpop_headers(client: Client, token: str, path: str, method: str = "GET", **o
     }
 
 
+class Bound(t.NamedTuple):
+    app: Flask
+    gate: AuthGate
+    client: Client
+    token: str
+
+
+def bound(mode: str = "allowed", **config: t.Any) -> Bound:
+    """``build()``'s app, a DPoP client, and an access token bound to the client's key."""
+    app, gate = build(mode, **config)
+    client = Client()
+    return Bound(app, gate, client, access_token(app, gate, dpop_jkt=client.jkt))
+
+
+def refusal(app: Flask, headers: t.Any) -> tuple[int, str, list[str]]:
+    """``GET /sync`` with ``headers``: the status, the error code and the ``WWW-Authenticate`` lines."""
+    rv = app.test_client().get("/sync", headers=headers)
+    return rv.status_code, rv.get_json()["code"], rv.headers.getlist("WWW-Authenticate")
+
+
 VIEWS = ["/sync", "/async", "/method"]
 
 
 @pytest.mark.parametrize("path", VIEWS)
 def test_a_bound_token_with_a_fresh_proof_is_accepted_once_per_proof(path: str) -> None:
-    app, gate = build()
-    client = Client()
-    token = access_token(app, gate, dpop_jkt=client.jkt)
+    app, _, client, token = bound()
     http = app.test_client()
     headers = dpop_headers(client, token, path)
     assert http.get(path, headers=headers).get_json() == {"sub": "alice"}
@@ -109,47 +126,34 @@ def test_a_bound_token_with_a_fresh_proof_is_accepted_once_per_proof(path: str) 
     ],
 )
 def test_a_proof_that_fails_a_check_is_401_dpop_proof_invalid(case: str, overrides: dict[str, t.Any]) -> None:
-    app, gate = build()
-    client = Client()
-    token = access_token(app, gate, dpop_jkt=client.jkt)
-    rv = app.test_client().get("/sync", headers=dpop_headers(client, token, "/sync", **overrides))
-    assert (rv.status_code, rv.get_json()["code"]) == (401, "dpop_proof_invalid")
-    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"', PROOF_INVALID]
+    app, _, client, token = bound()
+    refused = refusal(app, dpop_headers(client, token, "/sync", **overrides))
+    assert refused == (401, "dpop_proof_invalid", ['Bearer realm="api"', PROOF_INVALID])
 
 
 def test_scheme_and_host_case_and_the_default_port_normalise_equal() -> None:
-    app, gate = build()
-    client = Client()
-    token = access_token(app, gate, dpop_jkt=client.jkt)
+    app, _, client, token = bound()
     headers = dpop_headers(client, token, "/sync", htu="HTTP://LocalHost:80/sync")
     assert app.test_client().get("/sync", headers=headers).get_json() == {"sub": "alice"}
 
 
 def test_a_token_bound_to_another_key_is_token_invalid_on_the_dpop_challenge() -> None:
-    app, gate = build()
-    owner, thief = Client(), Client()
-    token = access_token(app, gate, dpop_jkt=owner.jkt)
-    rv = app.test_client().get("/sync", headers=dpop_headers(thief, token, "/sync"))
-    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
-    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"', TOKEN_INVALID_DPOP]
+    app, _, _owner, token = bound()
+    thief = Client()
+    refused = refusal(app, dpop_headers(thief, token, "/sync"))
+    assert refused == (401, "token_invalid", ['Bearer realm="api"', TOKEN_INVALID_DPOP])
 
 
 def test_a_bound_token_sent_as_bearer_is_refused() -> None:
-    app, gate = build()
-    client = Client()
-    token = access_token(app, gate, dpop_jkt=client.jkt)
-    rv = app.test_client().get("/sync", headers=bearer(token))
-    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
-    assert rv.headers.getlist("WWW-Authenticate") == [TOKEN_INVALID_BEARER, f'DPoP realm="api", {ALGS}']
+    app, _, _, token = bound()
+    refused = refusal(app, bearer(token))
+    assert refused == (401, "token_invalid", [TOKEN_INVALID_BEARER, f'DPoP realm="api", {ALGS}'])
 
 
 def test_an_unbound_token_sent_with_the_dpop_scheme_is_refused() -> None:
-    app, gate = build()
-    client = Client()
-    token = access_token(app, gate)
-    rv = app.test_client().get("/sync", headers=dpop_headers(client, token, "/sync"))
-    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
-    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"', TOKEN_INVALID_DPOP]
+    app, gate, client, _ = bound()
+    refused = refusal(app, dpop_headers(client, access_token(app, gate), "/sync"))
+    assert refused == (401, "token_invalid", ['Bearer realm="api"', TOKEN_INVALID_DPOP])
 
 
 @pytest.mark.parametrize(
@@ -170,9 +174,7 @@ def test_an_unbound_token_sent_with_the_dpop_scheme_is_refused() -> None:
     ],
 )
 def test_malformed_proofs_are_clean_401s(headers: t.Callable[[str], t.Any], code: str) -> None:
-    app, gate = build()
-    client = Client()
-    token = access_token(app, gate, dpop_jkt=client.jkt)
+    app, _, _, token = bound()
     rv = app.test_client().get("/sync", headers=headers(token))
     assert (rv.status_code, rv.get_json()["code"]) == (401, code)
     assert all("x" * 50 not in v and "a.b.c" not in v for v in rv.headers.values())  # never an echo
@@ -193,10 +195,8 @@ def test_required_mode_speaks_only_dpop() -> None:
 def test_a_proof_behind_proxy_fix_matches_the_public_url() -> None:
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    app, gate = build()
+    app, _, client, token = bound()
     app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    client = Client()
-    token = access_token(app, gate, dpop_jkt=client.jkt)
     headers = {
         "Authorization": f"DPoP {token}",
         "DPoP": client.proof("GET", "https://api.example.com/sync", token),
@@ -396,9 +396,7 @@ def test_a_login_without_a_proof_gets_bearer_tokens_and_a_replayed_login_proof_i
 
 
 def test_current_token_reads_the_dpop_scheme() -> None:
-    app, gate = build()
-    client = Client()
-    token = access_token(app, gate, dpop_jkt=client.jkt)
+    app, gate, client, token = bound()
     with app.test_request_context(headers=dpop_headers(client, token, "/sync")):
         assert gate.current_token() == token
 
