@@ -239,6 +239,11 @@ def _store_down(env: Env) -> Req:
     return Req("/me", headers=env.bearer(env.access()))
 
 
+def _invalid_token(code: str, request: cabc.Callable[[Env], Req]) -> Row:
+    """A 401 row whose one challenge is the RFC 6750 ``invalid_token`` of ``code``."""
+    return Row(401, code, (invalid(code),), request)
+
+
 COOKIES = {"AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"]}
 
 ROWS = [
@@ -265,36 +270,18 @@ ROWS = [
         id="invalid_request-header-and-cookie",
     ),
     pytest.param(
-        Row(
-            401,
-            "token_invalid",
-            (invalid("token_invalid"),),
-            lambda e: Req("/me", headers=e.bearer("x.y.z")),
-        ),
+        _invalid_token("token_invalid", lambda e: Req("/me", headers=e.bearer("x.y.z"))),
         id="token_invalid-garbage",
     ),
+    pytest.param(_invalid_token("token_invalid", _bad_signature), id="token_invalid-bad-signature"),
+    pytest.param(_invalid_token("token_expired", _expired), id="token_expired"),
+    pytest.param(_invalid_token("token_revoked", _revoked), id="token_revoked"),
     pytest.param(
-        Row(401, "token_invalid", (invalid("token_invalid"),), _bad_signature),
-        id="token_invalid-bad-signature",
-    ),
-    pytest.param(Row(401, "token_expired", (invalid("token_expired"),), _expired), id="token_expired"),
-    pytest.param(Row(401, "token_revoked", (invalid("token_revoked"),), _revoked), id="token_revoked"),
-    pytest.param(
-        Row(
-            401,
-            "token_type_invalid",
-            (invalid("token_type_invalid"),),
-            lambda e: Req("/me", headers=e.bearer(e.refresh())),
-        ),
+        _invalid_token("token_type_invalid", lambda e: Req("/me", headers=e.bearer(e.refresh()))),
         id="token_type_invalid-refresh-at-access-route",
     ),
     pytest.param(
-        Row(
-            401,
-            "token_type_invalid",
-            (invalid("token_type_invalid"),),
-            lambda e: Req("/refresh", headers=e.bearer(e.access())),
-        ),
+        _invalid_token("token_type_invalid", lambda e: Req("/refresh", headers=e.bearer(e.access()))),
         id="token_type_invalid-access-at-refresh-route",
     ),
     pytest.param(
@@ -306,17 +293,9 @@ ROWS = [
         ),
         id="api_key_invalid",
     ),
+    pytest.param(_invalid_token("identity_not_found", _user_gone), id="identity_not_found"),
     pytest.param(
-        Row(401, "identity_not_found", (invalid("identity_not_found"),), _user_gone),
-        id="identity_not_found",
-    ),
-    pytest.param(
-        Row(
-            401,
-            "fresh_token_required",
-            (invalid("fresh_token_required"),),
-            lambda e: Req("/fresh", headers=e.bearer(e.access())),
-        ),
+        _invalid_token("fresh_token_required", lambda e: Req("/fresh", headers=e.bearer(e.access()))),
         id="fresh_token_required",
     ),
     pytest.param(
@@ -359,10 +338,7 @@ ROWS = [
         ),
         id="insufficient_scope",
     ),
-    pytest.param(
-        Row(403, "not_owner", (), lambda e: Req("/owned", headers=e.bearer(e.access()))),
-        id="not_owner",
-    ),
+    pytest.param(Row(403, "not_owner", (), lambda e: Req("/owned", headers=e.bearer(e.access()))), id="not_owner"),
     pytest.param(
         Row(403, "forbidden", (), lambda e: Req("/forbid", headers=e.bearer(e.access()))),
         id="forbidden-authorize-false",
@@ -374,10 +350,7 @@ ROWS = [
         id="not_found-hide",
     ),
     pytest.param(Row(404, "not_found", (), lambda e: Req("/abort/404")), id="not_found-plain-abort"),
-    pytest.param(
-        Row(404, "not_found", (), lambda e: Req("/no/such/url"), guarded=False),
-        id="not_found-unknown-url",
-    ),
+    pytest.param(Row(404, "not_found", (), lambda e: Req("/no/such/url"), guarded=False), id="not_found-unknown-url"),
     pytest.param(
         Row(403, "ip_denied", (), lambda e: Req("/ip", environ={"REMOTE_ADDR": "192.0.2.7"})),
         id="ip_denied-anonymous",

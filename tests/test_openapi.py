@@ -9,6 +9,7 @@ import typing as t
 
 import pytest
 from conftest import SECRET
+from conftest import make_app
 from flask import Blueprint
 from flask import Flask
 from flask import abort
@@ -338,11 +339,7 @@ def test_document_refuses_other_objects() -> None:
 
 
 def smorest_app(config: dict[str, t.Any] | None = None) -> tuple[Flask, t.Any, t.Any]:
-    app = Flask("smorest_test")
-    app.config.update(
-        TESTING=True, SECRET_KEY=SECRET, API_TITLE="pets", API_VERSION="1", OPENAPI_VERSION="3.0.3", **(config or {})
-    )
-    AuthGate(app)
+    app, _ = make_app({"API_TITLE": "pets", "API_VERSION": "1", "OPENAPI_VERSION": "3.0.3", **(config or {})})
     api = flask_smorest.Api(app)
     blp = flask_smorest.Blueprint("pets", __name__, url_prefix="/pets")
 
@@ -404,9 +401,7 @@ def test_smorest_error_bodies_are_the_contract() -> None:
 
 
 def restx_app(config: dict[str, t.Any] | None = None, *, documented: bool = True) -> tuple[Flask, t.Any]:
-    app = Flask("restx_test")
-    app.config.update(TESTING=True, SECRET_KEY=SECRET, **(config or {}))
-    AuthGate(app)
+    app, _ = make_app(config)
     api = flask_restx.Api(app, prefix="/v1", doc=False)
     ns = api.namespace("pets")
 
@@ -598,9 +593,7 @@ def test_check_fails_when_the_restx_and_smorest_specs_are_edited() -> None:
 
 
 def test_check_fails_when_nothing_is_documented() -> None:
-    app = Flask("plain")
-    app.config.update(SECRET_KEY=SECRET)
-    AuthGate(app)
+    app, _ = make_app()
     result = run_check(app)
     assert result.exit_code == 1
     assert "call gate.document(api)" in result.output
@@ -608,9 +601,7 @@ def test_check_fails_when_nothing_is_documented() -> None:
 
 def test_restx_api_on_a_blueprint() -> None:
     # Blueprint-based restx Api: document() records it when the blueprint is registered.
-    app = Flask("restx_bp")
-    app.config.update(SECRET_KEY=SECRET)
-    AuthGate(app)
+    app, _ = make_app()
     bp = Blueprint("api", __name__, url_prefix="/api")
     api = flask_restx.Api(bp, doc=False)
     ns = api.namespace("pets")
@@ -682,15 +673,14 @@ def test_backends_document_503(config: dict[str, t.Any]) -> None:
 
 
 def test_smorest_openapi_2_and_top_level_security() -> None:
-    app = Flask("smorest2")
-    app.config.update(
-        SECRET_KEY=SECRET,
-        API_TITLE="pets",
-        API_VERSION="1",
-        OPENAPI_VERSION="2.0",
-        API_SPEC_OPTIONS={"security": [{"other": []}], "securityDefinitions": {"other": _header("X-Other")}},
+    app, _ = make_app(
+        {
+            "API_TITLE": "pets",
+            "API_VERSION": "1",
+            "OPENAPI_VERSION": "2.0",
+            "API_SPEC_OPTIONS": {"security": [{"other": []}], "securityDefinitions": {"other": _header("X-Other")}},
+        }
     )
-    AuthGate(app)
     api = flask_smorest.Api(app)
     blp = flask_smorest.Blueprint("pets", __name__, url_prefix="/pets")
 
@@ -714,13 +704,7 @@ def _header(name: str) -> dict[str, str]:
 
 
 def test_swagger2_schemes() -> None:
-    app = Flask("restx_schemes")
-    app.config.update(
-        SECRET_KEY=SECRET,
-        AUTHGATE_TOKEN_LOCATIONS=["headers", "cookies"],
-        AUTHGATE_DPOP="allowed",
-    )
-    gate = AuthGate(app)
+    app, gate = make_app({"AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"], "AUTHGATE_DPOP": "allowed"})
 
     @gate.api_key_loader
     def load(key: str) -> Identity | None:
