@@ -235,8 +235,9 @@ def _header_and_cookie(env: Env) -> Req:
     return Req("/me", headers=env.bearer(env.access()))
 
 
-def _store_down(env: Env) -> Req:
-    return Req("/me", headers=env.bearer(env.access()))
+def _bearing(path: str, token: cabc.Callable[[Env], str] = Env.access) -> cabc.Callable[[Env], Req]:
+    """A row's request: ``GET path`` with the bearer token ``token(env)`` (by default alice's access token)."""
+    return lambda e: Req(path, headers=e.bearer(token(e)))
 
 
 def _invalid_token(code: str, request: cabc.Callable[[Env], Req]) -> Row:
@@ -277,11 +278,11 @@ ROWS = [
     pytest.param(_invalid_token("token_expired", _expired), id="token_expired"),
     pytest.param(_invalid_token("token_revoked", _revoked), id="token_revoked"),
     pytest.param(
-        _invalid_token("token_type_invalid", lambda e: Req("/me", headers=e.bearer(e.refresh()))),
+        _invalid_token("token_type_invalid", _bearing("/me", Env.refresh)),
         id="token_type_invalid-refresh-at-access-route",
     ),
     pytest.param(
-        _invalid_token("token_type_invalid", lambda e: Req("/refresh", headers=e.bearer(e.access()))),
+        _invalid_token("token_type_invalid", _bearing("/refresh")),
         id="token_type_invalid-access-at-refresh-route",
     ),
     pytest.param(
@@ -294,10 +295,7 @@ ROWS = [
         id="api_key_invalid",
     ),
     pytest.param(_invalid_token("identity_not_found", _user_gone), id="identity_not_found"),
-    pytest.param(
-        _invalid_token("fresh_token_required", lambda e: Req("/fresh", headers=e.bearer(e.access()))),
-        id="fresh_token_required",
-    ),
+    pytest.param(_invalid_token("fresh_token_required", _bearing("/fresh")), id="fresh_token_required"),
     pytest.param(
         Row(
             401,
@@ -307,7 +305,7 @@ ROWS = [
                 + ERRORS["insufficient_user_authentication"].message
                 + '", acr_values="mfa", max_age="300"',
             ),
-            lambda e: Req("/stepped", headers=e.bearer(e.access(claims={"acr": "pwd"}))),
+            _bearing("/stepped", lambda e: e.access(claims={"acr": "pwd"})),
         ),
         id="insufficient_user_authentication",
     ),
@@ -326,7 +324,7 @@ ROWS = [
         id="dpop_proof_invalid-no-proof",
     ),
     pytest.param(
-        Row(403, "insufficient_role", (), lambda e: Req("/admin", headers=e.bearer(e.access(roles=["editor"])))),
+        Row(403, "insufficient_role", (), _bearing("/admin", lambda e: e.access(roles=["editor"]))),
         id="insufficient_role",
     ),
     pytest.param(
@@ -334,21 +332,15 @@ ROWS = [
             403,
             "insufficient_scope",
             ('Bearer realm="api", error="insufficient_scope", scope="read write"',),
-            lambda e: Req("/scoped", headers=e.bearer(e.access(scopes=["read"]))),
+            _bearing("/scoped", lambda e: e.access(scopes=["read"])),
         ),
         id="insufficient_scope",
     ),
-    pytest.param(Row(403, "not_owner", (), lambda e: Req("/owned", headers=e.bearer(e.access()))), id="not_owner"),
-    pytest.param(
-        Row(403, "forbidden", (), lambda e: Req("/forbid", headers=e.bearer(e.access()))),
-        id="forbidden-authorize-false",
-    ),
+    pytest.param(Row(403, "not_owner", (), _bearing("/owned")), id="not_owner"),
+    pytest.param(Row(403, "forbidden", (), _bearing("/forbid")), id="forbidden-authorize-false"),
     pytest.param(Row(403, "forbidden", (), lambda e: Req("/abort/403")), id="forbidden-plain-abort"),
     pytest.param(Row(401, "unauthorized", (BARE,), lambda e: Req("/abort/401")), id="unauthorized-plain-abort"),
-    pytest.param(
-        Row(404, "not_found", (), lambda e: Req("/hidden", headers=e.bearer(e.access()))),
-        id="not_found-hide",
-    ),
+    pytest.param(Row(404, "not_found", (), _bearing("/hidden")), id="not_found-hide"),
     pytest.param(Row(404, "not_found", (), lambda e: Req("/abort/404")), id="not_found-plain-abort"),
     pytest.param(Row(404, "not_found", (), lambda e: Req("/no/such/url"), guarded=False), id="not_found-unknown-url"),
     pytest.param(
@@ -366,7 +358,7 @@ ROWS = [
     ),
     pytest.param(Row(403, "csrf_failed", (), _cookie_without_csrf, COOKIES), id="csrf_failed"),
     pytest.param(
-        Row(503, "auth_unavailable", (), _store_down, {"AUTHGATE_REVOCATION_STORE": "<down>"}),
+        Row(503, "auth_unavailable", (), _bearing("/me"), {"AUTHGATE_REVOCATION_STORE": "<down>"}),
         id="auth_unavailable-revocation-store-down",
     ),
 ]
