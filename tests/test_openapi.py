@@ -74,9 +74,21 @@ def issued(app: Flask) -> str:
         return t.cast(str, app.extensions["authgate"].tokens.issue("alice", "access"))
 
 
-def assert_contract_bodies(client: t.Any, cases: list[tuple[str, str, dict[str, str], str]], fmt: str = "json") -> None:
-    """Each ``(method, path, headers, code)`` request is answered with the contract's ``code`` body, not cached."""
-    for method, path, headers, code in cases:
+Case = tuple[str, str, dict[str, str], str]
+
+
+def assert_contract_bodies(
+    client: t.Any, prefix: str, auth: dict[str, str], cases: list[Case], fmt: str = "json"
+) -> None:
+    """Each ``(method, path, headers, code)`` of ``cases`` is answered with the contract's ``code`` body, not cached;
+    so are the framework app's ``prefix/forbidden`` (authorize(False)) and ``prefix/missing`` (a 404) views, with
+    ``auth``, and a URL no route matches."""
+    for method, path, headers, code in [
+        *cases,
+        ("GET", f"{prefix}/forbidden", auth, "forbidden"),
+        ("GET", f"{prefix}/missing", auth, "not_found"),
+        ("GET", "/nowhere", {}, "not_found"),
+    ]:
         rv = client.open(path, method=method, headers=headers)
         assert (rv.data, rv.mimetype) == contract(code, fmt), (method, path)
         assert rv.headers["Cache-Control"] == "no-store", (method, path)
@@ -385,16 +397,7 @@ def test_smorest_spec() -> None:
 
 def test_smorest_error_bodies_are_the_contract() -> None:
     app, _, _ = smorest_app({"AUTHGATE_DEFAULT_DENY": True})
-    auth = bearer(issued(app))
-    assert_contract_bodies(
-        app.test_client(),
-        [
-            ("GET", "/pets/1", {}, "token_missing"),
-            ("GET", "/pets/forbidden", auth, "forbidden"),
-            ("GET", "/pets/missing", auth, "not_found"),
-            ("GET", "/nowhere", {}, "not_found"),
-        ],
-    )
+    assert_contract_bodies(app.test_client(), "/pets", bearer(issued(app)), [("GET", "/pets/1", {}, "token_missing")])
 
 
 # -- flask-restx ----------------------------------------------------------------------------------------
@@ -482,10 +485,8 @@ def test_restx_error_bodies_are_the_contract(fmt: str) -> None:
         ("GET", "/v1/pets/1", {}, "token_missing"),
         ("GET", "/v1/pets/1", bearer("x.y.z"), "token_invalid"),
         ("DELETE", "/v1/pets/1", auth, "insufficient_role"),
-        ("GET", "/v1/pets/forbidden", auth, "forbidden"),
-        ("GET", "/v1/pets/missing", auth, "not_found"),
     ]
-    assert_contract_bodies(client, cases, fmt)
+    assert_contract_bodies(client, "/v1/pets", auth, cases, fmt)
     assert client.get("/v1/pets/1").headers.getlist("WWW-Authenticate") == ['Bearer realm="api"']
 
 
@@ -514,16 +515,7 @@ def test_apiflask_error_bodies_are_the_contract() -> None:
     def missing() -> dict[str, str]:
         abort(404)
 
-    auth = login(app, gate)
-    assert_contract_bodies(
-        app.test_client(),
-        [
-            ("GET", "/forbidden", {}, "token_missing"),
-            ("GET", "/forbidden", auth, "forbidden"),
-            ("GET", "/missing", auth, "not_found"),
-            ("GET", "/nowhere", {}, "not_found"),
-        ],
-    )
+    assert_contract_bodies(app.test_client(), "", login(app, gate), [("GET", "/forbidden", {}, "token_missing")])
 
 
 # -- the CLI check ----------------------------------------------------------------------------------------------
