@@ -140,7 +140,7 @@ def add_view(
 ) -> None:
     """Route ``rule`` on ``target`` to a view wrapped in ``guards`` (listed outermost first, as written).
 
-    The view answers ``returns`` (called first if callable, e.g. ``lambda: current_identity.subject``),
+    The view answers ``returns`` (called first if callable, e.g. :func:`subject`, :func:`whoami`),
     by default the rule's last segment (``/pages/inside-public`` answers ``inside-public``); its
     endpoint is that segment with ``_`` for ``-`` unless ``endpoint`` is given.
     """
