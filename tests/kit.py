@@ -10,16 +10,19 @@ import base64
 import hashlib
 import hmac
 import json
+import pathlib
 import typing as t
 from http import HTTPStatus
 
 from conftest import SECRET
 from conftest import make_app
+from flask import Blueprint
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
 from flask_authgate import AuthGate
+from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate.errors import ERRORS
 from flask_authgate.errors import message_for
@@ -118,3 +121,106 @@ def assert_401(client: FlaskClient, token: str, code: str) -> None:
     assert rv.get_json() == error_body(code)
     assert rv.headers.getlist("WWW-Authenticate") == [invalid_token_challenge(code)]
     assert rv.headers.getlist("Cache-Control") == ["no-store"]
+
+
+# -- guarded views and the tokens for them (the guard tests) -------------------------------------
+
+#: A view decorator: ``login_required``, ``roles_required("admin")``, ``public``...
+Guard = t.Callable[[t.Callable[..., t.Any]], t.Callable[..., t.Any]]
+
+
+def add_view(
+    target: Flask | Blueprint,
+    rule: str,
+    *guards: Guard,
+    methods: t.Sequence[str] = ("GET",),
+    returns: t.Any = None,
+    endpoint: str | None = None,
+    is_async: bool = False,
+) -> None:
+    """Route ``rule`` on ``target`` to a view wrapped in ``guards`` (listed outermost first, as written).
+
+    The view answers ``returns`` (called first if callable, e.g. :func:`subject`, :func:`whoami`),
+    by default the rule's last segment (``/pages/inside-public`` answers ``inside-public``); its
+    endpoint is that segment with ``_`` for ``-`` unless ``endpoint`` is given.
+    """
+    name = rule.rstrip("/").rsplit("/", 1)[-1] or "index"
+    reply = name if returns is None else returns
+
+    def answer() -> t.Any:
+        return reply() if callable(reply) else reply
+
+    view: t.Callable[..., t.Any]
+    if is_async:
+
+        async def async_view(**_: t.Any) -> t.Any:
+            return answer()
+
+        view = async_view
+    else:
+
+        def sync_view(**_: t.Any) -> t.Any:
+            return answer()
+
+        view = sync_view
+    for guard in reversed(guards):
+        view = guard(view)
+    target.route(rule, methods=list(methods), endpoint=endpoint or name.replace("-", "_"))(view)
+
+
+def add_views(target: Flask | Blueprint, routes: t.Mapping[str, Guard | t.Sequence[Guard]], **options: t.Any) -> None:
+    """:func:`add_view` for each ``rule: guard`` (or ``rule: (guard, ...)``) of ``routes``."""
+    for rule, guards in routes.items():
+        add_view(target, rule, *(guards if isinstance(guards, t.Sequence) else (guards,)), **options)
+
+
+def access_token(app: Flask, gate: AuthGate, subject: str = "alice", **claims: t.Any) -> str:
+    """``gate.create_access_token(subject, **claims)``, in an app context of ``app``."""
+    with app.app_context():
+        return gate.create_access_token(subject, **claims)
+
+
+def login(app: Flask, gate: AuthGate, subject: str = "alice", **claims: t.Any) -> dict[str, str]:
+    """The ``Authorization`` header of a fresh :func:`access_token`."""
+    return bearer(access_token(app, gate, subject, **claims))
+
+
+def whoami(**more: t.Any) -> dict[str, t.Any]:
+    """A view's JSON body naming the current identity: ``sub``, sorted ``roles`` and ``scopes``, and ``more``."""
+    identity = current_identity
+    return {"sub": identity.subject, "roles": sorted(identity.roles), "scopes": sorted(identity.scopes), **more}
+
+
+def subject() -> str:
+    """A view's body: the current identity's subject (``add_view(app, "/me", login_required, returns=subject)``)."""
+    return current_identity.subject
+
+
+def static_app(tmp_path: pathlib.Path, config: dict[str, t.Any] | None = None) -> Flask:
+    """A test app (``make_app``'s settings and ``config``) serving ``static/app.css`` from ``tmp_path``.
+
+    flask-authgate is not set up on it yet: the caller does (``AuthGate(app)``), after any hook of its own.
+    """
+    static = tmp_path / "static"
+    static.mkdir(exist_ok=True)
+    (static / "app.css").write_text("body {}\n")
+    app = Flask("authgate_test", static_folder=str(static))
+    app.config.update(TESTING=True, SECRET_KEY=SECRET)
+    app.config.update(config or {})
+    return app
+
+
+def noted(ran: list[str], name: str, reply: t.Callable[[], t.Any] | None = None) -> t.Callable[[], t.Any]:
+    """A view body (``add_view(..., returns=noted(ran, "x"))``) that appends ``name`` to ``ran``, then answers
+    ``reply()`` (by default ``name``): a test can see which views ran."""
+
+    def answer() -> t.Any:
+        ran.append(name)
+        return name if reply is None else reply()
+
+    return answer
+
+
+def subject_json() -> dict[str, str]:
+    """A view's JSON body: ``{"sub": <the current identity's subject>}``."""
+    return {"sub": current_identity.subject}

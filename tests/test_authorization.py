@@ -16,6 +16,10 @@ from flask import Flask
 from flask import abort
 from flask.testing import FlaskClient
 from flask.views import MethodView
+from kit import access_token
+from kit import body
+from kit import invalid_token_challenge
+from kit import login
 
 from flask_authgate import AuthGate
 from flask_authgate import authorize
@@ -23,32 +27,12 @@ from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate import require_owner
 
-NOT_FOUND = {
-    "error": "Not Found",
-    "code": "not_found",
-    "message": "The requested resource was not found",
-    "status": 404,
-}
-NOT_OWNER = {"error": "Forbidden", "code": "not_owner", "message": "You do not own this resource", "status": 403}
-FORBIDDEN = {
-    "error": "Forbidden",
-    "code": "forbidden",
-    "message": "You do not have permission to access this resource",
-    "status": 403,
-}
-TOKEN_MISSING = {
-    "error": "Unauthorized",
-    "code": "token_missing",
-    "message": "No authentication token was provided",
-    "status": 401,
-}
-TOKEN_INVALID = {
-    "error": "Unauthorized",
-    "code": "token_invalid",
-    "message": "The access token is invalid",
-    "status": 401,
-}
-INVALID_CHALLENGE = 'Bearer realm="api", error="invalid_token", error_description="The access token is invalid"'
+NOT_FOUND = body("not_found")
+NOT_OWNER = body("not_owner")
+FORBIDDEN = body("forbidden")
+TOKEN_MISSING = body("token_missing")
+TOKEN_INVALID = body("token_invalid")
+INVALID_CHALLENGE = invalid_token_challenge("token_invalid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,9 +169,7 @@ def notes_client(notes_app: Flask) -> FlaskClient:
 
 
 def bearer(app: Flask, gate: AuthGate, subject: str, roles: t.Sequence[str] = ()) -> dict[str, str]:
-    with app.app_context():
-        token = gate.create_access_token(subject, roles=roles)
-    return {"Authorization": f"Bearer {token}"}
+    return login(app, gate, subject, roles=roles)
 
 
 KINDS = [pytest.param("sync", id="sync"), pytest.param("async", id="async"), pytest.param("methodview", id="mv")]
@@ -413,9 +395,8 @@ def test_unguarded_async_view_with_async_loaders(token_format: str) -> None:
         return {"sub": current_identity.subject, "roles": sorted(current_identity.roles)}
 
     client = app.test_client()
-    with app.app_context():
-        alice = gate.create_access_token("alice")
-        ghost = gate.create_access_token("ghost")
+    alice = access_token(app, gate)
+    ghost = access_token(app, gate, "ghost")
     ok = client.get("/notes/alice", headers={"Authorization": f"Bearer {alice}"})
     assert (ok.status_code, ok.get_json()) == (200, {"sub": "alice", "roles": ["editor"]})
     other = client.get("/notes/bob", headers={"Authorization": f"Bearer {alice}"})

@@ -9,7 +9,12 @@ from conftest import OTHER_SECRET
 from conftest import make_app
 from flask import Blueprint
 from flask import Flask
+from flask.testing import FlaskClient
 from flask.views import MethodView
+from kit import add_view
+from kit import add_views
+from kit import body
+from kit import login
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
@@ -18,30 +23,9 @@ from flask_authgate import public
 from flask_authgate import roles_required
 from flask_authgate import scopes_required
 
-TOKEN_MISSING = {
-    "error": "Unauthorized",
-    "code": "token_missing",
-    "message": "No authentication token was provided",
-    "status": 401,
-}
-INSUFFICIENT_ROLE = {
-    "error": "Forbidden",
-    "code": "insufficient_role",
-    "message": "You do not have a role this request requires",
-    "status": 403,
-}
-INSUFFICIENT_SCOPE = {
-    "error": "Forbidden",
-    "code": "insufficient_scope",
-    "message": "The access token lacks a scope this request requires",
-    "status": 403,
-}
-
-
-def token(app: Flask, gate: AuthGate, roles: t.Sequence[str] = (), scopes: t.Sequence[str] = ()) -> dict[str, str]:
-    with app.app_context():
-        value = gate.create_access_token("alice", roles=roles, scopes=scopes)
-    return {"Authorization": f"Bearer {value}"}
+TOKEN_MISSING = body("token_missing")
+INSUFFICIENT_ROLE = body("insufficient_role")
+INSUFFICIENT_SCOPE = body("insufficient_scope")
 
 
 def admin_blueprint(ran: list[str] | None = None) -> Blueprint:
@@ -52,33 +36,15 @@ def admin_blueprint(ran: list[str] | None = None) -> Blueprint:
         if ran is not None:
             ran.append("blueprint-hook")
 
-    @bp.get("/users")
-    def users() -> dict[str, str]:
+    def subject() -> dict[str, str]:
         return {"subject": current_identity.subject}
 
-    @bp.get("/async-users")
-    async def async_users() -> dict[str, str]:
-        return {"subject": current_identity.subject}
-
-    @bp.get("/health")
-    @public
-    def health() -> str:
-        return "ok"
-
-    @bp.get("/danger")
-    @roles_required("superuser")
-    def danger() -> str:
-        return "danger"
-
-    @bp.get("/write")
-    @scopes_required("users:write")
-    def write() -> str:
-        return "write"
-
-    @bp.get("/office")
-    @ip_allowed("10.0.0.0/8")
-    def office() -> str:
-        return "office"
+    add_view(bp, "/users", returns=subject)
+    add_view(bp, "/async-users", returns=subject, is_async=True)
+    add_view(bp, "/health", public, returns="ok")
+    add_view(bp, "/danger", roles_required("superuser"))
+    add_view(bp, "/write", scopes_required("users:write"))
+    add_view(bp, "/office", ip_allowed("10.0.0.0/8"))
 
     class Report(MethodView):
         def get(self) -> str:
@@ -86,6 +52,14 @@ def admin_blueprint(ran: list[str] | None = None) -> Blueprint:
 
     bp.add_url_rule("/report", view_func=Report.as_view("report"))
     return bp
+
+
+def protected(app: Flask, gate: AuthGate, bp: Blueprint | None = None, **rule: t.Any) -> FlaskClient:
+    """``bp`` (an ``admin_blueprint()``) under ``gate.protect(bp, **rule)``, registered at /admin; a client of ``app``."""
+    bp = bp if bp is not None else admin_blueprint()
+    gate.protect(bp, **rule)
+    app.register_blueprint(bp, url_prefix="/admin")
+    return app.test_client()
 
 
 @pytest.fixture
@@ -114,21 +88,18 @@ def test_every_view_of_a_protected_blueprint_needs_the_rule(
     assert rv.status_code == 401
     assert rv.get_json() == TOKEN_MISSING
     assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"']
-    rv = client.get(path, headers=token(app, gate, roles=["viewer"]))
+    rv = client.get(path, headers=login(app, gate, roles=["viewer"]))
     assert rv.status_code == 403
     assert rv.get_json() == INSUFFICIENT_ROLE
     assert ran == []  # the blueprint's own hooks never see a refused request
-    rv = client.get(path, headers=token(app, gate, roles=["admin"]))
+    rv = client.get(path, headers=login(app, gate, roles=["admin"]))
     assert rv.status_code == 200
     assert ran == ["blueprint-hook"]
 
 
 def test_public_view_inside_a_protected_blueprint_opts_out(app_gate: tuple[Flask, AuthGate]) -> None:
     app, gate = app_gate
-    bp = admin_blueprint()
-    gate.protect(bp, roles=["admin"])
-    app.register_blueprint(bp, url_prefix="/admin")
-    rv = app.test_client().get("/admin/health")
+    rv = protected(app, gate, roles=["admin"]).get("/admin/health")
     assert rv.status_code == 200
     assert rv.get_data(as_text=True) == "ok"
 
@@ -145,10 +116,7 @@ def test_a_views_own_guard_adds_to_the_blueprint_rule(
     app_gate: tuple[Flask, AuthGate], roles: list[str], status: int
 ) -> None:
     app, gate = app_gate
-    bp = admin_blueprint()
-    gate.protect(bp, roles=["admin"])
-    app.register_blueprint(bp, url_prefix="/admin")
-    rv = app.test_client().get("/admin/danger", headers=token(app, gate, roles=roles))
+    rv = protected(app, gate, roles=["admin"]).get("/admin/danger", headers=login(app, gate, roles=roles))
     assert rv.status_code == status
     if status == 403:
         assert rv.get_json() == INSUFFICIENT_ROLE
@@ -156,26 +124,20 @@ def test_a_views_own_guard_adds_to_the_blueprint_rule(
 
 def test_a_views_scopes_add_to_the_blueprint_scopes(app_gate: tuple[Flask, AuthGate]) -> None:
     app, gate = app_gate
-    bp = admin_blueprint()
-    gate.protect(bp, scopes=["users:read"])
-    app.register_blueprint(bp, url_prefix="/admin")
-    client = app.test_client()
-    rv = client.get("/admin/write", headers=token(app, gate, scopes=["users:write"]))
+    client = protected(app, gate, scopes=["users:read"])
+    rv = client.get("/admin/write", headers=login(app, gate, scopes=["users:write"]))
     assert rv.status_code == 403
     assert rv.get_json() == INSUFFICIENT_SCOPE
     assert rv.headers.getlist("WWW-Authenticate") == [
         'Bearer realm="api", error="insufficient_scope", scope="users:read users:write"'
     ]
-    assert client.get("/admin/write", headers=token(app, gate, scopes=["users:read", "users:write"])).status_code == 200
-    assert client.get("/admin/users", headers=token(app, gate, scopes=["users:read"])).status_code == 200
+    assert client.get("/admin/write", headers=login(app, gate, scopes=["users:read", "users:write"])).status_code == 200
+    assert client.get("/admin/users", headers=login(app, gate, scopes=["users:read"])).status_code == 200
 
 
 def test_a_views_ip_guard_answers_before_the_blueprints_401(app_gate: tuple[Flask, AuthGate]) -> None:
     app, gate = app_gate
-    bp = admin_blueprint()
-    gate.protect(bp, roles=["admin"])
-    app.register_blueprint(bp, url_prefix="/admin")
-    client = app.test_client()
+    client = protected(app, gate, roles=["admin"])
     rv = client.get("/admin/office", environ_base={"REMOTE_ADDR": "8.8.8.8"})
     assert rv.status_code == 403
     assert rv.get_json()["code"] == "ip_denied"
@@ -193,22 +155,16 @@ def test_a_views_ip_guard_answers_before_the_blueprints_401(app_gate: tuple[Flas
 )
 def test_any_roles(app_gate: tuple[Flask, AuthGate], roles: list[str], status: int) -> None:
     app, gate = app_gate
-    bp = admin_blueprint()
-    gate.protect(bp, any_roles=["editor", "admin"])
-    app.register_blueprint(bp, url_prefix="/admin")
-    rv = app.test_client().get("/admin/users", headers=token(app, gate, roles=roles))
+    rv = protected(app, gate, any_roles=["editor", "admin"]).get("/admin/users", headers=login(app, gate, roles=roles))
     assert rv.status_code == status
 
 
 def test_roles_and_any_roles_and_scopes_together(app_gate: tuple[Flask, AuthGate]) -> None:
     app, gate = app_gate
-    bp = admin_blueprint()
-    gate.protect(bp, roles=["staff"], any_roles=["editor", "admin"], scopes=["users:read"])
-    app.register_blueprint(bp, url_prefix="/admin")
-    client = app.test_client()
+    client = protected(app, gate, roles=["staff"], any_roles=["editor", "admin"], scopes=["users:read"])
 
     def status(roles: list[str], scopes: list[str]) -> int:
-        return client.get("/admin/users", headers=token(app, gate, roles=roles, scopes=scopes)).status_code
+        return client.get("/admin/users", headers=login(app, gate, roles=roles, scopes=scopes)).status_code
 
     assert status(["staff", "editor"], ["users:read"]) == 200
     assert status(["staff"], ["users:read"]) == 403
@@ -220,15 +176,8 @@ def test_protect_only_covers_that_blueprint(app_gate: tuple[Flask, AuthGate]) ->
     app, gate = app_gate
     bp = admin_blueprint()
     other = Blueprint("other", __name__)
-
-    @other.get("/open")
-    def open_view() -> str:
-        return "open"
-
-    @app.get("/root")
-    def root() -> str:
-        return "root"
-
+    add_view(other, "/open")
+    add_view(app, "/root")
     gate.protect(bp)
     app.register_blueprint(bp, url_prefix="/admin")
     app.register_blueprint(other, url_prefix="/other")
@@ -236,7 +185,7 @@ def test_protect_only_covers_that_blueprint(app_gate: tuple[Flask, AuthGate]) ->
     assert client.get("/other/open").status_code == 200
     assert client.get("/root").status_code == 200
     assert client.get("/admin/users").status_code == 401
-    assert client.get("/admin/users", headers=token(app, gate)).status_code == 200
+    assert client.get("/admin/users", headers=login(app, gate)).status_code == 200
 
 
 def test_nested_blueprints(app_gate: tuple[Flask, AuthGate]) -> None:
@@ -244,40 +193,25 @@ def test_nested_blueprints(app_gate: tuple[Flask, AuthGate]) -> None:
     api = Blueprint("api", __name__)
     v1 = Blueprint("v1", __name__)
     staff = Blueprint("staff", __name__)
-
-    @api.get("/ping")
-    def ping() -> str:
-        return "ping"
-
-    @v1.get("/items")
-    def items() -> str:
-        return "items"
-
-    @v1.get("/public-items")
-    @public
-    def public_items() -> str:
-        return "public-items"
-
-    @staff.get("/tools")
-    def tools() -> str:
-        return "tools"
-
+    add_view(api, "/ping")
+    add_views(v1, {"/items": (), "/public-items": public})
+    add_view(staff, "/tools")
     gate.protect(api)
     gate.protect(staff, roles=["staff"])
     v1.register_blueprint(staff, url_prefix="/staff")
     api.register_blueprint(v1, url_prefix="/v1")
     app.register_blueprint(api, url_prefix="/api")
     client = app.test_client()
-    login = token(app, gate)
-    staff_login = token(app, gate, roles=["staff"])
+    user_login = login(app, gate)
+    staff_login = login(app, gate, roles=["staff"])
 
     # The parent's rule reaches every nested view.
     for path in ("/api/ping", "/api/v1/items", "/api/v1/staff/tools"):
         assert client.get(path).status_code == 401, path
     assert client.get("/api/v1/public-items").status_code == 200
-    assert client.get("/api/v1/items", headers=login).status_code == 200
+    assert client.get("/api/v1/items", headers=user_login).status_code == 200
     # The child's rule adds to the parent's.
-    rv = client.get("/api/v1/staff/tools", headers=login)
+    rv = client.get("/api/v1/staff/tools", headers=user_login)
     assert rv.status_code == 403
     assert rv.get_json() == INSUFFICIENT_ROLE
     assert client.get("/api/v1/staff/tools", headers=staff_login).status_code == 200
@@ -287,15 +221,8 @@ def test_nested_child_protected_alone(app_gate: tuple[Flask, AuthGate]) -> None:
     app, gate = app_gate
     parent = Blueprint("parent", __name__)
     child = Blueprint("child", __name__)
-
-    @parent.get("/p")
-    def p() -> str:
-        return "p"
-
-    @child.get("/c")
-    def c() -> str:
-        return "c"
-
+    add_view(parent, "/p")
+    add_view(child, "/c")
     parent.register_blueprint(child, url_prefix="/child")
     app.register_blueprint(parent, url_prefix="/parent")
     gate.protect(child)
@@ -313,18 +240,16 @@ def test_a_blueprint_registered_twice_is_protected_under_both_names(app_gate: tu
     client = app.test_client()
     for path in ("/admin/users", "/v2/admin/users"):
         assert client.get(path).status_code == 401, path
-        assert client.get(path, headers=token(app, gate, roles=["viewer"])).status_code == 403, path
-        assert client.get(path, headers=token(app, gate, roles=["admin"])).status_code == 200, path
+        assert client.get(path, headers=login(app, gate, roles=["viewer"])).status_code == 403, path
+        assert client.get(path, headers=login(app, gate, roles=["admin"])).status_code == 200, path
     assert client.get("/v2/admin/health").status_code == 200
 
 
 def test_protect_again_replaces_the_rule(app_gate: tuple[Flask, AuthGate]) -> None:
     app, gate = app_gate
     bp = admin_blueprint()
-    gate.protect(bp, roles=["admin"])
-    app.register_blueprint(bp, url_prefix="/admin")
-    client = app.test_client()
-    headers = token(app, gate, roles=["editor"])
+    client = protected(app, gate, bp, roles=["admin"])
+    headers = login(app, gate, roles=["editor"])
     assert client.get("/admin/users", headers=headers).status_code == 403
     gate.protect(bp, roles=["editor"])
     assert client.get("/admin/users", headers=headers).status_code == 200
@@ -332,10 +257,7 @@ def test_protect_again_replaces_the_rule(app_gate: tuple[Flask, AuthGate]) -> No
 
 def test_automatic_options_on_a_protected_blueprint_stays_open(app_gate: tuple[Flask, AuthGate]) -> None:
     app, gate = app_gate
-    bp = admin_blueprint()
-    gate.protect(bp, roles=["admin"])
-    app.register_blueprint(bp, url_prefix="/admin")
-    rv = app.test_client().options(
+    rv = protected(app, gate, roles=["admin"]).options(
         "/admin/users", headers={"Origin": "https://x.example", "Access-Control-Request-Method": "GET"}
     )
     assert rv.status_code == 200
@@ -353,11 +275,11 @@ def test_one_gate_two_apps() -> None:
     for app in (app1, app2):
         client = app.test_client()
         assert client.get("/admin/users").status_code == 401
-        assert client.get("/admin/users", headers=token(app, gate, roles=["viewer"])).status_code == 403
-        assert client.get("/admin/users", headers=token(app, gate, roles=["admin"])).status_code == 200
+        assert client.get("/admin/users", headers=login(app, gate, roles=["viewer"])).status_code == 403
+        assert client.get("/admin/users", headers=login(app, gate, roles=["admin"])).status_code == 200
         assert client.get("/admin/health").status_code == 200
     # Each app keeps its own keys: a token of one is not valid on the other.
-    rv = app2.test_client().get("/admin/users", headers=token(app1, gate, roles=["admin"]))
+    rv = app2.test_client().get("/admin/users", headers=login(app1, gate, roles=["admin"]))
     assert rv.status_code == 401
     assert rv.get_json()["code"] == "token_invalid"
 

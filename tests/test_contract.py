@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import dataclasses
+import pathlib
 import time
 import typing as t
 from http import HTTPStatus
@@ -234,8 +235,14 @@ def _header_and_cookie(env: Env) -> Req:
     return Req("/me", headers=env.bearer(env.access()))
 
 
-def _store_down(env: Env) -> Req:
-    return Req("/me", headers=env.bearer(env.access()))
+def _bearing(path: str, token: cabc.Callable[[Env], str] = Env.access) -> cabc.Callable[[Env], Req]:
+    """A row's request: ``GET path`` with the bearer token ``token(env)`` (by default alice's access token)."""
+    return lambda e: Req(path, headers=e.bearer(token(e)))
+
+
+def _invalid_token(code: str, request: cabc.Callable[[Env], Req]) -> Row:
+    """A 401 row whose one challenge is the RFC 6750 ``invalid_token`` of ``code``."""
+    return Row(401, code, (invalid(code),), request)
 
 
 COOKIES = {"AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"]}
@@ -264,36 +271,18 @@ ROWS = [
         id="invalid_request-header-and-cookie",
     ),
     pytest.param(
-        Row(
-            401,
-            "token_invalid",
-            (invalid("token_invalid"),),
-            lambda e: Req("/me", headers=e.bearer("x.y.z")),
-        ),
+        _invalid_token("token_invalid", lambda e: Req("/me", headers=e.bearer("x.y.z"))),
         id="token_invalid-garbage",
     ),
+    pytest.param(_invalid_token("token_invalid", _bad_signature), id="token_invalid-bad-signature"),
+    pytest.param(_invalid_token("token_expired", _expired), id="token_expired"),
+    pytest.param(_invalid_token("token_revoked", _revoked), id="token_revoked"),
     pytest.param(
-        Row(401, "token_invalid", (invalid("token_invalid"),), _bad_signature),
-        id="token_invalid-bad-signature",
-    ),
-    pytest.param(Row(401, "token_expired", (invalid("token_expired"),), _expired), id="token_expired"),
-    pytest.param(Row(401, "token_revoked", (invalid("token_revoked"),), _revoked), id="token_revoked"),
-    pytest.param(
-        Row(
-            401,
-            "token_type_invalid",
-            (invalid("token_type_invalid"),),
-            lambda e: Req("/me", headers=e.bearer(e.refresh())),
-        ),
+        _invalid_token("token_type_invalid", _bearing("/me", Env.refresh)),
         id="token_type_invalid-refresh-at-access-route",
     ),
     pytest.param(
-        Row(
-            401,
-            "token_type_invalid",
-            (invalid("token_type_invalid"),),
-            lambda e: Req("/refresh", headers=e.bearer(e.access())),
-        ),
+        _invalid_token("token_type_invalid", _bearing("/refresh")),
         id="token_type_invalid-access-at-refresh-route",
     ),
     pytest.param(
@@ -305,19 +294,8 @@ ROWS = [
         ),
         id="api_key_invalid",
     ),
-    pytest.param(
-        Row(401, "identity_not_found", (invalid("identity_not_found"),), _user_gone),
-        id="identity_not_found",
-    ),
-    pytest.param(
-        Row(
-            401,
-            "fresh_token_required",
-            (invalid("fresh_token_required"),),
-            lambda e: Req("/fresh", headers=e.bearer(e.access())),
-        ),
-        id="fresh_token_required",
-    ),
+    pytest.param(_invalid_token("identity_not_found", _user_gone), id="identity_not_found"),
+    pytest.param(_invalid_token("fresh_token_required", _bearing("/fresh")), id="fresh_token_required"),
     pytest.param(
         Row(
             401,
@@ -327,7 +305,7 @@ ROWS = [
                 + ERRORS["insufficient_user_authentication"].message
                 + '", acr_values="mfa", max_age="300"',
             ),
-            lambda e: Req("/stepped", headers=e.bearer(e.access(claims={"acr": "pwd"}))),
+            _bearing("/stepped", lambda e: e.access(claims={"acr": "pwd"})),
         ),
         id="insufficient_user_authentication",
     ),
@@ -346,7 +324,7 @@ ROWS = [
         id="dpop_proof_invalid-no-proof",
     ),
     pytest.param(
-        Row(403, "insufficient_role", (), lambda e: Req("/admin", headers=e.bearer(e.access(roles=["editor"])))),
+        Row(403, "insufficient_role", (), _bearing("/admin", lambda e: e.access(roles=["editor"]))),
         id="insufficient_role",
     ),
     pytest.param(
@@ -354,29 +332,17 @@ ROWS = [
             403,
             "insufficient_scope",
             ('Bearer realm="api", error="insufficient_scope", scope="read write"',),
-            lambda e: Req("/scoped", headers=e.bearer(e.access(scopes=["read"]))),
+            _bearing("/scoped", lambda e: e.access(scopes=["read"])),
         ),
         id="insufficient_scope",
     ),
-    pytest.param(
-        Row(403, "not_owner", (), lambda e: Req("/owned", headers=e.bearer(e.access()))),
-        id="not_owner",
-    ),
-    pytest.param(
-        Row(403, "forbidden", (), lambda e: Req("/forbid", headers=e.bearer(e.access()))),
-        id="forbidden-authorize-false",
-    ),
+    pytest.param(Row(403, "not_owner", (), _bearing("/owned")), id="not_owner"),
+    pytest.param(Row(403, "forbidden", (), _bearing("/forbid")), id="forbidden-authorize-false"),
     pytest.param(Row(403, "forbidden", (), lambda e: Req("/abort/403")), id="forbidden-plain-abort"),
     pytest.param(Row(401, "unauthorized", (BARE,), lambda e: Req("/abort/401")), id="unauthorized-plain-abort"),
-    pytest.param(
-        Row(404, "not_found", (), lambda e: Req("/hidden", headers=e.bearer(e.access()))),
-        id="not_found-hide",
-    ),
+    pytest.param(Row(404, "not_found", (), _bearing("/hidden")), id="not_found-hide"),
     pytest.param(Row(404, "not_found", (), lambda e: Req("/abort/404")), id="not_found-plain-abort"),
-    pytest.param(
-        Row(404, "not_found", (), lambda e: Req("/no/such/url"), guarded=False),
-        id="not_found-unknown-url",
-    ),
+    pytest.param(Row(404, "not_found", (), lambda e: Req("/no/such/url"), guarded=False), id="not_found-unknown-url"),
     pytest.param(
         Row(403, "ip_denied", (), lambda e: Req("/ip", environ={"REMOTE_ADDR": "192.0.2.7"})),
         id="ip_denied-anonymous",
@@ -392,7 +358,7 @@ ROWS = [
     ),
     pytest.param(Row(403, "csrf_failed", (), _cookie_without_csrf, COOKIES), id="csrf_failed"),
     pytest.param(
-        Row(503, "auth_unavailable", (), _store_down, {"AUTHGATE_REVOCATION_STORE": "<down>"}),
+        Row(503, "auth_unavailable", (), _bearing("/me"), {"AUTHGATE_REVOCATION_STORE": "<down>"}),
         id="auth_unavailable-revocation-store-down",
     ),
 ]
@@ -466,6 +432,22 @@ def test_error_table_problem_format(row: Row, token_format: str) -> None:
 def test_every_code_has_a_row() -> None:
     covered = {t.cast(Row, param.values[0]).code for param in ROWS}
     assert covered == set(ERRORS)
+
+
+def test_the_published_table_has_every_message_as_sent() -> None:
+    # docs/errors.md is the contract a client reads: its codes, statuses and messages are ERRORS to the letter,
+    # so the tests elsewhere can build bodies from ERRORS (kit.body) and still pin the published wording.
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text()
+    table = text.split("## The codes", 1)[1].split("\n\n")[2]
+    published = {}
+    for line in table.splitlines()[2:]:
+        code, status, _challenge, message = (cell.strip() for cell in line.strip("|").split(" | "))
+        published[code.strip("`")] = (int(status), message)
+    for code, row in published.items():
+        assert row == (ERRORS[code].status, ERRORS[code].message), code
+    # Two codes are not in the published table yet (a gap in docs/errors.md, not in the code).
+    assert set(ERRORS) - set(published) <= {"dpop_proof_invalid", "insufficient_user_authentication"}
+    assert published["token_missing"] == (401, "No authentication token was provided")
 
 
 def test_success_on_every_view_kind(token_format: str) -> None:

@@ -12,6 +12,8 @@ from conftest import make_app
 from flask import Flask
 from flask.typing import ResponseReturnValue
 from flask.views import MethodView
+from kit import add_view
+from kit import subject_json
 
 from flask_authgate import AuthGate
 from flask_authgate import Identity
@@ -102,10 +104,7 @@ def test_scopes_required_refuses_a_quote() -> None:
 def test_scopes_from_a_space_separated_string() -> None:
     app, gate = make_app()
 
-    @app.route("/s")
-    @scopes_required("read write")
-    def s() -> ResponseReturnValue:
-        return "ok"
+    add_view(app, "/s", scopes_required("read write"), returns="ok")
 
     client = app.test_client()
     assert client.get("/s", headers=token(app, gate, scopes=["read", "write"])).status_code == 200
@@ -251,19 +250,13 @@ def test_async_loaders(token_format: str, view_is_async: bool) -> None:
     async def load_roles(identity: Identity) -> list[str]:
         return roles.get(identity.subject, [])
 
-    if view_is_async:
-
-        @app.route("/admin")
-        @roles_required("admin")
-        async def admin() -> ResponseReturnValue:
-            return {"sub": current_identity.subject, "user": current_user["name"]}
-
-    else:
-
-        @app.route("/admin")
-        @roles_required("admin")
-        def admin_sync() -> ResponseReturnValue:
-            return {"sub": current_identity.subject, "user": current_user["name"]}
+    add_view(
+        app,
+        "/admin",
+        roles_required("admin"),
+        returns=lambda: {"sub": current_identity.subject, "user": current_user["name"]},
+        is_async=view_is_async,
+    )
 
     client = app.test_client()
     # The token carries no roles: they come from the roles loader.
@@ -319,11 +312,7 @@ def test_options_listed_by_the_route(view_is_async: bool) -> None:
 def test_options_preflight_still_checks_the_ip() -> None:
     app, _gate = make_app()
 
-    @app.route("/thing", methods=["GET", "OPTIONS"])
-    @ip_allowed("10.0.0.0/8")
-    @login_required
-    def thing() -> ResponseReturnValue:
-        return "ran"
+    add_view(app, "/thing", ip_allowed("10.0.0.0/8"), login_required, methods=["GET", "OPTIONS"], returns="ran")
 
     rv = app.test_client().options("/thing", environ_base=OUTSIDE)
     assert (rv.status_code, code_of(rv)) == (403, "ip_denied")
@@ -350,10 +339,7 @@ def test_automatic_options_is_untouched() -> None:
 def test_head_on_a_guarded_route() -> None:
     app, gate = make_app()
 
-    @app.route("/me")
-    @login_required
-    def me() -> ResponseReturnValue:
-        return {"sub": current_identity.subject}
+    add_view(app, "/me", login_required, returns=subject_json)
 
     client = app.test_client()
     rv = client.head("/me")

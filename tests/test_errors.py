@@ -13,6 +13,9 @@ from flask import Flask
 from flask import abort
 from flask import request
 from flask.typing import ResponseReturnValue
+from kit import add_view
+from kit import body
+from kit import login
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import Forbidden
 from werkzeug.exceptions import HTTPException
@@ -27,21 +30,8 @@ from flask_authgate import login_required
 from flask_authgate import scopes_required
 from flask_authgate.errors import ERRORS
 
-BODY_401 = {
-    "error": "Unauthorized",
-    "code": "unauthorized",
-    "message": ERRORS["unauthorized"].message,
-    "status": 401,
-}
-BODY_403 = {"error": "Forbidden", "code": "forbidden", "message": ERRORS["forbidden"].message, "status": 403}
-BODY_404 = {"error": "Not Found", "code": "not_found", "message": ERRORS["not_found"].message, "status": 404}
-PLAIN = {401: BODY_401, 403: BODY_403, 404: BODY_404}
+PLAIN = {401: body("unauthorized"), 403: body("forbidden"), 404: body("not_found")}
 MISSING = 'Bearer realm="api"'
-
-
-def token(app: Flask, gate: AuthGate, **kwargs: t.Any) -> dict[str, str]:
-    with app.app_context():
-        return {"Authorization": f"Bearer {gate.create_access_token('alice', **kwargs)}"}
 
 
 # -- plain aborts everywhere ---------------------------------------------------
@@ -64,9 +54,7 @@ def test_plain_abort_anywhere_gets_the_same_body(status: int) -> None:
     def app_raise() -> ResponseReturnValue:
         raise {401: Unauthorized, 403: Forbidden, 404: NotFound}[status]()
 
-    @app.route("/hook")
-    def hooked() -> ResponseReturnValue:
-        return "unreachable"
+    add_view(app, "/hook", returns="unreachable", endpoint="hooked")
 
     @app.before_request
     def hook() -> None:
@@ -98,7 +86,7 @@ def test_a_hidden_404_looks_like_the_apps_own_404() -> None:
         return "unreachable"
 
     client = app.test_client()
-    auth = token(app, gate)
+    auth = login(app, gate)
     missing = client.get("/records/1", headers=auth)
     hidden = client.get("/records/2", headers=auth)
     unknown = client.get("/nowhere", headers=auth)
@@ -124,19 +112,12 @@ def test_apps_own_401_handler_sees_auth_errors() -> None:
         seen.append(err)
         return {"mine": True}, 403
 
-    @app.route("/me")
-    @login_required
-    def me() -> ResponseReturnValue:
-        return "ok"
-
-    @app.route("/scoped")
-    @scopes_required("write")
-    def scoped() -> ResponseReturnValue:
-        return "ok"
+    add_view(app, "/me", login_required)
+    add_view(app, "/scoped", scopes_required("write"))
 
     client = app.test_client()
     assert client.get("/me").get_json() == {"mine": True}
-    assert client.get("/scoped", headers=token(app, gate)).get_json() == {"mine": True}
+    assert client.get("/scoped", headers=login(app, gate)).get_json() == {"mine": True}
     first, second = seen
     assert isinstance(first, AuthError)
     assert isinstance(first, Unauthorized)
@@ -156,15 +137,8 @@ def test_a_blueprints_own_handler_sees_auth_errors() -> None:
         seen.append(t.cast(AuthError, err).error_code)
         return "custom", 401
 
-    @bp.route("/inside")
-    @login_required
-    def inside() -> ResponseReturnValue:
-        return "ok"
-
-    @app.route("/outside")
-    @login_required
-    def outside() -> ResponseReturnValue:
-        return "ok"
+    add_view(bp, "/inside", login_required)
+    add_view(app, "/outside", login_required)
 
     app.register_blueprint(bp)
     client = app.test_client()
@@ -185,10 +159,7 @@ def test_apps_handler_for_a_class_sees_auth_errors() -> None:
         seen.append(err.error_code)
         return {"mine": err.error_code}, t.cast(int, err.code)
 
-    @app.route("/me")
-    @login_required
-    def me() -> ResponseReturnValue:
-        return "ok"
+    add_view(app, "/me", login_required)
 
     @app.route("/busy")
     def busy() -> ResponseReturnValue:
@@ -210,10 +181,7 @@ def test_apps_generic_http_exception_handler_does_not_replace_ours() -> None:
     def own(err: HTTPException) -> ResponseReturnValue:
         return {"generic": err.code}, t.cast(int, err.code)
 
-    @app.route("/me")
-    @login_required
-    def me() -> ResponseReturnValue:
-        return "ok"
+    add_view(app, "/me", login_required)
 
     client = app.test_client()
     rv = client.get("/me", headers={"Authorization": "Bearer a, Bearer b"})
@@ -234,15 +202,8 @@ def test_error_renderer_changes_the_body_but_not_the_headers() -> None:
         # Even a renderer that picks another status and sets its own caching cannot weaken the answer.
         return {"oops": err.error_code}, 200, {"Cache-Control": "public, max-age=600"}
 
-    @app.route("/me")
-    @login_required
-    def me() -> ResponseReturnValue:
-        return "ok"
-
-    @app.route("/scoped")
-    @scopes_required("write")
-    def scoped() -> ResponseReturnValue:
-        return "ok"
+    add_view(app, "/me", login_required)
+    add_view(app, "/scoped", scopes_required("write"))
 
     @app.route("/abort")
     def plain() -> ResponseReturnValue:
@@ -255,7 +216,7 @@ def test_error_renderer_changes_the_body_but_not_the_headers() -> None:
         f'Bearer realm="api", error="invalid_token", error_description="{ERRORS["token_invalid"].message}"'
     ]
     assert rv.headers.getlist("Cache-Control") == ["no-store"]
-    rv = client.get("/scoped", headers=token(app, gate))
+    rv = client.get("/scoped", headers=login(app, gate))
     assert (rv.status_code, rv.get_json()) == (403, {"oops": "insufficient_scope"})
     assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api", error="insufficient_scope", scope="write"']
     assert rv.headers.getlist("Cache-Control") == ["no-store"]
@@ -272,19 +233,7 @@ def test_async_error_renderer(view_is_async: bool) -> None:
     async def render(err: AuthError) -> ResponseReturnValue:
         return f"no: {err.error_code}"
 
-    if view_is_async:
-
-        @app.route("/me")
-        @login_required
-        async def me() -> ResponseReturnValue:
-            return "ok"
-
-    else:
-
-        @app.route("/me")
-        @login_required
-        def me_sync() -> ResponseReturnValue:
-            return "ok"
+    add_view(app, "/me", login_required, is_async=view_is_async)
 
     rv = app.test_client().get("/me")
     assert (rv.status_code, rv.get_data()) == (401, b"no: token_missing")
@@ -298,9 +247,7 @@ def test_async_error_renderer(view_is_async: bool) -> None:
 def login_app() -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_LOGIN_VIEW": "login"})
 
-    @app.route("/login")
-    def login() -> ResponseReturnValue:
-        return "login page"
+    add_view(app, "/login", returns="login page")
 
     @app.route("/<path:anything>")
     @login_required
@@ -352,12 +299,9 @@ def test_non_browsers_get_the_json_401(login_app: tuple[Flask, AuthGate], accept
 def test_only_401s_redirect(login_app: tuple[Flask, AuthGate]) -> None:
     app, gate = login_app
 
-    @app.route("/admin-only")
-    @scopes_required("admin")
-    def admin_only() -> ResponseReturnValue:
-        return "ok"
+    add_view(app, "/admin-only", scopes_required("admin"))
 
-    rv = app.test_client().get("/admin-only", headers={"Accept": BROWSER, **token(app, gate)})
+    rv = app.test_client().get("/admin-only", headers={"Accept": BROWSER, **login(app, gate)})
     assert rv.status_code == 403
 
 
@@ -384,10 +328,7 @@ def test_next_cannot_point_off_site(login_app: tuple[Flask, AuthGate], path: str
 def test_login_view_as_a_path() -> None:
     app, _gate = make_app({"AUTHGATE_LOGIN_VIEW": "/auth/sign-in?src=api"})
 
-    @app.route("/me")
-    @login_required
-    def me() -> ResponseReturnValue:
-        return "ok"
+    add_view(app, "/me", login_required)
 
     rv = app.test_client().get("/me", headers={"Accept": BROWSER})
     assert rv.headers["Location"] == "/auth/sign-in?src=api&next=%2Fme"
@@ -438,12 +379,7 @@ def test_raising_auth_error_in_a_view() -> None:
 
     rv = app.test_client().get("/busy")
     assert rv.status_code == 503
-    assert rv.get_json() == {
-        "error": "Service Unavailable",
-        "code": "auth_unavailable",
-        "message": ERRORS["auth_unavailable"].message,
-        "status": 503,
-    }
+    assert rv.get_json() == body("auth_unavailable")
     assert rv.headers.getlist("Retry-After") == ["9"]
     assert rv.headers.getlist("Cache-Control") == ["no-store"]
 

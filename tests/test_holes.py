@@ -13,8 +13,11 @@ from conftest import SECRET
 from conftest import make_app
 from flask import Blueprint
 from flask import Flask
+from kit import access_token
+from kit import add_view
 from kit import bearer
 from kit import body
+from kit import subject_json
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
@@ -74,14 +77,10 @@ def test_an_endpoint_called_static_is_guarded_under_default_deny() -> None:
 def test_two_access_cookies_of_one_name_are_credentials_sent_twice() -> None:
     app, gate = make_app({"AUTHGATE_TOKEN_LOCATIONS": ["cookies"], "AUTHGATE_COOKIE_SECURE": False})
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {"sub": current_identity.subject}
+    add_view(app, "/me", login_required, returns=subject_json)
 
-    with app.app_context():
-        victim = gate.create_access_token("victim")
-        attacker = gate.create_access_token("attacker")
+    victim = access_token(app, gate, "victim")
+    attacker = access_token(app, gate, "attacker")
     cookie = f"authgate_access={attacker}; authgate_access={victim}"
     client = app.test_client(use_cookies=False)  # send the Cookie header exactly as written
     rv = client.get("/me", headers={"Cookie": cookie})
@@ -98,10 +97,7 @@ def test_two_api_key_headers_are_credentials_sent_twice() -> None:
     def load(key: str) -> Identity | None:
         return Identity("svc") if key == "good-key" else None
 
-    @app.get("/svc")
-    @login_required
-    def svc() -> str:
-        return "ok"
+    add_view(app, "/svc", login_required, returns="ok")
 
     rv = app.test_client().get("/svc", headers=[("X-API-Key", "good-key"), ("X-API-Key", "good-key")])
     assert (rv.status_code, rv.get_json()["code"]) == (400, "invalid_request")
@@ -114,10 +110,7 @@ def test_two_api_key_headers_are_credentials_sent_twice() -> None:
 def test_whitespace_other_than_one_space_is_not_a_scope_separator(scope: str) -> None:
     app, _ = make_app()
 
-    @app.get("/admin")
-    @scopes_required("admin")
-    def admin() -> str:
-        return "admin"
+    add_view(app, "/admin", scopes_required("admin"))
 
     token = jwt.encode({"sub": "mallory", "exp": int(time.time()) + 60, "scope": scope}, SECRET, algorithm="HS256")
     rv = app.test_client().get("/admin", headers=bearer(token))
@@ -146,8 +139,7 @@ def test_a_view_cannot_change_what_the_next_request_sees() -> None:
             outcomes.append("refused")
         return {"groups": list(current_identity.claims["groups"])}
 
-    with app.app_context():
-        token = gate.create_access_token("alice", claims={"groups": ["staff"], "org": {"ids": [1]}})
+    token = access_token(app, gate, claims={"groups": ["staff"], "org": {"ids": [1]}})
     client = app.test_client()
     assert client.get("/grow", headers=bearer(token)).get_json() == {"groups": ["staff"]}
     assert client.get("/grow", headers=bearer(token)).get_json() == {"groups": ["staff"]}
@@ -192,10 +184,7 @@ def test_a_trailing_newline_in_a_header_value_setting_is_refused(key: str, value
 def test_the_login_redirect_does_not_encode_the_query_twice() -> None:
     app, _ = make_app({"AUTHGATE_LOGIN_VIEW": "/login"})
 
-    @app.get("/search")
-    @login_required
-    def search() -> str:
-        return "results"
+    add_view(app, "/search", login_required, returns="results")
 
     rv = app.test_client().get("/search?q=a%26b&x=%E2%9C%93", headers={"Accept": "text/html"})
     assert rv.status_code == 302
@@ -220,9 +209,8 @@ def test_a_guard_above_the_route_decorator_is_enforced_anyway(caplog: pytest.Log
     def marked() -> str:
         return "still guarded"
 
-    with app.app_context():
-        user = gate.create_access_token("bob")
-        boss = gate.create_access_token("alice", roles=["admin"])
+    user = access_token(app, gate, "bob")
+    boss = access_token(app, gate, roles=["admin"])
     client = app.test_client()
     with caplog.at_level(logging.WARNING, logger="flask_authgate"):
         assert client.get("/admin").get_json() == body("token_missing")
@@ -260,13 +248,9 @@ def test_a_loader_that_raises_answers_503_without_its_text(kind: str, caplog: py
     else:
         gate.roles_loader(broken)
 
-    @app.get("/me")
-    @login_required
-    def me() -> str:
-        return "me"
+    add_view(app, "/me", login_required)
 
-    with app.app_context():
-        token = gate.create_access_token("alice")
+    token = access_token(app, gate)
     with caplog.at_level(logging.ERROR, logger="flask_authgate"):
         rv = app.test_client().get("/me", headers=bearer(token))
     assert rv.status_code == 503
@@ -292,13 +276,9 @@ def test_a_loader_fails_closed_by_raising_auth_unavailable(async_loader: bool) -
         def load(identity: Identity) -> t.Any:
             raise AuthError("auth_unavailable")
 
-    @app.get("/me")
-    @login_required
-    async def me() -> str:
-        return "me"
+    add_view(app, "/me", login_required, is_async=True)
 
-    with app.app_context():
-        token = gate.create_access_token("alice")
+    token = access_token(app, gate)
     rv = app.test_client().get("/me", headers=bearer(token))
     assert (rv.status_code, rv.headers["Retry-After"]) == (503, "5")
     assert rv.get_json() == body("auth_unavailable")
@@ -312,10 +292,7 @@ def test_a_reused_refresh_token_says_refresh_token() -> None:
 
     app, gate = make_app()
 
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> t.Any:
-        return gate.rotate_refresh_token()
+    add_view(app, "/refresh", refresh_token_required, methods=["POST"], returns=gate.rotate_refresh_token)
 
     with app.app_context():
         token = gate.create_refresh_token("alice")

@@ -10,6 +10,8 @@ from conftest import make_app
 from flask import Flask
 from flask_caching import Cache
 from flask_limiter import Limiter
+from kit import add_view
+from kit import subject
 
 from flask_authgate import AuthGate
 from flask_authgate import Identity
@@ -44,10 +46,7 @@ def key_app(token_format: str) -> tuple[Flask, AuthGate]:
     def load(key: str) -> Identity | None:
         return Identity(subject="alice", scheme="api_key") if key == "alice-key" else None
 
-    @app.get("/key")
-    @public
-    def key() -> str:
-        return rate_limit_key()
+    add_view(app, "/key", public, returns=rate_limit_key)
 
     return app, gate
 
@@ -117,17 +116,8 @@ def limited(token_format: str) -> tuple[Flask, AuthGate]:
     limiter = Limiter(rate_limit_key, app=app, storage_uri="memory://")
     app.register_error_handler(429, too_many_requests)
 
-    @app.get("/search")
-    @limiter.limit("2 per minute")
-    @login_required
-    def search() -> str:
-        return current_identity.subject
-
-    @app.get("/after-the-guard")
-    @login_required
-    @limiter.limit("2 per minute")
-    def after_the_guard() -> str:
-        return current_identity.subject
+    add_view(app, "/search", limiter.limit("2 per minute"), login_required, returns=subject)
+    add_view(app, "/after-the-guard", login_required, limiter.limit("2 per minute"), returns=subject)
 
     return app, gate
 
@@ -179,10 +169,7 @@ def test_429_problem_format() -> None:
     limiter = Limiter(rate_limit_key, app=app, storage_uri="memory://")
     app.register_error_handler(429, functools.partial(too_many_requests, problem=True))
 
-    @app.get("/x")
-    @limiter.limit("1 per minute")
-    def x() -> str:
-        return "ok"
+    add_view(app, "/x", limiter.limit("1 per minute"), returns="ok")
 
     client = app.test_client()
     assert client.get("/x").status_code == 200

@@ -17,9 +17,13 @@ import threading
 import typing as t
 
 import pytest
-from conftest import SECRET
 from conftest import make_app
 from flask import Flask
+from kit import add_view
+from kit import add_views
+from kit import body
+from kit import noted
+from kit import static_app
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import make_server
 
@@ -30,18 +34,8 @@ from flask_authgate import login_required
 from flask_authgate import public
 from flask_authgate import roles_required
 
-IP_DENIED = {
-    "error": "Forbidden",
-    "code": "ip_denied",
-    "message": "Your network address is not allowed to access this resource",
-    "status": 403,
-}
-TOKEN_MISSING = {
-    "error": "Unauthorized",
-    "code": "token_missing",
-    "message": "No authentication token was provided",
-    "status": 401,
-}
+IP_DENIED = body("ip_denied")
+TOKEN_MISSING = body("token_missing")
 
 
 def addr(remote: str) -> dict[str, t.Any]:
@@ -59,34 +53,16 @@ def assert_ip_denied(rv: t.Any) -> None:
 def view_app() -> Flask:
     """Per-view allow lists only."""
     app, _ = make_app()
-
-    @app.get("/office")
-    @ip_allowed("10.0.0.0/8", "192.168.1.0/24")
-    def office() -> str:
-        return "office"
-
-    @app.get("/v6")
-    @ip_allowed("2001:db8::/32")
-    def v6() -> str:
-        return "v6"
-
-    @app.get("/office-login")
-    @login_required
-    @ip_allowed("10.0.0.0/8")
-    def office_login() -> str:
-        return "office-login"
-
-    @app.get("/two-lists")
-    @ip_allowed("10.0.0.0/8")
-    @ip_allowed("10.1.0.0/16", "172.16.0.0/12")
-    def two_lists() -> str:
-        return "two-lists"
-
-    @app.get("/async-office")
-    @ip_allowed("10.0.0.0/8")
-    async def async_office() -> str:
-        return "async-office"
-
+    add_views(
+        app,
+        {
+            "/office": ip_allowed("10.0.0.0/8", "192.168.1.0/24"),
+            "/v6": ip_allowed("2001:db8::/32"),
+            "/office-login": (login_required, ip_allowed("10.0.0.0/8")),
+            "/two-lists": (ip_allowed("10.0.0.0/8"), ip_allowed("10.1.0.0/16", "172.16.0.0/12")),
+        },
+    )
+    add_view(app, "/async-office", ip_allowed("10.0.0.0/8"), is_async=True)
     return app
 
 
@@ -134,14 +110,7 @@ def test_ip_denied_comes_before_authentication(view_app: Flask) -> None:
     assert rv.get_json() == TOKEN_MISSING
 
 
-@pytest.mark.parametrize(
-    "header",
-    [
-        pytest.param("X-Forwarded-For", id="x-forwarded-for"),
-        pytest.param("X-Real-IP", id="x-real-ip"),
-        pytest.param("Forwarded", id="forwarded"),
-    ],
-)
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "X-Real-IP", "Forwarded"], ids=str.lower)
 def test_forwarding_headers_are_ignored_without_proxyfix(view_app: Flask, header: str) -> None:
     value = "for=10.1.2.3" if header == "Forwarded" else "10.1.2.3"
     rv = view_app.test_client().get("/office", headers={header: value}, **addr("203.0.113.9"))
@@ -151,42 +120,42 @@ def test_forwarding_headers_are_ignored_without_proxyfix(view_app: Flask, header
     assert rv.status_code == 200
 
 
+def hello_app(allow: list[str] | str, *, proxy_fix: bool = False) -> Flask:
+    """``/`` answers "hello" to the addresses in the app-wide ``allow`` list (behind ``ProxyFix``, if asked)."""
+    app, _ = make_app({"AUTHGATE_IP_ALLOWLIST": allow})
+    add_view(app, "/", returns="hello")
+    if proxy_fix:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
+    return app
+
+
+def through_the_proxy(forwarded_for: str) -> t.Any:
+    """A request to the hello app behind ``ProxyFix``, from the proxy (127.0.0.1, not in the allow list)."""
+    app = hello_app(["10.0.0.0/8"], proxy_fix=True)
+    return app.test_client().get("/", headers={"X-Forwarded-For": forwarded_for}, **addr("127.0.0.1"))
+
+
 @pytest.mark.parametrize(
-    ("forwarded_for", "allowed"),
-    [
-        pytest.param("10.1.2.3", True, id="client-in"),
-        pytest.param("203.0.113.9", False, id="client-out"),
-        # The client itself can add entries; only the last one, appended by the trusted proxy, counts.
-        pytest.param("10.1.2.3, 203.0.113.9", False, id="spoofed-first-entry"),
-        pytest.param("203.0.113.9, 10.1.2.3", True, id="proxy-appended-in"),
-        pytest.param("::ffff:10.1.2.3", True, id="mapped-via-proxy"),
-    ],
+    "forwarded_for",
+    # The client itself can add entries; only the last one, appended by the trusted proxy, counts.
+    ["10.1.2.3", "203.0.113.9, 10.1.2.3", "::ffff:10.1.2.3"],
+    ids=["client-in", "proxy-appended-in", "mapped-via-proxy"],
 )
-def test_proxyfix_uses_the_trusted_hop(forwarded_for: str, allowed: bool) -> None:
-    app, _ = make_app({"AUTHGATE_IP_ALLOWLIST": ["10.0.0.0/8"]})
+def test_proxyfix_lets_in_the_client_the_trusted_hop_names(forwarded_for: str) -> None:
+    rv = through_the_proxy(forwarded_for)
+    assert rv.status_code == 200
+    assert rv.get_data(as_text=True) == "hello"
 
-    @app.get("/")
-    def index() -> str:
-        return "hello"
 
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
-    # REMOTE_ADDR is the proxy (127.0.0.1, not in the allow list).
-    rv = app.test_client().get("/", headers={"X-Forwarded-For": forwarded_for}, **addr("127.0.0.1"))
-    if allowed:
-        assert rv.status_code == 200
-        assert rv.get_data(as_text=True) == "hello"
-    else:
-        assert_ip_denied(rv)
+@pytest.mark.parametrize(
+    "forwarded_for", ["203.0.113.9", "10.1.2.3, 203.0.113.9"], ids=["client-out", "spoofed-first-entry"]
+)
+def test_proxyfix_denies_the_client_the_trusted_hop_names(forwarded_for: str) -> None:
+    assert_ip_denied(through_the_proxy(forwarded_for))
 
 
 def test_proxyfix_without_header_uses_the_proxy_address() -> None:
-    app, _ = make_app({"AUTHGATE_IP_ALLOWLIST": ["10.0.0.0/8"]})
-
-    @app.get("/")
-    def index() -> str:
-        return "hello"
-
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
+    app = hello_app(["10.0.0.0/8"], proxy_fix=True)
     assert_ip_denied(app.test_client().get("/", **addr("127.0.0.1")))
     assert app.test_client().get("/", **addr("10.9.9.9")).status_code == 200
 
@@ -226,21 +195,9 @@ def http_get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[s
         conn.close()
 
 
-def _loopback_app(allow: list[str], *, proxy_fix: bool) -> Flask:
-    app, _ = make_app({"AUTHGATE_IP_ALLOWLIST": allow})
-
-    @app.get("/")
-    def index() -> str:
-        return "hello"
-
-    if proxy_fix:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
-    return app
-
-
 def test_real_http_server_uses_the_socket_address(served: cabc.Callable[[Flask], int]) -> None:
-    allowed = served(_loopback_app(["127.0.0.0/8"], proxy_fix=False))
-    denied = served(_loopback_app(["10.0.0.0/8"], proxy_fix=False))
+    allowed = served(hello_app(["127.0.0.0/8"], proxy_fix=False))
+    denied = served(hello_app(["10.0.0.0/8"], proxy_fix=False))
     assert http_get(allowed, "/", {}) == (200, "hello")
     # A spoofed X-Forwarded-For from a direct client changes nothing.
     assert http_get(allowed, "/", {"X-Forwarded-For": "203.0.113.9"}) == (200, "hello")
@@ -249,7 +206,7 @@ def test_real_http_server_uses_the_socket_address(served: cabc.Callable[[Flask],
 
 def test_real_http_server_behind_proxyfix(served: cabc.Callable[[Flask], int]) -> None:
     # The test acts as the proxy on 127.0.0.1 and appends the client's address.
-    port = served(_loopback_app(["10.0.0.0/8"], proxy_fix=True))
+    port = served(hello_app(["10.0.0.0/8"], proxy_fix=True))
     assert http_get(port, "/", {"X-Forwarded-For": "10.1.2.3"}) == (200, "hello")
     assert http_get(port, "/", {"X-Forwarded-For": "10.1.2.3, 203.0.113.9"}) == (403, IP_DENIED)
     assert http_get(port, "/", {}) == (403, IP_DENIED)
@@ -259,12 +216,7 @@ def test_real_http_server_behind_proxyfix(served: cabc.Callable[[Flask], int]) -
 
 
 def _app_wide(tmp_path: pathlib.Path, extra: dict[str, t.Any] | None = None) -> tuple[Flask, list[str]]:
-    static = tmp_path / "static"
-    static.mkdir()
-    (static / "app.css").write_text("body {}\n")
-    app = Flask("authgate_test", static_folder=str(static))
-    app.config.update(TESTING=True, SECRET_KEY=SECRET, AUTHGATE_IP_ALLOWLIST=["10.0.0.0/8", "2001:db8::/32"])
-    app.config.update(extra or {})
+    app = static_app(tmp_path, {"AUTHGATE_IP_ALLOWLIST": ["10.0.0.0/8", "2001:db8::/32"], **(extra or {})})
     ran: list[str] = []
 
     @app.before_request
@@ -273,27 +225,10 @@ def _app_wide(tmp_path: pathlib.Path, extra: dict[str, t.Any] | None = None) -> 
 
     AuthGate(app)
 
-    @app.get("/open")
-    def open_view() -> str:
-        ran.append("open")
-        return "open"
-
-    @app.get("/public")
-    @public
-    def public_view() -> str:
-        ran.append("public")
-        return "public"
-
-    @app.get("/admin")
-    @roles_required("admin")
-    def admin() -> str:
-        ran.append("admin")
-        return "admin"
-
-    @app.get("/narrow")
-    @ip_allowed("10.1.0.0/16")
-    def narrow() -> str:
-        return "narrow"
+    add_view(app, "/open", returns=noted(ran, "open"))
+    add_view(app, "/public", public, returns=noted(ran, "public"))
+    add_view(app, "/admin", roles_required("admin"), returns=noted(ran, "admin"))
+    add_view(app, "/narrow", ip_allowed("10.1.0.0/16"))
 
     return app, ran
 
@@ -420,11 +355,6 @@ def test_app_wide_allowlist_is_parsed_at_init_app(value: t.Any, needle: str) -> 
 
 
 def test_app_wide_allowlist_accepts_a_single_string(tmp_path: pathlib.Path) -> None:
-    app, _ = make_app({"AUTHGATE_IP_ALLOWLIST": "10.0.0.0/8"})
-
-    @app.get("/")
-    def index() -> str:
-        return "hello"
-
+    app = hello_app("10.0.0.0/8")
     assert app.test_client().get("/", **addr("10.0.0.1")).status_code == 200
     assert_ip_denied(app.test_client().get("/", **addr("11.0.0.1")))

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
-from flask.typing import ResponseReturnValue
+from kit import access_token
+from kit import add_view
 from kit import assert_401
 from kit import guarded_app
 from kit import jwt_token
@@ -52,10 +53,12 @@ def keys() -> dict[str, tuple[bytes, bytes]]:
 
 
 def with_me(app: Flask) -> Flask:
-    @app.route("/me")
-    @login_required
-    def me() -> ResponseReturnValue:
-        return {"sub": current_identity.subject, "roles": sorted(current_identity.roles)}
+    add_view(
+        app,
+        "/me",
+        login_required,
+        returns=lambda: {"sub": current_identity.subject, "roles": sorted(current_identity.roles)},
+    )
 
     return app
 
@@ -95,10 +98,9 @@ def unverified(token: str) -> dict[str, t.Any]:
 def test_access_token_claims(clock: FakeClock) -> None:
     app, gate = make_app()
     tokens_of(app).clock = clock
-    with app.app_context():
-        token = gate.create_access_token("alice", roles=["b", "a", "a"], scopes=["write", "read"], claims={"org": 7})
-        again = gate.create_access_token("alice")
-        fresh = gate.create_access_token("alice", fresh=True, expires_in=60)
+    token = access_token(app, gate, roles=["b", "a", "a"], scopes=["write", "read"], claims={"org": 7})
+    again = access_token(app, gate)
+    fresh = access_token(app, gate, fresh=True, expires_in=60)
     now = int(clock.now)
     claims = unverified(token)
     jti = claims.pop("jti")
@@ -209,8 +211,7 @@ def test_audience_and_issuer_when_configured() -> None:
     config = {"AUTHGATE_JWT_AUDIENCE": ["api", "admin-api"], "AUTHGATE_JWT_ISSUER": "https://auth.example"}
     app, gate = make_app(config)
     with_me(app)
-    with app.app_context():
-        token = gate.create_access_token("alice")
+    token = access_token(app, gate)
     claims = unverified(token)
     assert (claims["aud"], claims["iss"]) == ("api", "https://auth.example")
     assert get_me(app, token)[0] == 200
@@ -229,10 +230,8 @@ def test_key_rotation_first_signs_all_verify() -> None:
     rotated, gate = make_app({"AUTHGATE_JWT_SECRET": [new, old]})
     with_me(rotated)
     before, before_gate = make_app({"AUTHGATE_JWT_SECRET": old})
-    with before.app_context():
-        old_token = before_gate.create_access_token("alice")
-    with rotated.app_context():
-        new_token = gate.create_access_token("alice")
+    old_token = access_token(before, before_gate)
+    new_token = access_token(rotated, gate)
     jwt.decode(new_token, new, algorithms=["HS256"])  # the first key signed it
     assert get_me(rotated, old_token)[0] == 200
     assert get_me(rotated, new_token)[0] == 200
@@ -270,8 +269,7 @@ def test_verify_only_app_with_public_key(keys: dict[str, tuple[bytes, bytes]]) -
     issuer, issuer_gate = make_app({"AUTHGATE_JWT_ALGORITHMS": ["RS256"], "AUTHGATE_JWT_PRIVATE_KEY": private})
     verifier, verifier_gate = make_app({"AUTHGATE_JWT_ALGORITHMS": ["RS256"], "AUTHGATE_JWT_PUBLIC_KEY": public})
     with_me(verifier)
-    with issuer.app_context():
-        token = issuer_gate.create_access_token("alice")
+    token = access_token(issuer, issuer_gate)
     assert get_me(verifier, token)[0] == 200
     other = jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, keys["other-RS256"][0], algorithm="RS256")
     assert get_me(verifier, other)[1]["code"] == "token_invalid"
@@ -326,8 +324,7 @@ def cached(token_format: str, clock: FakeClock) -> cabc.Iterator[tuple[Flask, Au
 
 def test_cached_token_still_expires(cached: tuple[Flask, AuthGate, TokenService], clock: FakeClock) -> None:
     app, gate, service = cached
-    with app.app_context():
-        token = gate.create_access_token("alice", expires_in=60)
+    token = access_token(app, gate, expires_in=60)
     assert get_me(app, token)[0] == 200
     assert service.cache.get(token) is not None
     clock.now += 59
@@ -339,9 +336,8 @@ def test_cached_token_still_expires(cached: tuple[Flask, AuthGate, TokenService]
 
 def test_cache_hit_still_sees_revocation(cached: tuple[Flask, AuthGate, TokenService]) -> None:
     app, gate, service = cached
-    with app.app_context():
-        token = gate.create_access_token("alice")
-        other = gate.create_access_token("alice")
+    token = access_token(app, gate)
+    other = access_token(app, gate)
     assert get_me(app, token)[0] == 200
     assert get_me(app, other)[0] == 200
     assert service.cache.get(token) is not None
@@ -360,13 +356,9 @@ def test_cache_hit_still_sees_revocation(cached: tuple[Flask, AuthGate, TokenSer
 def test_cache_hit_still_checks_the_token_type(cached: tuple[Flask, AuthGate, TokenService]) -> None:
     app, gate, service = cached
 
-    @app.route("/refresh")
-    @refresh_token_required
-    def refresh() -> ResponseReturnValue:
-        return "ok"
+    add_view(app, "/refresh", refresh_token_required, returns="ok")
 
-    with app.app_context():
-        token = gate.create_access_token("alice")
+    token = access_token(app, gate)
     assert get_me(app, token)[0] == 200
     assert service.cache.get(token) is not None
     rv = app.test_client().get("/refresh", headers={"Authorization": f"Bearer {token}"})
@@ -388,8 +380,7 @@ def test_cache_size_is_bounded(cached: tuple[Flask, AuthGate, TokenService]) -> 
 def test_cache_size_zero_turns_it_off(token_format: str) -> None:
     app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format, "AUTHGATE_TOKEN_CACHE_SIZE": 0})
     with_me(app)
-    with app.app_context():
-        token = gate.create_access_token("alice")
+    token = access_token(app, gate)
     assert get_me(app, token)[0] == 200
     assert get_me(app, token)[0] == 200
     assert len(tokens_of(app).cache) == 0

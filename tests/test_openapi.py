@@ -9,10 +9,14 @@ import typing as t
 
 import pytest
 from conftest import SECRET
+from conftest import make_app
 from flask import Blueprint
 from flask import Flask
 from flask import abort
 from flask.views import MethodView
+from kit import add_view
+from kit import bearer
+from kit import login
 from werkzeug.exceptions import HTTPException
 
 from flask_authgate import AuthGate
@@ -64,16 +68,39 @@ def contract(code: t.Any, fmt: str = "json") -> tuple[bytes, str]:
     return body(code, fmt)
 
 
+def issued(app: Flask) -> str:
+    """An access token for alice, issued by the app's own token service (the framework apps keep no gate)."""
+    with app.app_context():
+        return t.cast(str, app.extensions["authgate"].tokens.issue("alice", "access"))
+
+
+Case = tuple[str, str, dict[str, str], str]
+
+
+def assert_contract_bodies(
+    client: t.Any, prefix: str, auth: dict[str, str], cases: list[Case], fmt: str = "json"
+) -> None:
+    """Each ``(method, path, headers, code)`` of ``cases`` is answered with the contract's ``code`` body, not cached;
+    so are the framework app's ``prefix/forbidden`` (authorize(False)) and ``prefix/missing`` (a 404) views, with
+    ``auth``, and a URL no route matches."""
+    for method, path, headers, code in [
+        *cases,
+        ("GET", f"{prefix}/forbidden", auth, "forbidden"),
+        ("GET", f"{prefix}/missing", auth, "not_found"),
+        ("GET", "/nowhere", {}, "not_found"),
+    ]:
+        rv = client.open(path, method=method, headers=headers)
+        assert (rv.data, rv.mimetype) == contract(code, fmt), (method, path)
+        assert rv.headers["Cache-Control"] == "no-store", (method, path)
+
+
 # -- schemes -------------------------------------------------------------------------------
 
 
 def test_bearer_only_by_default() -> None:
     app, _ = apiflask_app()
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
 
     spec = spec_of(app)
     assert spec["components"]["securitySchemes"] == {
@@ -120,10 +147,7 @@ def test_bearer_only_by_default() -> None:
 def test_enabled_schemes(config: dict[str, t.Any], schemes: set[str], security: list[dict[str, list[str]]]) -> None:
     app, _ = apiflask_app(config)
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
 
     spec = spec_of(app)
     found = spec["components"]["securitySchemes"]
@@ -146,10 +170,7 @@ def test_enabled_schemes(config: dict[str, t.Any], schemes: set[str], security: 
 def test_api_key_header_once_a_loader_is_registered() -> None:
     app, gate = apiflask_app({"AUTHGATE_API_KEY_HEADER": "X-Key"})
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
 
     assert "authgateApiKey" not in spec_of(app)["components"]["securitySchemes"]
 
@@ -170,16 +191,8 @@ def test_api_key_header_once_a_loader_is_registered() -> None:
 def test_scopes_are_an_oauth2_scheme_and_listed_per_operation() -> None:
     app, _ = apiflask_app()
 
-    @app.get("/read")
-    @scopes_required("pets:read")
-    def read() -> dict[str, str]:
-        return {}
-
-    @app.get("/either")
-    @scopes_required("base")
-    @scopes_accepted("a", "b")
-    def either() -> dict[str, str]:
-        return {}
+    add_view(app, "/read", scopes_required("pets:read"), returns={})
+    add_view(app, "/either", scopes_required("base"), scopes_accepted("a", "b"), returns={})
 
     spec = spec_of(app)
     oauth2 = spec["components"]["securitySchemes"]["authgateOAuth2"]
@@ -206,10 +219,7 @@ def test_scopes_are_an_oauth2_scheme_and_listed_per_operation() -> None:
 def test_scopes_go_on_the_issuer_scheme_when_there_is_one() -> None:
     app, _ = apiflask_app({"AUTHGATE_OIDC_ISSUER": ISSUER})
 
-    @app.get("/read")
-    @scopes_required("pets:read")
-    def read() -> dict[str, str]:
-        return {}
+    add_view(app, "/read", scopes_required("pets:read"), returns={})
 
     spec = spec_of(app)
     assert "authgateOAuth2" not in spec["components"]["securitySchemes"]
@@ -222,29 +232,11 @@ def test_scopes_go_on_the_issuer_scheme_when_there_is_one() -> None:
 def test_per_operation_requirements_and_responses() -> None:
     app, _ = apiflask_app({"AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"]})
 
-    @app.get("/open")
-    def open_view() -> dict[str, str]:
-        return {}
-
-    @app.get("/admin")
-    @roles_required("admin")
-    def admin() -> dict[str, str]:
-        return {}
-
-    @app.get("/office")
-    @ip_allowed("10.0.0.0/8")
-    def office() -> dict[str, str]:
-        return {}
-
-    @app.post("/write")
-    @login_required
-    def write() -> dict[str, str]:
-        return {}
-
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> dict[str, str]:
-        return {}
+    add_view(app, "/open", returns={}, endpoint="open_view")
+    add_view(app, "/admin", roles_required("admin"), returns={})
+    add_view(app, "/office", ip_allowed("10.0.0.0/8"), returns={})
+    add_view(app, "/write", login_required, methods=["POST"], returns={})
+    add_view(app, "/refresh", refresh_token_required, methods=["POST"], returns={})
 
     @app.get("/mine")
     @login_required
@@ -289,14 +281,8 @@ def test_per_operation_requirements_and_responses() -> None:
 def test_default_deny_guards_everything_but_public() -> None:
     app, _ = apiflask_app({"AUTHGATE_DEFAULT_DENY": True})
 
-    @app.get("/open")
-    @public
-    def open_view() -> dict[str, str]:
-        return {}
-
-    @app.get("/plain")
-    def plain() -> dict[str, str]:
-        return {}
+    add_view(app, "/open", public, returns={}, endpoint="open_view")
+    add_view(app, "/plain", returns={})
 
     spec = spec_of(app)
     assert op(spec, "/open")["security"] == []  # explicit: open although everything else is guarded
@@ -309,16 +295,12 @@ def test_blueprint_rules_and_the_app_allow_list() -> None:
     app, gate = apiflask_app({"AUTHGATE_IP_ALLOWLIST": ["127.0.0.0/8"]})
     bp = apiflask.APIBlueprint("admin", __name__, url_prefix="/admin")
 
-    @bp.get("/users")
-    def users() -> dict[str, str]:
-        return {}
+    add_view(bp, "/users", returns={})
 
     gate.protect(bp, scopes=["admin"])
     app.register_blueprint(bp)
 
-    @app.get("/open")
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(app, "/open", returns={}, endpoint="open_view")
 
     spec = spec_of(app)
     assert op(spec, "/admin/users")["security"] == [{"authgateBearer": []}, {"authgateOAuth2": ["admin"]}]
@@ -328,10 +310,7 @@ def test_blueprint_rules_and_the_app_allow_list() -> None:
 def test_problem_format_content_type_and_schema() -> None:
     app, _ = apiflask_app({"AUTHGATE_ERROR_FORMAT": "problem"})
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
 
     spec = spec_of(app)
     response = spec["components"]["responses"]["AuthGate401"]
@@ -349,10 +328,7 @@ def test_problem_format_content_type_and_schema() -> None:
 def test_json_schema_matches_the_real_body() -> None:
     app, _ = apiflask_app()
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
 
     spec = spec_of(app)
     schema = spec["components"]["schemas"]["AuthGateError"]
@@ -375,11 +351,7 @@ def test_document_refuses_other_objects() -> None:
 
 
 def smorest_app(config: dict[str, t.Any] | None = None) -> tuple[Flask, t.Any, t.Any]:
-    app = Flask("smorest_test")
-    app.config.update(
-        TESTING=True, SECRET_KEY=SECRET, API_TITLE="pets", API_VERSION="1", OPENAPI_VERSION="3.0.3", **(config or {})
-    )
-    AuthGate(app)
+    app, _ = make_app({"API_TITLE": "pets", "API_VERSION": "1", "OPENAPI_VERSION": "3.0.3", **(config or {})})
     api = flask_smorest.Api(app)
     blp = flask_smorest.Blueprint("pets", __name__, url_prefix="/pets")
 
@@ -393,10 +365,7 @@ def smorest_app(config: dict[str, t.Any] | None = None) -> tuple[Flask, t.Any, t
         def delete(self, pet_id: int) -> dict[str, str]:
             return {}
 
-    @blp.route("/open")
-    @public
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(blp, "/open", public, returns={}, endpoint="open_view")
 
     @blp.route("/forbidden")
     @login_required
@@ -428,27 +397,14 @@ def test_smorest_spec() -> None:
 
 def test_smorest_error_bodies_are_the_contract() -> None:
     app, _, _ = smorest_app({"AUTHGATE_DEFAULT_DENY": True})
-    client = app.test_client()
-    with app.app_context():
-        token = app.extensions["authgate"].tokens.issue("alice", "access")
-    auth = {"Authorization": f"Bearer {token}"}
-    for path, headers, code in (
-        ("/pets/1", {}, "token_missing"),
-        ("/pets/forbidden", auth, "forbidden"),
-        ("/pets/missing", auth, "not_found"),
-        ("/nowhere", {}, "not_found"),
-    ):
-        rv = client.get(path, headers=headers)
-        assert (rv.data, rv.mimetype) == contract(code), path
+    assert_contract_bodies(app.test_client(), "/pets", bearer(issued(app)), [("GET", "/pets/1", {}, "token_missing")])
 
 
 # -- flask-restx ----------------------------------------------------------------------------------------
 
 
 def restx_app(config: dict[str, t.Any] | None = None, *, documented: bool = True) -> tuple[Flask, t.Any]:
-    app = Flask("restx_test")
-    app.config.update(TESTING=True, SECRET_KEY=SECRET, **(config or {}))
-    AuthGate(app)
+    app, _ = make_app(config)
     api = flask_restx.Api(app, prefix="/v1", doc=False)
     ns = api.namespace("pets")
 
@@ -524,19 +480,13 @@ def test_restx_without_document_answers_its_own_body() -> None:
 def test_restx_error_bodies_are_the_contract(fmt: str) -> None:
     app, _ = restx_app({"AUTHGATE_DEFAULT_DENY": True, "AUTHGATE_ERROR_FORMAT": fmt})
     client = app.test_client()
-    with app.app_context():
-        token = app.extensions["authgate"].tokens.issue("alice", "access")
-    auth = {"Authorization": f"Bearer {token}"}
-    for path, method, headers, code in (
-        ("/v1/pets/1", "GET", {}, "token_missing"),
-        ("/v1/pets/1", "GET", {"Authorization": "Bearer x.y.z"}, "token_invalid"),
-        ("/v1/pets/1", "DELETE", auth, "insufficient_role"),
-        ("/v1/pets/forbidden", "GET", auth, "forbidden"),
-        ("/v1/pets/missing", "GET", auth, "not_found"),
-    ):
-        rv = client.open(path, method=method, headers=headers)
-        assert (rv.data, rv.mimetype) == contract(code, fmt), (path, method)
-        assert rv.headers["Cache-Control"] == "no-store"
+    auth = bearer(issued(app))
+    cases = [
+        ("GET", "/v1/pets/1", {}, "token_missing"),
+        ("GET", "/v1/pets/1", bearer("x.y.z"), "token_invalid"),
+        ("DELETE", "/v1/pets/1", auth, "insufficient_role"),
+    ]
+    assert_contract_bodies(client, "/v1/pets", auth, cases, fmt)
     assert client.get("/v1/pets/1").headers.getlist("WWW-Authenticate") == ['Bearer realm="api"']
 
 
@@ -565,18 +515,7 @@ def test_apiflask_error_bodies_are_the_contract() -> None:
     def missing() -> dict[str, str]:
         abort(404)
 
-    client = app.test_client()
-    with app.app_context():
-        token = gate.create_access_token("alice")
-    auth = {"Authorization": f"Bearer {token}"}
-    for path, headers, code in (
-        ("/forbidden", {}, "token_missing"),
-        ("/forbidden", auth, "forbidden"),
-        ("/missing", auth, "not_found"),
-        ("/nowhere", {}, "not_found"),
-    ):
-        rv = client.get(path, headers=headers)
-        assert (rv.data, rv.mimetype) == contract(code), path
+    assert_contract_bodies(app.test_client(), "", login(app, gate), [("GET", "/forbidden", {}, "token_missing")])
 
 
 # -- the CLI check ----------------------------------------------------------------------------------------------
@@ -589,14 +528,8 @@ def run_check(app: Flask) -> t.Any:
 def test_check_passes_on_consistent_apps() -> None:
     app, _ = apiflask_app({"AUTHGATE_DEFAULT_DENY": True})
 
-    @app.get("/me")
-    def me() -> dict[str, str]:
-        return {}
-
-    @app.get("/open")
-    @public
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", returns={})
+    add_view(app, "/open", public, returns={}, endpoint="open_view")
 
     result = run_check(app)
     assert result.exit_code == 0, result.output
@@ -613,9 +546,7 @@ def test_check_fails_when_the_apiflask_spec_is_edited() -> None:
     def get_pet(pet_id: int) -> dict[str, str]:
         return {}
 
-    @app.get("/open")
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(app, "/open", returns={}, endpoint="open_view")
 
     @app.spec_processor
     def edit(spec: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -654,9 +585,7 @@ def test_check_fails_when_the_restx_and_smorest_specs_are_edited() -> None:
 
 
 def test_check_fails_when_nothing_is_documented() -> None:
-    app = Flask("plain")
-    app.config.update(SECRET_KEY=SECRET)
-    AuthGate(app)
+    app, _ = make_app()
     result = run_check(app)
     assert result.exit_code == 1
     assert "call gate.document(api)" in result.output
@@ -664,9 +593,7 @@ def test_check_fails_when_nothing_is_documented() -> None:
 
 def test_restx_api_on_a_blueprint() -> None:
     # Blueprint-based restx Api: document() records it when the blueprint is registered.
-    app = Flask("restx_bp")
-    app.config.update(SECRET_KEY=SECRET)
-    AuthGate(app)
+    app, _ = make_app()
     bp = Blueprint("api", __name__, url_prefix="/api")
     api = flask_restx.Api(bp, doc=False)
     ns = api.namespace("pets")
@@ -688,21 +615,13 @@ def test_public_view_of_a_protected_blueprint_is_explicitly_open() -> None:
     app, gate = apiflask_app()
     bp = apiflask.APIBlueprint("shop", __name__, url_prefix="/shop")
 
-    @bp.get("/items")
-    def items() -> dict[str, str]:
-        return {}
-
-    @bp.get("/about")
-    @public
-    def about() -> dict[str, str]:
-        return {}
+    add_view(bp, "/items", returns={})
+    add_view(bp, "/about", public, returns={})
 
     gate.protect(bp)
     app.register_blueprint(bp)
 
-    @app.get("/plain")
-    def plain() -> dict[str, str]:
-        return {}
+    add_view(app, "/plain", returns={})
 
     spec = spec_of(app)
     assert op(spec, "/shop/items")["security"] == LOGIN
@@ -736,14 +655,8 @@ class SharedStore:
 def test_backends_document_503(config: dict[str, t.Any]) -> None:
     app, _ = apiflask_app(config)
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, str]:
-        return {}
-
-    @app.get("/open")
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(app, "/me", login_required, returns={})
+    add_view(app, "/open", returns={}, endpoint="open_view")
 
     spec = spec_of(app)
     assert errors(op(spec, "/me")) == {"400", "401", "503"}
@@ -752,26 +665,19 @@ def test_backends_document_503(config: dict[str, t.Any]) -> None:
 
 
 def test_smorest_openapi_2_and_top_level_security() -> None:
-    app = Flask("smorest2")
-    app.config.update(
-        SECRET_KEY=SECRET,
-        API_TITLE="pets",
-        API_VERSION="1",
-        OPENAPI_VERSION="2.0",
-        API_SPEC_OPTIONS={"security": [{"other": []}], "securityDefinitions": {"other": _header("X-Other")}},
+    app, _ = make_app(
+        {
+            "API_TITLE": "pets",
+            "API_VERSION": "1",
+            "OPENAPI_VERSION": "2.0",
+            "API_SPEC_OPTIONS": {"security": [{"other": []}], "securityDefinitions": {"other": _header("X-Other")}},
+        }
     )
-    AuthGate(app)
     api = flask_smorest.Api(app)
     blp = flask_smorest.Blueprint("pets", __name__, url_prefix="/pets")
 
-    @blp.route("/")
-    @login_required
-    def pets() -> list[str]:
-        return []
-
-    @blp.route("/open")
-    def open_view() -> dict[str, str]:
-        return {}
+    add_view(blp, "/", login_required, returns=lambda: [], endpoint="pets")
+    add_view(blp, "/open", returns={}, endpoint="open_view")
 
     api.register_blueprint(blp)
     openapi.document(api)
@@ -790,13 +696,7 @@ def _header(name: str) -> dict[str, str]:
 
 
 def test_swagger2_schemes() -> None:
-    app = Flask("restx_schemes")
-    app.config.update(
-        SECRET_KEY=SECRET,
-        AUTHGATE_TOKEN_LOCATIONS=["headers", "cookies"],
-        AUTHGATE_DPOP="allowed",
-    )
-    gate = AuthGate(app)
+    app, gate = make_app({"AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"], "AUTHGATE_DPOP": "allowed"})
 
     @gate.api_key_loader
     def load(key: str) -> Identity | None:

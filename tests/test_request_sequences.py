@@ -22,6 +22,8 @@ from hypothesis.stateful import initialize
 from hypothesis.stateful import invariant
 from hypothesis.stateful import precondition
 from hypothesis.stateful import rule
+from kit import add_view
+from kit import subject_json
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
@@ -43,25 +45,21 @@ class Token(t.NamedTuple):
 def build() -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_TOKEN_LOCATIONS": ["headers", "cookies"], "AUTHGATE_COOKIE_SECURE": False})
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, t.Any]:
-        return {"sub": current_identity.subject, "admin": "admin" in current_identity.roles}
+    add_view(
+        app,
+        "/me",
+        login_required,
+        returns=lambda: {"sub": current_identity.subject, "admin": "admin" in current_identity.roles},
+    )
 
-    @app.get("/admin")
-    @roles_required("admin")
-    async def admin() -> dict[str, t.Any]:
-        return {"sub": current_identity.subject}
+    add_view(app, "/admin", roles_required("admin"), returns=subject_json, is_async=True)
 
     @app.get("/open")
     def open_view() -> dict[str, t.Any]:
         identity = get_identity()
         return {"sub": identity.subject if identity else None}
 
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> t.Any:
-        return gate.rotate_refresh_token()
+    add_view(app, "/refresh", refresh_token_required, methods=["POST"], returns=gate.rotate_refresh_token)
 
     return app, gate
 

@@ -18,10 +18,12 @@ from flask import Flask
 from flask.views import MethodView
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import ECKey
+from kit import access_token
+from kit import add_view
 from kit import bearer
+from kit import subject_json
 
 from flask_authgate import AuthGate
-from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate import scopes_accepted
 from flask_authgate import scopes_required
@@ -56,21 +58,14 @@ class Client:
 def build(mode: str = "allowed", **config: t.Any) -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_DPOP": mode, **config})
 
-    @app.get("/sync")
-    @login_required
-    def sync_view() -> dict[str, str]:
-        return {"sub": current_identity.subject}
-
-    @app.get("/async")
-    @login_required
-    async def async_view() -> dict[str, str]:
-        return {"sub": current_identity.subject}
+    add_view(app, "/sync", login_required, returns=subject_json)
+    add_view(app, "/async", login_required, returns=subject_json, is_async=True)
 
     class Resource(MethodView):
         decorators: t.ClassVar[list[t.Any]] = [login_required]
 
         def get(self) -> dict[str, str]:
-            return {"sub": current_identity.subject}
+            return subject_json()
 
     app.add_url_rule("/method", view_func=Resource.as_view("method"))
     return app, gate
@@ -83,15 +78,32 @@ def dpop_headers(client: Client, token: str, path: str, method: str = "GET", **o
     }
 
 
+class Bound(t.NamedTuple):
+    app: Flask
+    gate: AuthGate
+    client: Client
+    token: str
+
+
+def bound(mode: str = "allowed", **config: t.Any) -> Bound:
+    """``build()``'s app, a DPoP client, and an access token bound to the client's key."""
+    app, gate = build(mode, **config)
+    client = Client()
+    return Bound(app, gate, client, access_token(app, gate, dpop_jkt=client.jkt))
+
+
+def refusal(app: Flask, headers: t.Any) -> tuple[int, str, list[str]]:
+    """``GET /sync`` with ``headers``: the status, the error code and the ``WWW-Authenticate`` lines."""
+    rv = app.test_client().get("/sync", headers=headers)
+    return rv.status_code, rv.get_json()["code"], rv.headers.getlist("WWW-Authenticate")
+
+
 VIEWS = ["/sync", "/async", "/method"]
 
 
 @pytest.mark.parametrize("path", VIEWS)
 def test_a_bound_token_with_a_fresh_proof_is_accepted_once_per_proof(path: str) -> None:
-    app, gate = build()
-    client = Client()
-    with app.app_context():
-        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    app, _, client, token = bound()
     http = app.test_client()
     headers = dpop_headers(client, token, path)
     assert http.get(path, headers=headers).get_json() == {"sub": "alice"}
@@ -114,52 +126,34 @@ def test_a_bound_token_with_a_fresh_proof_is_accepted_once_per_proof(path: str) 
     ],
 )
 def test_a_proof_that_fails_a_check_is_401_dpop_proof_invalid(case: str, overrides: dict[str, t.Any]) -> None:
-    app, gate = build()
-    client = Client()
-    with app.app_context():
-        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
-    rv = app.test_client().get("/sync", headers=dpop_headers(client, token, "/sync", **overrides))
-    assert (rv.status_code, rv.get_json()["code"]) == (401, "dpop_proof_invalid")
-    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"', PROOF_INVALID]
+    app, _, client, token = bound()
+    refused = refusal(app, dpop_headers(client, token, "/sync", **overrides))
+    assert refused == (401, "dpop_proof_invalid", ['Bearer realm="api"', PROOF_INVALID])
 
 
 def test_scheme_and_host_case_and_the_default_port_normalise_equal() -> None:
-    app, gate = build()
-    client = Client()
-    with app.app_context():
-        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    app, _, client, token = bound()
     headers = dpop_headers(client, token, "/sync", htu="HTTP://LocalHost:80/sync")
     assert app.test_client().get("/sync", headers=headers).get_json() == {"sub": "alice"}
 
 
 def test_a_token_bound_to_another_key_is_token_invalid_on_the_dpop_challenge() -> None:
-    app, gate = build()
-    owner, thief = Client(), Client()
-    with app.app_context():
-        token = gate.create_access_token("alice", dpop_jkt=owner.jkt)
-    rv = app.test_client().get("/sync", headers=dpop_headers(thief, token, "/sync"))
-    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
-    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"', TOKEN_INVALID_DPOP]
+    app, _, _owner, token = bound()
+    thief = Client()
+    refused = refusal(app, dpop_headers(thief, token, "/sync"))
+    assert refused == (401, "token_invalid", ['Bearer realm="api"', TOKEN_INVALID_DPOP])
 
 
 def test_a_bound_token_sent_as_bearer_is_refused() -> None:
-    app, gate = build()
-    client = Client()
-    with app.app_context():
-        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
-    rv = app.test_client().get("/sync", headers=bearer(token))
-    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
-    assert rv.headers.getlist("WWW-Authenticate") == [TOKEN_INVALID_BEARER, f'DPoP realm="api", {ALGS}']
+    app, _, _, token = bound()
+    refused = refusal(app, bearer(token))
+    assert refused == (401, "token_invalid", [TOKEN_INVALID_BEARER, f'DPoP realm="api", {ALGS}'])
 
 
 def test_an_unbound_token_sent_with_the_dpop_scheme_is_refused() -> None:
-    app, gate = build()
-    client = Client()
-    with app.app_context():
-        token = gate.create_access_token("alice")
-    rv = app.test_client().get("/sync", headers=dpop_headers(client, token, "/sync"))
-    assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
-    assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"', TOKEN_INVALID_DPOP]
+    app, gate, client, _ = bound()
+    refused = refusal(app, dpop_headers(client, access_token(app, gate), "/sync"))
+    assert refused == (401, "token_invalid", ['Bearer realm="api"', TOKEN_INVALID_DPOP])
 
 
 @pytest.mark.parametrize(
@@ -180,10 +174,7 @@ def test_an_unbound_token_sent_with_the_dpop_scheme_is_refused() -> None:
     ],
 )
 def test_malformed_proofs_are_clean_401s(headers: t.Callable[[str], t.Any], code: str) -> None:
-    app, gate = build()
-    client = Client()
-    with app.app_context():
-        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    app, _, _, token = bound()
     rv = app.test_client().get("/sync", headers=headers(token))
     assert (rv.status_code, rv.get_json()["code"]) == (401, code)
     assert all("x" * 50 not in v and "a.b.c" not in v for v in rv.headers.values())  # never an echo
@@ -192,9 +183,8 @@ def test_malformed_proofs_are_clean_401s(headers: t.Callable[[str], t.Any], code
 def test_required_mode_speaks_only_dpop() -> None:
     app, gate = build("required")
     client = Client()
-    with app.app_context():
-        plain = gate.create_access_token("alice")
-        bound = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    plain = access_token(app, gate)
+    bound = access_token(app, gate, dpop_jkt=client.jkt)
     http = app.test_client()
     rv = http.get("/sync", headers=bearer(plain))
     assert (rv.status_code, rv.get_json()["code"]) == (401, "token_missing")
@@ -205,11 +195,8 @@ def test_required_mode_speaks_only_dpop() -> None:
 def test_a_proof_behind_proxy_fix_matches_the_public_url() -> None:
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    app, gate = build()
+    app, _, client, token = bound()
     app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    client = Client()
-    with app.app_context():
-        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
     headers = {
         "Authorization": f"DPoP {token}",
         "DPoP": client.proof("GET", "https://api.example.com/sync", token),
@@ -223,8 +210,7 @@ def test_replay_is_caught_by_another_app_sharing_the_store(redis_url: str) -> No
     one, gate = build(AUTHGATE_REVOCATION_STORE=redis_url)
     two, _ = build(AUTHGATE_REVOCATION_STORE=redis_url)
     client = Client()
-    with one.app_context():
-        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    token = access_token(one, gate, dpop_jkt=client.jkt)
     headers = dpop_headers(client, token, "/sync")
     assert one.test_client().get("/sync", headers=headers).status_code == 200
     assert two.test_client().get("/sync", headers=headers).get_json()["code"] == "dpop_proof_invalid"
@@ -250,15 +236,15 @@ def test_protected_resource_metadata_is_served_public_cacheable_and_cross_origin
         }
     )
 
-    @app.get("/notes")
-    @scopes_required("notes:read")
-    def notes() -> str:
-        return "notes"
-
-    @app.post("/notes")
-    @scopes_accepted("notes:write", "notes:admin")
-    def add_note() -> str:
-        return "added"
+    add_view(app, "/notes", scopes_required("notes:read"))
+    add_view(
+        app,
+        "/notes",
+        scopes_accepted("notes:write", "notes:admin"),
+        methods=["POST"],
+        returns="added",
+        endpoint="add_note",
+    )
 
     rv = app.test_client().get("/.well-known/oauth-protected-resource/v1")
     assert rv.status_code == 200
@@ -286,14 +272,10 @@ def test_protected_resource_metadata_is_served_public_cacheable_and_cross_origin
 def test_scopes_accepted_refuses_with_the_accepted_scopes_in_the_challenge() -> None:
     app, gate = make_app()
 
-    @app.get("/write")
-    @scopes_accepted("notes:write", "notes:admin")
-    def write() -> str:
-        return "ok"
+    add_view(app, "/write", scopes_accepted("notes:write", "notes:admin"), returns="ok")
 
-    with app.app_context():
-        reader = gate.create_access_token("bob", scopes=["notes:read"])
-        admin = gate.create_access_token("alice", scopes=["notes:admin"])
+    reader = access_token(app, gate, "bob", scopes=["notes:read"])
+    admin = access_token(app, gate, scopes=["notes:admin"])
     http = app.test_client()
     rv = http.get("/write", headers=bearer(reader))
     assert (rv.status_code, rv.get_json()["code"]) == (403, "insufficient_scope")
@@ -311,25 +293,19 @@ def test_scopes_accepted_refuses_with_the_accepted_scopes_in_the_challenge() -> 
 def test_step_up_asks_for_a_stronger_login(kind: str) -> None:
     app, gate = make_app()
 
-    if kind == "sync":
-
-        @app.post("/transfer")
-        @step_up_required("mfa", "hwk", max_age=300)
-        def transfer() -> str:
-            return "sent"
-
-    else:
-
-        @app.post("/transfer")
-        @step_up_required("mfa", "hwk", max_age=300)
-        async def transfer_async() -> str:
-            return "sent"
+    add_view(
+        app,
+        "/transfer",
+        step_up_required("mfa", "hwk", max_age=300),
+        methods=["POST"],
+        returns="sent",
+        is_async=kind == "async",
+    )
 
     now = time.time()
-    with app.app_context():
-        weak = gate.create_access_token("alice", claims={"acr": "pwd", "auth_time": int(now)})
-        old = gate.create_access_token("alice", claims={"acr": "mfa", "auth_time": int(now) - 3600})
-        strong = gate.create_access_token("alice", claims={"acr": "mfa", "auth_time": int(now)})
+    weak = access_token(app, gate, claims={"acr": "pwd", "auth_time": int(now)})
+    old = access_token(app, gate, claims={"acr": "mfa", "auth_time": int(now) - 3600})
+    strong = access_token(app, gate, claims={"acr": "mfa", "auth_time": int(now)})
     http = app.test_client()
     challenge = (
         f'Bearer realm="api", error="insufficient_user_authentication", error_description="{STEP_UP}", '
@@ -345,14 +321,10 @@ def test_step_up_asks_for_a_stronger_login(kind: str) -> None:
 def test_step_up_on_a_dpop_request_challenges_on_dpop() -> None:
     app, gate = build()
 
-    @app.get("/stepped")
-    @step_up_required("mfa")
-    def stepped() -> str:
-        return "ok"
+    add_view(app, "/stepped", step_up_required("mfa"), returns="ok")
 
     client = Client()
-    with app.app_context():
-        token = gate.create_access_token("alice", dpop_jkt=client.jkt, claims={"acr": "pwd"})
+    token = access_token(app, gate, dpop_jkt=client.jkt, claims={"acr": "pwd"})
     rv = app.test_client().get("/stepped", headers=dpop_headers(client, token, "/stepped"))
     assert rv.headers.getlist("WWW-Authenticate") == [
         'Bearer realm="api"',
@@ -376,14 +348,13 @@ def token_endpoint_app(mode: str = "allowed") -> tuple[Flask, AuthGate]:
 
     app, gate = build(mode)
 
-    @app.post("/login")
-    def login() -> t.Any:
-        return gate.create_token_pair("alice", dpop_jkt=gate.dpop_thumbprint())
-
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> t.Any:
-        return gate.rotate_refresh_token()
+    add_view(
+        app,
+        "/login",
+        methods=["POST"],
+        returns=lambda: gate.create_token_pair("alice", dpop_jkt=gate.dpop_thumbprint()),
+    )
+    add_view(app, "/refresh", refresh_token_required, methods=["POST"], returns=gate.rotate_refresh_token)
 
     return app, gate
 
@@ -425,10 +396,7 @@ def test_a_login_without_a_proof_gets_bearer_tokens_and_a_replayed_login_proof_i
 
 
 def test_current_token_reads_the_dpop_scheme() -> None:
-    app, gate = build()
-    client = Client()
-    with app.app_context():
-        token = gate.create_access_token("alice", dpop_jkt=client.jkt)
+    app, gate, client, token = bound()
     with app.test_request_context(headers=dpop_headers(client, token, "/sync")):
         assert gate.current_token() == token
 
@@ -445,10 +413,7 @@ def test_a_dpop_bound_token_from_an_outside_issuer() -> None:
         )
         AuthGate(app)
 
-        @app.get("/sync")
-        @login_required
-        def sync_view() -> dict[str, str]:
-            return {"sub": current_identity.subject}
+        add_view(app, "/sync", login_required, returns=subject_json)
 
         token = idp.token("user-1", cnf={"jkt": client.jkt})
         http = app.test_client()

@@ -9,6 +9,9 @@ import pytest
 from conftest import make_app
 from flask import Blueprint
 from flask import Flask
+from kit import add_view
+from kit import add_views
+from kit import login
 
 from flask_authgate import AuthGate
 from flask_authgate import ConfigError
@@ -24,54 +27,24 @@ HIERARCHY = {"admin": ["editor"], "editor": ["viewer"]}
 @pytest.fixture
 def app_gate(token_format: str) -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format, "AUTHGATE_ROLE_HIERARCHY": HIERARCHY})
-
-    @app.get("/view")
-    @roles_required("viewer")
-    def view() -> str:
-        return "view"
-
-    @app.get("/edit")
-    @roles_required("editor")
-    def edit() -> str:
-        return "edit"
-
-    @app.get("/admin")
-    @roles_required("admin")
-    def admin() -> str:
-        return "admin"
-
-    @app.get("/view-and-audit")
-    @roles_required("viewer", "auditor")
-    def view_and_audit() -> str:
-        return "view-and-audit"
-
-    @app.get("/edit-or-own")
-    @roles_accepted("editor", "owner")
-    def edit_or_own() -> str:
-        return "edit-or-own"
-
-    @app.get("/async-view")
-    @roles_required("viewer")
-    async def async_view() -> str:
-        return "async-view"
-
-    @app.get("/roles")
-    @roles_required("viewer")
-    def roles() -> dict[str, list[str]]:
-        return {"roles": sorted(current_identity.roles)}
-
-    @app.get("/scoped")
-    @scopes_required("admin")
-    def scoped() -> str:
-        return "scoped"
-
+    add_views(
+        app,
+        {
+            "/view": roles_required("viewer"),
+            "/edit": roles_required("editor"),
+            "/admin": roles_required("admin"),
+            "/view-and-audit": roles_required("viewer", "auditor"),
+            "/edit-or-own": roles_accepted("editor", "owner"),
+            "/scoped": scopes_required("admin"),
+        },
+    )
+    add_view(app, "/async-view", roles_required("viewer"), is_async=True)
+    add_view(app, "/roles", roles_required("viewer"), returns=lambda: {"roles": sorted(current_identity.roles)})
     return app, gate
 
 
 def status(app: Flask, gate: AuthGate, path: str, roles: t.Sequence[str], scopes: t.Sequence[str] = ()) -> int:
-    with app.app_context():
-        value = gate.create_access_token("alice", roles=roles, scopes=scopes)
-    return app.test_client().get(path, headers={"Authorization": f"Bearer {value}"}).status_code
+    return app.test_client().get(path, headers=login(app, gate, roles=roles, scopes=scopes)).status_code
 
 
 @pytest.mark.parametrize(
@@ -103,9 +76,7 @@ def test_hierarchy_in_guards(app_gate: tuple[Flask, AuthGate], roles: list[str],
 def test_identity_roles_stay_as_issued(app_gate: tuple[Flask, AuthGate]) -> None:
     # The hierarchy is applied by the guards; current_identity.roles is what the token says.
     app, gate = app_gate
-    with app.app_context():
-        value = gate.create_access_token("alice", roles=["admin"])
-    rv = app.test_client().get("/roles", headers={"Authorization": f"Bearer {value}"})
+    rv = app.test_client().get("/roles", headers=login(app, gate, roles=["admin"]))
     assert rv.get_json() == {"roles": ["admin"]}
 
 
@@ -131,11 +102,7 @@ def test_hierarchy_applies_to_roles_from_the_roles_loader(app_gate: tuple[Flask,
 def test_hierarchy_applies_to_protected_blueprints(token_format: str) -> None:
     app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format, "AUTHGATE_ROLE_HIERARCHY": HIERARCHY})
     bp = Blueprint("reports", __name__)
-
-    @bp.get("/r")
-    def r() -> str:
-        return "r"
-
+    add_view(bp, "/r")
     gate.protect(bp, roles=["viewer"], any_roles=["editor", "auditor"])
     app.register_blueprint(bp, url_prefix="/reports")
     assert status(app, gate, "/reports/r", ["admin"]) == 200
@@ -144,12 +111,7 @@ def test_hierarchy_applies_to_protected_blueprints(token_format: str) -> None:
 
 def test_without_a_hierarchy_roles_are_flat() -> None:
     app, gate = make_app()
-
-    @app.get("/view")
-    @roles_required("viewer")
-    def view() -> str:
-        return "view"
-
+    add_view(app, "/view", roles_required("viewer"))
     assert status(app, gate, "/view", ["admin"]) == 403
     assert status(app, gate, "/view", ["viewer"]) == 200
 

@@ -7,10 +7,12 @@ import pathlib
 import typing as t
 
 import pytest
-from conftest import SECRET
 from flask import Blueprint
 from flask import Flask
 from flask.views import MethodView
+from kit import add_view
+from kit import add_views
+from kit import static_app
 
 from flask_authgate import AuthGate
 from flask_authgate import fresh_login_required
@@ -26,52 +28,21 @@ from flask_authgate import scopes_required
 def build(
     tmp_path: pathlib.Path, config: dict[str, t.Any] | None = None, *, with_unguarded: bool = True
 ) -> tuple[Flask, AuthGate]:
-    static = tmp_path / "static"
-    static.mkdir(exist_ok=True)
-    app = Flask("authgate_test", static_folder=str(static))
-    app.config.update(TESTING=True, SECRET_KEY=SECRET)
-    app.config.update(config or {})
+    app = static_app(tmp_path, config)
     gate = AuthGate(app)
 
-    @app.get("/health")
-    @public
-    def health() -> str:
-        return "ok"
-
-    @app.get("/me")
-    @login_required
-    def me() -> str:
-        return "me"
-
-    @app.route("/admin", methods=["GET", "POST"])
-    @roles_required("admin", "staff")
-    def admin() -> str:
-        return "admin"
-
-    @app.get("/edit")
-    @roles_accepted("editor", "owner")
-    def edit() -> str:
-        return "edit"
-
-    @app.get("/read")
-    @scopes_required("notes:read")
-    def read() -> str:
-        return "read"
-
-    @app.get("/office")
-    @ip_allowed("10.0.0.0/8", "2001:db8::/32")
-    def office() -> str:
-        return "office"
-
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> str:
-        return "refresh"
-
-    @app.post("/password")
-    @fresh_login_required
-    def password() -> str:
-        return "password"
+    add_views(
+        app,
+        {
+            "/health": public,
+            "/me": login_required,
+            "/edit": roles_accepted("editor", "owner"),
+            "/read": scopes_required("notes:read"),
+            "/office": ip_allowed("10.0.0.0/8", "2001:db8::/32"),
+        },
+    )
+    add_view(app, "/admin", roles_required("admin", "staff"), methods=["GET", "POST"])
+    add_views(app, {"/refresh": refresh_token_required, "/password": fresh_login_required}, methods=["POST"])
 
     class Notes(MethodView):
         decorators: t.ClassVar[list[t.Callable[..., t.Any]]] = [login_required]
@@ -85,24 +56,12 @@ def build(
     app.add_url_rule("/notes", view_func=Notes.as_view("notes"))
 
     bp = Blueprint("staff", __name__)
-
-    @bp.get("/tools")
-    def tools() -> str:
-        return "tools"
-
-    @bp.get("/status")
-    @public
-    def status() -> str:
-        return "status"
-
+    add_views(bp, {"/tools": (), "/status": public})
     gate.protect(bp, roles=["staff"], any_roles=["ops", "dev"], scopes=["tools"])
     app.register_blueprint(bp, url_prefix="/staff")
 
     if with_unguarded:
-
-        @app.get("/forgotten")
-        def forgotten() -> str:
-            return "oops"
+        add_view(app, "/forgotten")
 
         class Mixed(MethodView):
             def get(self) -> str:

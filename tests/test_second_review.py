@@ -14,6 +14,8 @@ import pytest
 from conftest import SECRET
 from conftest import make_app
 from flask import Flask
+from kit import access_token
+from kit import add_view
 from kit import bearer
 from kit import body
 
@@ -38,9 +40,8 @@ def test_a_guard_above_the_route_over_a_guard_below_it_is_enforced() -> None:
     def split() -> str:
         return "admin area"
 
-    with app.app_context():
-        user = gate.create_access_token("bob", roles=["user"])
-        both = gate.create_access_token("alice", roles=["user", "admin"])
+    user = access_token(app, gate, "bob", roles=["user"])
+    both = access_token(app, gate, roles=["user", "admin"])
     client = app.test_client()
     assert client.get("/split", headers=bearer(user)).get_json()["code"] == "insufficient_role"
     assert client.get("/split", headers=bearer(both)).data == b"admin area"
@@ -68,14 +69,9 @@ def test_a_guard_above_a_foreign_decorator_above_the_route_is_enforced() -> None
 def test_stacked_step_up_guards_with_no_common_acr_accept_no_token() -> None:
     app, gate = make_app()
 
-    @app.get("/both")
-    @step_up_required("hwk")
-    @step_up_required("mfa")
-    def both() -> str:
-        return "ran"
+    add_view(app, "/both", step_up_required("hwk"), step_up_required("mfa"), returns="ran")
 
-    with app.app_context():
-        token = gate.create_access_token("alice", claims={"acr": "mfa"})
+    token = access_token(app, gate, claims={"acr": "mfa"})
     rv = app.test_client().get("/both", headers=bearer(token))
     assert rv.get_json()["code"] == "insufficient_user_authentication"
 
@@ -128,10 +124,7 @@ def test_fresh_login_required_refuses_an_outside_token(tmp_path: t.Any) -> None:
         app.config.update(AUTHGATE_TRUSTED_ISSUERS=[{"issuer": idp.issuer, "jwks_url": idp.jwks_url, "audience": None}])
         AuthGate(app)
 
-        @app.get("/password")
-        @fresh_login_required
-        def password() -> str:
-            return "changed"
+        add_view(app, "/password", fresh_login_required, returns="changed")
 
         rv = app.test_client().get("/password", headers=bearer(idp.token("user-1", fresh=True)))
         assert rv.get_json()["code"] == "fresh_token_required"
@@ -187,10 +180,12 @@ def test_a_revoked_introspected_token_without_exp_stays_revoked() -> None:
         )
         gate = AuthGate(app)
 
-        @app.get("/me")
-        @login_required
-        def me() -> dict[str, str]:
-            return {"sub": current_identity.subject, "issuer": str(current_identity.issuer)}
+        add_view(
+            app,
+            "/me",
+            login_required,
+            returns=lambda: {"sub": current_identity.subject, "issuer": str(current_identity.issuer)},
+        )
 
         client = app.test_client()
         token = bearer("opaque-token-abc")
@@ -214,10 +209,7 @@ def test_the_apps_own_signed_tokens_are_never_sent_to_the_introspection_endpoint
             }
         )
 
-        @app.get("/me")
-        @login_required
-        def me() -> str:
-            return "me"
+        add_view(app, "/me", login_required)
 
         with app.app_context():
             token = gate.create_access_token("alice", claims={"big": "x" * 200})  # compressed: starts with "."
@@ -238,22 +230,8 @@ def test_an_async_loader_reading_current_identity_does_not_deadlock(async_view: 
         seen.append(bool(current_identity))  # not established yet: None, not a deadlock
         return {"name": identity.subject}
 
-    if async_view:
-
-        @app.get("/me")
-        @login_required
-        async def me_async() -> str:
-            return "me"
-
-    else:
-
-        @app.get("/me")
-        @login_required
-        def me() -> str:
-            return "me"
-
-    with app.app_context():
-        token = gate.create_access_token("alice")
+    add_view(app, "/me", login_required, is_async=async_view)
+    token = access_token(app, gate)
     done: list[int] = []
     worker = threading.Thread(
         target=lambda: done.append(app.test_client().get("/me", headers=bearer(token)).status_code)

@@ -12,6 +12,12 @@ from blinker import Signal
 from conftest import SECRET
 from conftest import make_app
 from flask import Flask
+from kit import access_token
+from kit import add_view
+from kit import add_views
+from kit import bearer
+from kit import login
+from kit import subject
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
@@ -57,25 +63,9 @@ def events() -> cabc.Iterator[list[Event]]:
 def signal_app(token_format: str) -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format})
 
-    @app.get("/me")
-    @login_required
-    def me() -> str:
-        return current_identity.subject
-
-    @app.get("/async-me")
-    @login_required
-    async def async_me() -> str:
-        return current_identity.subject
-
-    @app.get("/admin")
-    @roles_required("admin")
-    def admin() -> str:
-        return "admin"
-
-    @app.get("/write")
-    @scopes_required("write")
-    def write() -> str:
-        return "write"
+    add_view(app, "/me", login_required, returns=subject)
+    add_view(app, "/async-me", login_required, returns=subject, is_async=True)
+    add_views(app, {"/admin": roles_required("admin"), "/write": scopes_required("write")})
 
     @app.get("/notes/<owner>")
     @login_required
@@ -89,34 +79,20 @@ def signal_app(token_format: str) -> tuple[Flask, AuthGate]:
         require_owner(owner, hide=True)
         return owner
 
-    @app.get("/office")
-    @ip_allowed("10.0.0.0/8")
-    def office() -> str:
-        return "office"
-
-    @app.get("/public")
-    @public
-    def public_view() -> dict[str, bool]:
-        return {"anonymous": not current_identity}
-
+    add_view(app, "/office", ip_allowed("10.0.0.0/8"))
+    add_view(app, "/public", public, returns=lambda: {"anonymous": not current_identity}, endpoint="public_view")
     return app, gate
 
 
-def bearer(
-    app: Flask, gate: AuthGate, roles: t.Sequence[str] = (), *, refresh: bool = False
-) -> tuple[str, dict[str, str]]:
+def refresh_token(app: Flask, gate: AuthGate) -> str:
     with app.app_context():
-        if refresh:
-            token = gate.create_refresh_token("alice", roles=roles)
-        else:
-            token = gate.create_access_token("alice", roles=roles)
-    return token, {"Authorization": f"Bearer {token}"}
+        return gate.create_refresh_token("alice")
 
 
 @pytest.mark.parametrize("path", ["/me", "/async-me"])
 def test_identity_loaded(signal_app: tuple[Flask, AuthGate], events: list[Event], path: str) -> None:
     app, gate = signal_app
-    _, headers = bearer(app, gate, ["viewer"])
+    headers = login(app, gate, roles=["viewer"])
     assert app.test_client().get(path, headers=headers).status_code == 200
     assert len(events) == 1
     name, sender, kwargs = events[0]
@@ -162,7 +138,7 @@ def test_authentication_failed(
 
 def test_authentication_failed_for_a_refresh_token(signal_app: tuple[Flask, AuthGate], events: list[Event]) -> None:
     app, gate = signal_app
-    _, headers = bearer(app, gate, refresh=True)
+    headers = bearer(refresh_token(app, gate))
     assert app.test_client().get("/me", headers=headers).status_code == 401
     assert events == [
         (
@@ -186,7 +162,7 @@ def test_access_denied_carries_the_identity(
     signal_app: tuple[Flask, AuthGate], events: list[Event], path: str, endpoint: str, code: str, status: int
 ) -> None:
     app, gate = signal_app
-    _, headers = bearer(app, gate, ["viewer"])
+    headers = login(app, gate, roles=["viewer"])
     assert app.test_client().get(path, headers=headers).status_code == status
     assert [e[0] for e in events] == ["identity_loaded", "access_denied"]
     _, sender, kwargs = events[1]
@@ -201,7 +177,7 @@ def test_access_denied_carries_the_identity(
 
 def test_access_denied_for_ip_has_no_identity(signal_app: tuple[Flask, AuthGate], events: list[Event]) -> None:
     app, gate = signal_app
-    _, headers = bearer(app, gate)
+    headers = login(app, gate)
     rv = app.test_client().get("/office", headers=headers, environ_base={"REMOTE_ADDR": "8.8.8.8"})
     assert rv.status_code == 403
     assert events == [
@@ -243,11 +219,7 @@ def test_a_failure_seen_first_by_current_identity_is_still_reported_by_the_guard
     def peek() -> None:
         assert not current_identity  # resolves (and caches) the failure without reporting it
 
-    @app.get("/me")
-    @login_required
-    def me() -> str:
-        return "me"
-
+    add_view(app, "/me", login_required)
     rv = app.test_client().get("/me", headers={"Authorization": "Bearer not.a.token"})
     assert rv.status_code == 401
     assert rv.get_json()["code"] == "token_invalid"
@@ -280,11 +252,7 @@ def test_receivers_are_per_app_by_sender(events: list[Event]) -> None:
     app1, _ = make_app(gate=gate)
     app2, _ = make_app(gate=gate)
     for app in (app1, app2):
-
-        @app.get("/me")
-        @login_required
-        def me() -> str:
-            return "me"
+        add_view(app, "/me", login_required)
 
     only_app1: list[str] = []
 
@@ -310,8 +278,10 @@ def test_log_lines_name_code_and_endpoint_never_the_token(
     app, gate = signal_app
     caplog.set_level(logging.DEBUG, logger="flask_authgate")
     client = app.test_client()
-    token, headers = bearer(app, gate, ["viewer"])
-    refresh, refresh_headers = bearer(app, gate, refresh=True)
+    token = access_token(app, gate, roles=["viewer"])
+    headers = bearer(token)
+    refresh = refresh_token(app, gate)
+    refresh_headers = bearer(refresh)
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     # The reason is precise: a changed JWT signature fails its check; itsdangerous's
     # compact signature does not even decode.

@@ -15,6 +15,11 @@ import pytest
 from conftest import make_app
 from flask import Flask
 from flask import request
+from kit import add_view
+from kit import add_views
+from kit import bearer
+from kit import subject
+from kit import whoami
 
 from flask_authgate import current_identity
 from flask_authgate import fresh_login_required
@@ -32,43 +37,18 @@ pytest_plugins = ["pytester"]
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def add_views(app: Flask) -> Flask:
-    @app.route("/me", methods=["GET", "POST"])
-    @login_required
+def kit_views(app: Flask) -> Flask:
     def me() -> dict[str, t.Any]:
-        return {
-            "sub": current_identity.subject,
-            "roles": sorted(current_identity.roles),
-            "scopes": sorted(current_identity.scopes),
-            "tenant": current_identity.claims.get("tenant"),
-            "scheme": current_identity.scheme,
-        }
+        return whoami(tenant=current_identity.claims.get("tenant"), scheme=current_identity.scheme)
 
-    @app.get("/admin")
-    @roles_required("admin")
-    def admin() -> str:
-        return "admin"
-
-    @app.get("/write")
-    @scopes_required("write")
-    def write() -> str:
-        return "write"
-
-    @app.get("/fresh")
-    @fresh_login_required
-    def fresh() -> str:
-        return "fresh"
-
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> str:
-        return current_identity.subject
-
-    @app.get("/sent")
-    @public
     def sent() -> dict[str, t.Any]:
         return {"authorization": "Authorization" in request.headers, "cookies": sorted(request.cookies)}
 
+    add_view(app, "/me", login_required, methods=["GET", "POST"], returns=me)
+    add_views(app, {"/admin": roles_required("admin"), "/write": scopes_required("write")})
+    add_view(app, "/fresh", fresh_login_required)
+    add_view(app, "/refresh", refresh_token_required, methods=["POST"], returns=subject)
+    add_view(app, "/sent", public, returns=sent)
     app.test_client_class = AuthGateClient
     return app
 
@@ -76,7 +56,7 @@ def add_views(app: Flask) -> Flask:
 @pytest.fixture
 def kit_app(token_format: str) -> Flask:
     app, _ = make_app({"AUTHGATE_TOKEN_FORMAT": token_format})
-    return add_views(app)
+    return kit_views(app)
 
 
 def code(rv: t.Any) -> tuple[int, str]:
@@ -129,7 +109,7 @@ def test_a_header_of_the_request_wins(kit_app: Flask) -> None:
 
 def test_client_token_can_be_revoked() -> None:
     kit_app, gate = make_app()
-    add_views(kit_app)
+    kit_views(kit_app)
     client = t.cast(AuthGateClient, kit_app.test_client(subject="alice"))
     assert client.get("/me").status_code == 200
     with kit_app.app_context():
@@ -178,7 +158,7 @@ def test_client_refuses_bad_arguments(kit_app: Flask) -> None:
 @pytest.fixture
 def cookie_app(token_format: str) -> Flask:
     app, _ = make_app({"AUTHGATE_TOKEN_FORMAT": token_format, "AUTHGATE_TOKEN_LOCATIONS": ["cookies"]})
-    return add_views(app)
+    return kit_views(app)
 
 
 def test_cookie_only_app_gets_cookies_and_the_csrf_header(cookie_app: Flask) -> None:
@@ -195,13 +175,8 @@ def test_cookie_path_is_the_apps(token_format: str) -> None:
     app, _ = make_app(
         {"AUTHGATE_TOKEN_FORMAT": token_format, "AUTHGATE_TOKEN_LOCATIONS": ["cookies"], "AUTHGATE_COOKIE_PATH": "/api"}
     )
-
-    @app.get("/api/me")
-    @login_required
-    def api_me() -> str:
-        return current_identity.subject
-
-    add_views(app)
+    add_view(app, "/api/me", login_required, returns=subject, endpoint="api_me")
+    kit_views(app)
     client = app.test_client(subject="alice")
     assert client.get("/api/me").text == "alice"
     # Outside the cookie's path a browser would not send it, and neither does the client.
@@ -214,10 +189,6 @@ def test_cookie_only_app_needs_a_cookie_jar(cookie_app: Flask) -> None:
 
 
 # -- make_token --------------------------------------------------------------
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_make_token_valid(kit_app: Flask) -> None:
@@ -271,7 +242,7 @@ def test_make_token_follows_the_app_clock(kit_app: Flask) -> None:
 
 def test_make_token_issuer_and_audience() -> None:
     app, _ = make_app({"AUTHGATE_JWT_ISSUER": "https://api.example", "AUTHGATE_JWT_AUDIENCE": "shop"})
-    add_views(app)
+    kit_views(app)
     client = app.test_client()
     assert client.get("/me", headers=bearer(make_token(app, "alice"))).status_code == 200
     other_aud = make_token(app, "alice", claims={"aud": "elsewhere"})
@@ -329,7 +300,7 @@ def provider_app(idp: FakeIdentityProvider) -> Flask:
             "AUTHGATE_JWKS_COOLDOWN": 0,  # let a rotation be picked up at once
         }
     )
-    return add_views(app)
+    return kit_views(app)
 
 
 def fetch(url: str) -> t.Any:
