@@ -445,8 +445,7 @@ def test_the_published_table_has_every_message_as_sent() -> None:
         published[code.strip("`")] = (int(status), message)
     for code, row in published.items():
         assert row == (ERRORS[code].status, ERRORS[code].message), code
-    # Two codes are not in the published table yet (a gap in docs/errors.md, not in the code).
-    assert set(ERRORS) - set(published) <= {"dpop_proof_invalid", "insufficient_user_authentication"}
+    assert set(published) == set(ERRORS)
     assert published["token_missing"] == (401, "No authentication token was provided")
 
 
