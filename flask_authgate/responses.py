@@ -159,6 +159,10 @@ def _default(app: AppCase, err: ErrorCase) -> tuple[bytes, tuple[tuple[str, str]
     return body(err[0], app[0], err[2])[0], _headers(app, err)
 
 
+#: The case of a plain 401 (``abort(401)``): bare challenges, no ``error``.
+_BARE: ErrorCase = ("unauthorized", (), "access", (), None)
+
+
 @functools.lru_cache(maxsize=256)
 def _app_default(app: AppCase, status: int, code: str, message: str) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """The body and headers of an app-defined error (:meth:`AuthGate.error_response`).
@@ -166,21 +170,9 @@ def _app_default(app: AppCase, status: int, code: str, message: str) -> tuple[by
     A 401 carries the bare challenges of every scheme the app speaks, as
     ``token_missing`` does: the app's code is not an RFC 6750 ``error`` value.
     """
-    error_format, realm, api_key, dpop, dpop_algs, resource_metadata = app
-    data, mimetype = encode(status, code, message, error_format)
-    lines = [("Content-Type", mimetype), ("Content-Length", str(len(data)))]
-    if status == 401:
-        found = challenges(
-            "unauthorized",
-            realm,
-            api_key=api_key,
-            dpop=dpop,
-            dpop_algs=dpop_algs,
-            resource_metadata=resource_metadata,
-        )
-        lines += [("WWW-Authenticate", line) for line in found]
-    lines.append(("Cache-Control", "no-store"))
-    return data, tuple(lines)
+    data, mimetype = encode(status, code, message, app[0])
+    bare = _headers(app, _BARE)[2:-1] if status == 401 else ()  # the challenge lines of a plain 401
+    return data, (("Content-Type", mimetype), ("Content-Length", str(len(data))), *bare, ("Cache-Control", "no-store"))
 
 
 #: Headers an app-defined error may not set: the challenges and ``no-store`` are the extension's.
