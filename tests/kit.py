@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import typing as t
 from http import HTTPStatus
 
@@ -20,7 +21,10 @@ from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
 from flask_authgate import AuthGate
+from flask_authgate import TokenPair
+from flask_authgate import current_identity
 from flask_authgate import login_required
+from flask_authgate import refresh_token_required
 from flask_authgate.errors import ERRORS
 from flask_authgate.errors import message_for
 from flask_authgate.signed_tokens import SALTS
@@ -118,3 +122,36 @@ def assert_401(client: FlaskClient, token: str, code: str) -> None:
     assert rv.get_json() == error_body(code)
     assert rv.headers.getlist("WWW-Authenticate") == [invalid_token_challenge(code)]
     assert rv.headers.getlist("Cache-Control") == ["no-store"]
+
+
+# -- routes, clocks, threads and loopback servers many test files share (dups-b) ----------------
+
+
+class OffsetClock:
+    """Wall-clock time plus ``offset``, which the test moves forward (``clock.offset = 70``)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def add_refresh_route(app: Flask, gate: AuthGate, path: str = "/refresh") -> None:
+    """``POST path``: the refresh endpoint pattern, answering with ``gate.rotate_refresh_token()``."""
+
+    @refresh_token_required
+    def rotate() -> TokenPair:
+        return gate.rotate_refresh_token()
+
+    app.add_url_rule(path, endpoint=f"kit-refresh:{path}", view_func=rotate, methods=["POST"])
+
+
+def identity_summary(**extra: t.Any) -> dict[str, t.Any]:
+    """What a test's ``/me`` view answers: the current subject, its sorted roles and scopes, and ``extra``."""
+    return {
+        "sub": current_identity.subject,
+        "roles": sorted(current_identity.roles),
+        "scopes": sorted(current_identity.scopes),
+        **extra,
+    }
