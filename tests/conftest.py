@@ -18,7 +18,8 @@ from flask.testing import FlaskClient
 
 from flask_authgate import AuthGate
 
-pytest_plugins = ["redis_servers"]  # real Redis topologies: AOF, Sentinel, Cluster
+#: real Redis topologies (AOF, Sentinel, Cluster), and a real OAuth 2.0 / OpenID provider (``idp``)
+pytest_plugins = ["redis_servers", "idp_server"]
 
 SECRET = "s" * 64
 OTHER_SECRET = "o" * 64

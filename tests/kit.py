@@ -7,11 +7,15 @@ another copy in the test file.
 from __future__ import annotations
 
 import base64
+import collections.abc as cabc
 import hashlib
 import hmac
 import json
+import threading
 import time
 import typing as t
+import urllib.error
+import urllib.request
 from http import HTTPStatus
 
 from conftest import SECRET
@@ -155,3 +159,36 @@ def identity_summary(**extra: t.Any) -> dict[str, t.Any]:
         "scopes": sorted(current_identity.scopes),
         **extra,
     }
+
+
+def in_threads(n: int, work: cabc.Callable[[int], t.Any]) -> list[t.Any]:
+    """``work(i)`` for ``i`` in ``range(n)``, on ``n`` threads released together; each result or exception."""
+    barrier = threading.Barrier(n)
+    results: list[t.Any] = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # returned, for the test to check
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    return results
+
+
+def http_json(
+    url: str, token: str | None = None, *, method: str = "GET", timeout: float = 30
+) -> tuple[int, dict[str, t.Any]]:
+    """A real HTTP request (``token`` as a bearer token): the status and the JSON body, error or not."""
+    request = urllib.request.Request(url, method=method, headers=bearer(token) if token is not None else {})  # noqa: S310 - a loopback URL built by the test
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, json.loads(err.read())

@@ -29,19 +29,6 @@ from flask_authgate._http import json_depth_ok
 from flask_authgate._http import parse_json_object
 
 
-@pytest.fixture(scope="module")
-def idp() -> cabc.Iterator[IdentityProvider]:
-    with IdentityProvider() as provider:
-        provider.add_key("k1")
-        yield provider
-
-
-@pytest.fixture(autouse=True)
-def _clean(idp: IdentityProvider) -> None:
-    idp.overrides.clear()
-    idp.reset_counts()
-
-
 def reason(url: str, **kwargs: t.Any) -> str:
     kwargs.setdefault("timeout", 2)
     with pytest.raises(FetchError) as info:

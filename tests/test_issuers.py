@@ -53,8 +53,7 @@ def providers() -> cabc.Iterator[tuple[IdentityProvider, IdentityProvider, Ident
 @pytest.fixture(autouse=True)
 def _reset(providers: tuple[IdentityProvider, ...]) -> None:
     for p in providers:
-        p.reset_counts()
-        p.overrides.clear()
+        p.reset()
 
 
 def entry(issuer: str, **fields: t.Any) -> TrustedIssuer:

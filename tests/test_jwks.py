@@ -26,6 +26,7 @@ from kit import bearer
 from kit import body
 from kit import error_body
 from kit import guarded_app
+from kit import in_threads
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
@@ -539,30 +540,11 @@ def test_rsa_key_without_alg_serves_one_rsa_algorithm(provider: Provider) -> Non
 # -- concurrency: many threads, one fetch ---------------------------------------------------------
 
 
-def _in_threads(n: int, work: cabc.Callable[[int], t.Any]) -> list[t.Any]:
-    barrier = threading.Barrier(n)
-    results: list[t.Any] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except Exception as exc:  # collected and checked by the test
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=30)
-    return results
-
-
 def test_random_kids_from_many_threads_cost_one_fetch(provider: Provider) -> None:
     client = JwksClient(provider.url, algorithms=["RS256"], cooldown=60)
     client.get_key("k1")
     assert provider.fetches == 1
-    results = _in_threads(32, lambda i: client.get_key(f"random-{i}"))
+    results = in_threads(32, lambda i: client.get_key(f"random-{i}"))
     assert all(getattr(r, "error_code", None) == "token_invalid" for r in results), results
     assert provider.fetches == 2
 
@@ -571,14 +553,14 @@ def test_a_new_key_wanted_by_many_threads_costs_one_fetch(provider: Provider) ->
     client = JwksClient(provider.url, algorithms=["RS256"], cooldown=60)
     client.get_key("k1")
     provider.add_key("k2")
-    results = _in_threads(32, lambda i: client.get_key("k2").algorithm_name)
+    results = in_threads(32, lambda i: client.get_key("k2").algorithm_name)
     assert results == ["RS256"] * 32
     assert provider.fetches == 2
 
 
 def test_first_fetch_from_many_threads_is_one_fetch(provider: Provider) -> None:
     client = JwksClient(provider.url, algorithms=["RS256"], cooldown=60)
-    results = _in_threads(32, lambda i: client.get_key("k1" if i % 2 else f"random-{i}"))
+    results = in_threads(32, lambda i: client.get_key("k1" if i % 2 else f"random-{i}"))
     # The first fetch, plus at most the one refetch random kids are allowed per cooldown.
     assert provider.fetches in (1, 2)
     assert sum(1 for r in results if isinstance(r, jwt.PyJWK)) == 16

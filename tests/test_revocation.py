@@ -8,15 +8,12 @@ itsdangerous does for its serializers.
 from __future__ import annotations
 
 import collections.abc as cabc
-import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
 import typing as t
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import jwt
@@ -34,6 +31,7 @@ from kit import OffsetClock
 from kit import add_refresh_route
 from kit import bearer
 from kit import body
+from kit import http_json
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
@@ -494,15 +492,7 @@ APP_SCRIPT = textwrap.dedent(
 
 
 def call(port: int, method: str, path: str, token: str | None = None) -> tuple[int, dict[str, t.Any]]:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", method=method, headers=bearer(token) if token else {}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as rv:  # noqa: S310
-            return rv.status, json.loads(rv.read())
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, json.loads(err.read())
+    return http_json(f"http://127.0.0.1:{port}{path}", token, method=method, timeout=10)
 
 
 @pytest.fixture
