@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import base64
 import collections.abc as cabc
+import contextlib
+import functools
 import hashlib
 import hmac
 import json
+import os
+import pathlib
+import socketserver
+import subprocess
+import sys
 import threading
 import time
 import typing as t
@@ -18,6 +25,8 @@ import urllib.error
 import urllib.request
 from http import HTTPStatus
 
+import pytest
+from conftest import IN_CI
 from conftest import SECRET
 from conftest import make_app
 from flask import Flask
@@ -33,6 +42,9 @@ from flask_authgate.errors import ERRORS
 from flask_authgate.errors import message_for
 from flask_authgate.signed_tokens import SALTS
 from flask_authgate.signed_tokens import SIGNER_KWARGS
+
+if t.TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 #: Debian's Chromium and the flags it needs here (Playwright's own download does not work offline).
 CHROMIUM = "/usr/bin/chromium"
@@ -192,3 +204,59 @@ def http_json(
     except urllib.error.HTTPError as err:
         with err:
             return err.code, json.loads(err.read())
+
+
+#: The repository's root: the working directory of the subprocesses below.
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def python_m(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` with this interpreter, in :data:`ROOT`, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=check
+    )
+
+
+@contextlib.contextmanager
+def in_background(target: cabc.Callable[[], object], stop: cabc.Callable[[], object]) -> cabc.Iterator[None]:
+    """``target()`` on a daemon thread for the ``with`` block; then ``stop()``, and the thread joined."""
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop()
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(server: socketserver.TCPServer) -> cabc.Iterator[str]:
+    """``server`` answering on a thread for the ``with`` block, then shut down and closed; yields its base URL."""
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    with in_background(functools.partial(server.serve_forever, poll_interval=0.05), stop):
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def chromium() -> cabc.Iterator[Browser]:
+    """Debian's Chromium through Playwright, for a module's ``browser`` fixture (``yield from chromium()``).
+
+    A missing binary skips the test outside CI and fails it in CI.
+    """
+    if not os.path.exists(CHROMIUM):
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run must install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

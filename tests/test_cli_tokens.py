@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 import time
 import typing as t
@@ -19,6 +17,7 @@ from kit import add_refresh_route
 from kit import bearer
 from kit import body
 from kit import identity_summary
+from kit import python_m
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
@@ -208,14 +207,7 @@ def test_revoke_from_another_process_through_redis(tmp_path: Path, redis_url: st
         )
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "cliapp", "authgate", "revoke", token],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = python_m("flask", "--app", "cliapp", "authgate", "revoke", token, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("revoked jti ")
     assert done.stderr == ""
