@@ -7,6 +7,7 @@ requests, can rotate its keys, serve bad answers and go down.
 from __future__ import annotations
 
 import collections.abc as cabc
+import contextlib
 import http.server
 import json
 import threading
@@ -27,6 +28,7 @@ from kit import body
 from kit import error_body
 from kit import guarded_app
 from kit import in_threads
+from kit import serving
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
@@ -44,7 +46,7 @@ def key_pool() -> list[rsa.RSAPrivateKey]:
 
 
 class Provider:
-    """A tiny identity provider: a JWKS endpoint and a token minter."""
+    """A tiny identity provider: a JWKS endpoint at ``url`` (its ``override`` answers instead) and a token minter."""
 
     def __init__(self, pool: list[rsa.RSAPrivateKey]) -> None:
         self._pool = list(pool)
@@ -73,19 +75,10 @@ class Provider:
             def log_message(self, format: str, *args: t.Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        self.up = True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/jwks.json"
-
-    @property
-    def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        self._running = contextlib.ExitStack()
+        self.base = self._running.enter_context(serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)))
+        self.url = self.base + "/jwks.json"
+        self.issuer = self.base + "/"
 
     @property
     def fetches(self) -> int:
@@ -126,11 +119,8 @@ class Provider:
         return jwt.encode(payload, signer, algorithm="RS256", headers=head)
 
     def stop(self) -> None:
-        if self.up:
-            self.server.shutdown()
-            self.server.server_close()
-            self._thread.join(timeout=10)
-            self.up = False
+        """Stop answering: the port is closed (a second call does nothing)."""
+        self._running.close()
 
 
 @pytest.fixture
@@ -383,7 +373,7 @@ def test_key_url_headers_are_never_fetched(provider: Provider, header: str) -> N
     client = app.test_client()
     assert_ok(client, provider.token("k1"))
     attacker = provider.spare_key()
-    evil = f"http://127.0.0.1:{provider.port}/evil.json"
+    evil = provider.base + "/evil.json"
     for kid in ("k1", "attacker"):
         assert_refused(client, provider.token(kid, key=attacker, headers={header: evil}))
     # Only the configured JWK Set is ever fetched (the unknown kid refetches it once).
@@ -598,43 +588,9 @@ def test_a_slow_scheduled_refresh_does_not_hold_up_requests_with_keys() -> None:
 # -- a hostile JWKS document -----------------------------------------------------------------
 
 
-class JwksServer:
-    """A real HTTP server on 127.0.0.1 answering every GET with one fixed body."""
-
-    def __init__(self, body: bytes) -> None:
-        payload = body
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: t.Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
-@pytest.fixture
-def nested_jwks() -> cabc.Iterator[JwksServer]:
-    server = JwksServer(b'{"keys":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
-    yield server
-    server.stop()
-
-
-def test_deeply_nested_jwks_document_is_auth_unavailable(nested_jwks: JwksServer) -> None:
-    app, _ = guarded_app({"AUTHGATE_JWT_ALGORITHMS": ["RS256"], "AUTHGATE_JWKS_URL": nested_jwks.url})
+def test_deeply_nested_jwks_document_is_auth_unavailable(provider: Provider) -> None:
+    provider.override = (200, b'{"keys":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    app, _ = guarded_app({"AUTHGATE_JWT_ALGORITHMS": ["RS256"], "AUTHGATE_JWKS_URL": provider.url})
     header = b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}).encode())
     body = b64(json.dumps({"sub": "alice", "exp": int(time.time()) + 60}).encode())
     rv = app.test_client().get("/me", headers=bearer(f"{header}.{body}.{b64(b'x' * 256)}"))
@@ -645,22 +601,14 @@ def test_deeply_nested_jwks_document_is_auth_unavailable(nested_jwks: JwksServer
     assert rv.headers.getlist("Retry-After") == ["5"]
 
 
-@pytest.fixture
-def idp() -> cabc.Iterator[Provider]:
-    provider = Provider([rsa.generate_private_key(public_exponent=65537, key_size=2048)])
-    provider.add_key("k1")
-    yield provider
-    provider.stop()
-
-
-def test_cached_token_of_a_retired_jwks_key_is_refused_after_the_lifespan(idp: Provider) -> None:
-    app, _, clock = build(idp)
+def test_cached_token_of_a_retired_jwks_key_is_refused_after_the_lifespan(provider: Provider) -> None:
+    app, _, clock = build(provider)
     client = app.test_client()
-    old = idp.token("k1")
+    old = provider.token("k1")
     assert_ok(client, old)
-    del idp.keys["k1"]  # the provider retires the key; nobody presents a new kid
+    del provider.keys["k1"]  # the provider retires the key; nobody presents a new kid
     clock.offset = 301  # the key set's lifespan (300 s) is over
     assert_refused(client, old)
     # The scheduled refresh (2), then the one refetch per cooldown an unknown kid may cause (3):
     # the scheduled refresh does not use up that allowance (DESIGN.md part two).
-    assert idp.fetches == 3
+    assert provider.fetches == 3
