@@ -23,13 +23,13 @@ import uuid
 
 import pytest
 from conftest import IN_CI
-from conftest import RedisServer
 from conftest import free_port
 from conftest import wait_for_port
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import ECKey
 from kit import ROOT
 from kit import python_m
+from redis_servers import RedisServer
 
 from example_app import create_app
 from example_app import gate

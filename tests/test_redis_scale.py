@@ -17,12 +17,12 @@ import typing as t
 
 import pytest
 import redis
-from conftest import RedisServer
 from conftest import make_app
 from flask import Flask
 from kit import bearer
 from kit import in_threads
 from redis_servers import Cluster
+from redis_servers import RedisServer
 from redis_servers import Sentinels
 from redis_servers import Server
 from redis_servers import redis_cli

@@ -20,7 +20,6 @@ import jwt
 import pytest
 import redis
 from conftest import SECRET
-from conftest import RedisServer
 from conftest import free_port
 from conftest import make_app
 from conftest import wait_for_port
@@ -32,6 +31,7 @@ from kit import add_refresh_route
 from kit import bearer
 from kit import body
 from kit import http_json
+from redis_servers import RedisServer
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
