@@ -31,6 +31,8 @@ from conftest import SECRET
 from conftest import make_app
 from flask import Flask
 from flask.testing import FlaskClient
+from flask.typing import ResponseReturnValue
+from flask.views import MethodView
 from itsdangerous import URLSafeTimedSerializer
 
 from flask_authgate import AuthGate
@@ -260,3 +262,27 @@ def chromium() -> cabc.Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+class Items(MethodView):
+    """A class-based view: ``GET`` (behind ``login_required``, in ``decorators``) answers ``{"ok": True}``."""
+
+    decorators: t.ClassVar[list[t.Any]] = [login_required]
+
+    def get(self) -> ResponseReturnValue:
+        return {"ok": True}
+
+
+def add_async_and_methodview(
+    app: Flask, guard: cabc.Callable[[t.Any], t.Any] = login_required, items: type[MethodView] = Items
+) -> None:
+    """The two other kinds of view, for a guard's test: ``/async`` (an ``async def`` behind ``guard``,
+    endpoint ``async_view``) and ``/items`` (``items``, a :class:`MethodView`, endpoint ``items``);
+    both answer ``{"ok": True}``."""
+
+    @app.get("/async")
+    @guard
+    async def async_view() -> ResponseReturnValue:
+        return {"ok": True}
+
+    app.add_url_rule("/items", view_func=items.as_view("items"))

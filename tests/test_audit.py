@@ -17,7 +17,7 @@ import pytest
 from conftest import make_app
 from flask import Flask
 from flask.typing import ResponseReturnValue
-from flask.views import MethodView
+from kit import add_async_and_methodview
 
 from flask_authgate import AuthGate
 from flask_authgate import Identity
@@ -255,18 +255,7 @@ def test_async_and_methodview_views_and_a_503(lines: Lines) -> None:
             raise ConnectionError("db password=hunter2 at 10.9.9.9")  # its text must never be logged here
         return {"name": identity.subject}
 
-    @app.get("/async")
-    @login_required
-    async def async_view() -> ResponseReturnValue:
-        return {"ok": True}
-
-    class Items(MethodView):
-        decorators: t.ClassVar[list[t.Any]] = [login_required]
-
-        def get(self) -> ResponseReturnValue:
-            return {"ok": True}
-
-    app.add_url_rule("/items", view_func=Items.as_view("items"))
+    add_async_and_methodview(app)
     client = app.test_client()
     auth = {"Authorization": f"Bearer {issue(app, gate)}"}
     assert client.get("/async", headers=auth).status_code == 200
