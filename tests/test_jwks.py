@@ -31,7 +31,6 @@ from kit import in_threads
 from kit import serving
 
 from flask_authgate import AuthError
-from flask_authgate import AuthGate
 from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate.errors import ERRORS
@@ -143,8 +142,9 @@ class Clock:
         return time.monotonic() + self.offset
 
 
-def build(provider: Provider, **config: t.Any) -> tuple[Flask, AuthGate, Clock]:
-    app, gate = make_app(
+def build(provider: Provider, **config: t.Any) -> tuple[Flask, FlaskClient, Clock]:
+    """An app trusting ``provider``'s keys, with a ``/me`` view, its test client, and the JWKS client's clock."""
+    app, _ = make_app(
         {
             "AUTHGATE_JWT_ALGORITHMS": ["RS256"],
             "AUTHGATE_JWKS_URL": provider.url,
@@ -161,7 +161,7 @@ def build(provider: Provider, **config: t.Any) -> tuple[Flask, AuthGate, Clock]:
 
     clock = Clock()
     jwks_client(app).clock = clock
-    return app, gate, clock
+    return app, app.test_client(), clock
 
 
 def jwks_client(app: Flask) -> JwksClient:
@@ -192,8 +192,8 @@ def assert_refused(client: FlaskClient, token: str, code: str = "token_invalid")
 
 
 def test_provider_tokens_verify(provider: Provider) -> None:
-    app, _, _ = build(provider)
-    assert_ok(app.test_client(), provider.token("k1"))
+    _, client, _ = build(provider)
+    assert_ok(client, provider.token("k1"))
     assert provider.fetches == 1
 
 
@@ -206,22 +206,20 @@ def test_provider_tokens_verify(provider: Provider) -> None:
     ],
 )
 def test_provider_claims_are_checked(provider: Provider, claims: dict[str, t.Any]) -> None:
-    app, _, _ = build(provider)
+    _, client, _ = build(provider)
     code = "token_expired" if "exp" in claims else "token_invalid"
-    assert_refused(app.test_client(), provider.token("k1", **claims), code)
+    assert_refused(client, provider.token("k1", **claims), code)
 
 
 def test_keys_are_cached(provider: Provider) -> None:
-    app, _, _ = build(provider)
-    client = app.test_client()
+    _, client, _ = build(provider)
     for i in range(10):
         assert_ok(client, provider.token("k1", jti=f"t{i}"))
     assert provider.fetches == 1
 
 
 def test_cached_keys_are_refreshed_after_the_lifespan(provider: Provider) -> None:
-    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
-    client = app.test_client()
+    _, client, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
     assert_ok(client, provider.token("k1", jti="a"))
     clock.offset = 301
     assert_ok(client, provider.token("k1", jti="b"))
@@ -229,8 +227,7 @@ def test_cached_keys_are_refreshed_after_the_lifespan(provider: Provider) -> Non
 
 
 def test_unknown_kid_refreshes_at_most_once_per_cooldown(provider: Provider) -> None:
-    app, _, clock = build(provider, AUTHGATE_JWKS_COOLDOWN=60)
-    client = app.test_client()
+    _, client, clock = build(provider, AUTHGATE_JWKS_COOLDOWN=60)
     stranger = provider.spare_key()
     assert_ok(client, provider.token("k1"))
     assert provider.fetches == 1
@@ -244,14 +241,13 @@ def test_unknown_kid_refreshes_at_most_once_per_cooldown(provider: Provider) -> 
 
 
 def test_first_request_with_unknown_kid_costs_one_fetch(provider: Provider) -> None:
-    app, _, _ = build(provider)
-    assert_refused(app.test_client(), provider.token("nope", key=provider.spare_key()))
+    _, client, _ = build(provider)
+    assert_refused(client, provider.token("nope", key=provider.spare_key()))
     assert provider.fetches == 1
 
 
 def test_rotation_at_the_provider_is_picked_up(provider: Provider) -> None:
-    app, _, clock = build(provider)  # default cooldown: 30 s
-    client = app.test_client()
+    _, client, clock = build(provider)  # default cooldown: 30 s
     assert_ok(client, provider.token("k1"))
     provider.add_key("k2")
     clock.offset = 31
@@ -261,8 +257,7 @@ def test_rotation_at_the_provider_is_picked_up(provider: Provider) -> None:
 
 
 def test_dropped_key_empties_the_verified_token_cache(provider: Provider) -> None:
-    app, _, clock = build(provider)
-    client = app.test_client()
+    app, client, clock = build(provider)
     old = provider.token("k1")
     assert_ok(client, old)
     assert len(app.extensions["authgate"].tokens.cache) == 1  # verified once, now cached
@@ -275,8 +270,7 @@ def test_dropped_key_empties_the_verified_token_cache(provider: Provider) -> Non
 
 
 def test_provider_down_keeps_the_cached_keys(provider: Provider) -> None:
-    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
-    client = app.test_client()
+    _, client, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
     assert_ok(client, provider.token("k1", jti="a"))
     provider.add_key("k2")  # published, but we never fetched it
     k2_token = provider.token("k2")
@@ -289,8 +283,8 @@ def test_provider_down_keeps_the_cached_keys(provider: Provider) -> None:
 
 def test_provider_down_from_the_start(provider: Provider) -> None:
     provider.stop()
-    app, _, _ = build(provider)
-    assert_refused(app.test_client(), provider.token("k1"), "auth_unavailable")
+    _, client, _ = build(provider)
+    assert_refused(client, provider.token("k1"), "auth_unavailable")
 
 
 @pytest.mark.parametrize(
@@ -306,8 +300,7 @@ def test_provider_down_from_the_start(provider: Provider) -> None:
     ],
 )
 def test_bad_provider_answers_fail_closed(provider: Provider, answer: tuple[int, bytes]) -> None:
-    app, _, clock = build(provider)
-    client = app.test_client()
+    _, client, clock = build(provider)
     good = provider.token("k1")
     assert_ok(client, good)
     provider.add_key("k2")
@@ -329,8 +322,8 @@ def test_unusable_entries_are_skipped(provider: Provider) -> None:
         good,
     ]
     provider.override = (200, json.dumps({"keys": entries}).encode())
-    app, _, _ = build(provider)
-    assert_ok(app.test_client(), provider.token("k1"))
+    app, client, _ = build(provider)
+    assert_ok(client, provider.token("k1"))
     assert jwks_client(app).kids == frozenset({"k1"})
 
 
@@ -338,8 +331,8 @@ def test_rsa_key_without_alg_uses_the_configured_algorithm(provider: Provider) -
     entry = provider.jwks()["keys"][0]
     del entry["alg"]
     provider.override = (200, json.dumps({"keys": [entry]}).encode())
-    app, _, _ = build(provider)
-    assert_ok(app.test_client(), provider.token("k1"))
+    _, client, _ = build(provider)
+    assert_ok(client, provider.token("k1"))
 
 
 @pytest.mark.parametrize(
@@ -353,24 +346,23 @@ def test_rsa_key_without_alg_uses_the_configured_algorithm(provider: Provider) -
     ],
 )
 def test_typ_check(provider: Provider, typ: str | None, ok: bool) -> None:
-    app, _, _ = build(provider, AUTHGATE_JWT_TYP="at+jwt")
+    _, client, _ = build(provider, AUTHGATE_JWT_TYP="at+jwt")
     token = provider.token("k1", typ=typ)
     assert jwt.get_unverified_header(token).get("typ") == typ
     if ok:
-        assert_ok(app.test_client(), token)
+        assert_ok(client, token)
     else:
-        assert_refused(app.test_client(), token)
+        assert_refused(client, token)
 
 
 def test_no_typ_check_by_default(provider: Provider) -> None:
-    app, _, _ = build(provider)
-    assert_ok(app.test_client(), provider.token("k1", typ=None))
+    _, client, _ = build(provider)
+    assert_ok(client, provider.token("k1", typ=None))
 
 
 @pytest.mark.parametrize("header", ["jku", "x5u"])
 def test_key_url_headers_are_never_fetched(provider: Provider, header: str) -> None:
-    app, _, _ = build(provider)
-    client = app.test_client()
+    _, client, _ = build(provider)
     assert_ok(client, provider.token("k1"))
     attacker = provider.spare_key()
     evil = provider.base + "/evil.json"
@@ -381,31 +373,30 @@ def test_key_url_headers_are_never_fetched(provider: Provider, header: str) -> N
 
 
 def test_embedded_jwk_header_is_not_trusted(provider: Provider) -> None:
-    app, _, _ = build(provider)
+    _, client, _ = build(provider)
     attacker = provider.spare_key()
     embedded = RSAAlgorithm.to_jwk(attacker.public_key(), as_dict=True)
-    assert_refused(app.test_client(), provider.token("k1", key=attacker, headers={"jwk": embedded}))
+    assert_refused(client, provider.token("k1", key=attacker, headers={"jwk": embedded}))
 
 
 def test_token_without_kid_is_invalid(provider: Provider) -> None:
-    app, _, _ = build(provider)
-    assert_refused(app.test_client(), provider.token(None, key=provider.keys["k1"]))
+    _, client, _ = build(provider)
+    assert_refused(client, provider.token(None, key=provider.keys["k1"]))
 
 
 def test_hmac_token_naming_a_published_kid_is_invalid(provider: Provider) -> None:
-    app, _, _ = build(provider)
+    _, client, _ = build(provider)
     now = int(time.time())
     claims = {"iss": provider.issuer, "aud": AUDIENCE, "sub": "user-1", "exp": now + 60}
     token = jwt.encode(claims, "k" * 64, algorithm="HS256", headers={"kid": "k1"})
-    assert_refused(app.test_client(), token)
+    assert_refused(client, token)
 
 
 # -- issue #9 item 14, issue #11: a key published after the last fetch ---------------------------
 
 
 def test_key_published_after_the_last_fetch_is_accepted_at_once(provider: Provider) -> None:
-    app, _, _ = build(provider)  # default cooldown: 30 s, and the clock does not move
-    client = app.test_client()
+    _, client, _ = build(provider)  # default cooldown: 30 s, and the clock does not move
     assert_ok(client, provider.token("k1"))
     provider.add_key("k2")  # a routine rotation, right after our fetch
     assert_ok(client, provider.token("k2"))
@@ -418,8 +409,7 @@ def test_key_published_after_the_last_fetch_is_accepted_at_once(provider: Provid
 
 
 def test_scheduled_refresh_does_not_use_the_unknown_kid_allowance(provider: Provider) -> None:
-    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=60, AUTHGATE_JWKS_COOLDOWN=30)
-    client = app.test_client()
+    _, client, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=60, AUTHGATE_JWKS_COOLDOWN=30)
     assert_ok(client, provider.token("k1", jti="a"))
     clock.offset = 61
     assert_ok(client, provider.token("k1", jti="b"))  # stale: the scheduled refresh
@@ -431,8 +421,7 @@ def test_scheduled_refresh_does_not_use_the_unknown_kid_allowance(provider: Prov
 
 def test_failed_fetches_are_retried_at_most_once_per_cooldown(provider: Provider) -> None:
     provider.override = (500, b"{}")
-    app, _, clock = build(provider, AUTHGATE_JWKS_COOLDOWN=30)
-    client = app.test_client()
+    _, client, clock = build(provider, AUTHGATE_JWKS_COOLDOWN=30)
     stranger = provider.spare_key()
     for i in range(5):
         assert_refused(client, provider.token("k1", jti=f"a{i}"), "auth_unavailable")
@@ -451,8 +440,7 @@ def test_failed_fetches_are_retried_at_most_once_per_cooldown(provider: Provider
 
 
 def test_rekeyed_kid_stops_cached_tokens(provider: Provider) -> None:
-    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
-    client = app.test_client()
+    app, client, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
     old = provider.token("k1")
     assert_ok(client, old)
     assert len(app.extensions["authgate"].tokens.cache) == 1
@@ -495,8 +483,8 @@ def test_added_keys_keep_the_generation(provider: Provider) -> None:
 def test_keys_not_meant_for_verifying_never_verify(provider: Provider, extra: dict[str, t.Any]) -> None:
     entry = {**provider.jwks()["keys"][0], **extra}
     provider.override = (200, json.dumps({"keys": [entry]}).encode())
-    app, _, _ = build(provider)
-    assert_refused(app.test_client(), provider.token("k1"))
+    app, client, _ = build(provider)
+    assert_refused(client, provider.token("k1"))
     assert jwks_client(app).kids == frozenset()
 
 
@@ -504,15 +492,15 @@ def test_key_ops_with_verify_is_used(provider: Provider) -> None:
     entry = {**provider.jwks()["keys"][0], "key_ops": ["verify"]}
     del entry["use"]
     provider.override = (200, json.dumps({"keys": [entry]}).encode())
-    app, _, _ = build(provider)
-    assert_ok(app.test_client(), provider.token("k1"))
+    _, client, _ = build(provider)
+    assert_ok(client, provider.token("k1"))
 
 
 def test_private_members_make_a_key_unusable(provider: Provider) -> None:
     entry = {**provider.jwks()["keys"][0], "d": "AQAB"}
     provider.override = (200, json.dumps({"keys": [entry]}).encode())
-    app, _, _ = build(provider)
-    assert_refused(app.test_client(), provider.token("k1"))
+    _, client, _ = build(provider)
+    assert_refused(client, provider.token("k1"))
 
 
 def test_rsa_key_without_alg_serves_one_rsa_algorithm(provider: Provider) -> None:
@@ -602,8 +590,7 @@ def test_deeply_nested_jwks_document_is_auth_unavailable(provider: Provider) -> 
 
 
 def test_cached_token_of_a_retired_jwks_key_is_refused_after_the_lifespan(provider: Provider) -> None:
-    app, _, clock = build(provider)
-    client = app.test_client()
+    _, client, clock = build(provider)
     old = provider.token("k1")
     assert_ok(client, old)
     del provider.keys["k1"]  # the provider retires the key; nobody presents a new kid
