@@ -37,9 +37,11 @@ from itsdangerous import URLSafeTimedSerializer
 
 from flask_authgate import AuthGate
 from flask_authgate import TokenPair
+from flask_authgate import authorize
 from flask_authgate import current_identity
 from flask_authgate import login_required
 from flask_authgate import refresh_token_required
+from flask_authgate import roles_required
 from flask_authgate.errors import ERRORS
 from flask_authgate.errors import message_for
 from flask_authgate.signed_tokens import SALTS
@@ -286,3 +288,20 @@ def add_async_and_methodview(
         return {"ok": True}
 
     app.add_url_rule("/items", view_func=items.as_view("items"))
+
+
+def add_admin_and_doc_views(app: Flask, admin_methods: cabc.Sequence[str] = ("GET",)) -> None:
+    """The views of a decision-hook test (audit log, metrics): ``/admin`` behind ``roles_required("admin")``
+    (endpoint ``admin``, answering ``{"ok": True}``) and ``/doc/<owner>`` behind ``login_required`` (endpoint
+    ``doc``), where only alice's document exists: anyone else's is a 404 (``authorize(..., hide=True)``)."""
+
+    @app.route("/admin", methods=list(admin_methods))
+    @roles_required("admin")
+    def admin() -> ResponseReturnValue:
+        return {"ok": True}
+
+    @app.get("/doc/<owner>")
+    @login_required
+    def doc(owner: str) -> ResponseReturnValue:
+        authorize(owner == "alice", hide=True)
+        return {"owner": owner}

@@ -17,11 +17,11 @@ import pytest
 from conftest import make_app
 from flask import Flask
 from flask.typing import ResponseReturnValue
+from kit import add_admin_and_doc_views
 from kit import add_async_and_methodview
 
 from flask_authgate import AuthGate
 from flask_authgate import Identity
-from flask_authgate import authorize
 from flask_authgate import login_required
 from flask_authgate import public
 from flask_authgate import roles_required
@@ -85,17 +85,7 @@ def issue(app: Flask, gate: AuthGate, subject: str = "alice", **kwargs: t.Any) -
 def test_one_json_line_per_decision_with_the_documented_fields(lines: Lines) -> None:
     app, gate = audited_app()
 
-    @app.route("/admin", methods=["GET", "DELETE"])
-    @roles_required("admin")
-    def admin() -> ResponseReturnValue:
-        return {"ok": True}
-
-    @app.get("/doc/<owner>")
-    @login_required
-    def doc(owner: str) -> ResponseReturnValue:
-        authorize(owner == "alice", hide=True)
-        return {"owner": owner}
-
+    add_admin_and_doc_views(app, ["GET", "DELETE"])
     client = app.test_client()
     admin_token = issue(app, gate, roles=["admin"])
     plain_token = issue(app, gate)

@@ -24,13 +24,13 @@ from conftest import make_app
 from flask import Flask
 from flask.typing import ResponseReturnValue
 from kit import Items
+from kit import add_admin_and_doc_views
 from kit import add_async_and_methodview
 from kit import in_threads
 
 from flask_authgate import AuthGate
 from flask_authgate import ConfigError
 from flask_authgate import Identity
-from flask_authgate import authorize
 from flask_authgate import login_required
 from flask_authgate import public
 from flask_authgate import roles_required
@@ -158,17 +158,7 @@ def test_allowed_and_each_refusal_is_counted_once_with_its_attributes(meters: Me
             raise RuntimeError("the roles database is down")
         return list(identity.roles)
 
-    @app.get("/admin")
-    @roles_required("admin")
-    def admin() -> ResponseReturnValue:
-        return {"ok": True}
-
-    @app.get("/doc/<owner>")
-    @login_required
-    def doc(owner: str) -> ResponseReturnValue:
-        authorize(owner == "alice", hide=True)  # someone else's document does not exist
-        return {"owner": owner}
-
+    add_admin_and_doc_views(app)  # /admin, and /doc/<owner>, where someone else's document does not exist
     client = app.test_client()
     admin_token = bearer(app, gate, roles=["admin"])
     assert client.get("/admin", headers=admin_token).status_code == 200
