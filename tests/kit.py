@@ -305,3 +305,13 @@ def add_admin_and_doc_views(app: Flask, admin_methods: cabc.Sequence[str] = ("GE
     def doc(owner: str) -> ResponseReturnValue:
         authorize(owner == "alice", hide=True)
         return {"owner": owner}
+
+
+def subject_and_scheme() -> dict[str, t.Any]:
+    """Who got in, and how: ``{"sub": ..., "scheme": ...}`` of the current identity."""
+    return {"sub": current_identity.subject, "scheme": current_identity.scheme}
+
+
+def add_subject_view(app: Flask, path: str = "/me", guard: cabc.Callable[[t.Any], t.Any] = login_required) -> None:
+    """``GET path`` behind ``guard`` (endpoint ``path`` without its slashes), answering :func:`subject_and_scheme`."""
+    app.add_url_rule(path, endpoint=path.strip("/"), view_func=guard(subject_and_scheme))

@@ -22,6 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from idp_server import IdentityProvider
 from jwt.algorithms import RSAAlgorithm
+from kit import add_subject_view
 from kit import b64
 from kit import bearer
 from kit import body
@@ -31,8 +32,6 @@ from kit import in_threads
 from kit import serving
 
 from flask_authgate import AuthError
-from flask_authgate import current_identity
-from flask_authgate import login_required
 from flask_authgate.errors import ERRORS
 from flask_authgate.jwks import JwksClient
 
@@ -154,11 +153,7 @@ def build(provider: Provider, **config: t.Any) -> tuple[Flask, FlaskClient, Cloc
         }
     )
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, t.Any]:
-        return {"sub": current_identity.subject, "scheme": current_identity.scheme}
-
+    add_subject_view(app)
     clock = Clock()
     jwks_client(app).clock = clock
     return app, app.test_client(), clock
