@@ -315,3 +315,12 @@ def subject_and_scheme() -> dict[str, t.Any]:
 def add_subject_view(app: Flask, path: str = "/me", guard: cabc.Callable[[t.Any], t.Any] = login_required) -> None:
     """``GET path`` behind ``guard`` (endpoint ``path`` without its slashes), answering :func:`subject_and_scheme`."""
     app.add_url_rule(path, endpoint=path.strip("/"), view_func=guard(subject_and_scheme))
+
+
+def seeded_example_db(folder: pathlib.Path) -> pathlib.Path:
+    """``folder/template.sqlite``: the example app's demo database, seeded (slow: the passwords are hashed)."""
+    from example_app import db
+
+    path = folder / "template.sqlite"
+    db.seed(str(path))
+    return path

@@ -23,11 +23,11 @@ import pytest
 from conftest import free_port
 from flask import Flask
 from kit import chromium
+from kit import seeded_example_db
 from kit import serving
 from werkzeug.serving import make_server
 
 from example_app import create_app
-from example_app import db
 from example_app import gate
 from flask_authgate.dpop import access_token_hash
 from flask_authgate.dpop import jwk_thumbprint
@@ -54,9 +54,8 @@ def browser() -> cabc.Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    path = tmp_path_factory.mktemp("browser-db") / "template.sqlite"
-    db.seed(str(path))
-    return path
+    """Seeded once, copied for each test."""
+    return seeded_example_db(tmp_path_factory.mktemp("browser-db"))
 
 
 @pytest.fixture
