@@ -25,8 +25,6 @@ Usage: ``python bench/memory.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 import tracemalloc
@@ -34,13 +32,13 @@ import typing as t
 
 import jwt
 from flask import Flask
+from results_file import write_results
 
 from flask_authgate import AuthGate
 from flask_authgate.revocation import MemoryStore
 from flask_authgate.tokens import MAX_CACHED_TOKEN
 from flask_authgate.tokens import TokenService
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 SECRET = "memory-" + "k" * 57
 MiB = 1024 * 1024
 
@@ -188,10 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nabout {res_real['bytes_per_entry']:,} bytes per cached entry ({res_real['token_length']}-character tokens)"
     )
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, time.strftime("memory-%Y%m%d-%H%M%S.json"))
-    with open(path, "w") as f:
-        json.dump(results, f, indent=2)
+    path = write_results(results, "memory")
     print(f"results: {path}", file=sys.stderr)
     return 0
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import os
 import sys
@@ -50,7 +49,7 @@ from keys import make_keys
 from keys import mint
 from report import case_rows
 from report import machine
-from run import RESULTS
+from results_file import write_results
 from timing import Case
 from timing import Entry
 from timing import run_case
@@ -215,10 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\ncollection (a Prometheus scrape) after {c['decisions']} decisions: {c['scrape_ms']:.1f} ms, "
             f"{c['per_decision_us']:.2f} µs per decision (empty scrape {c['empty_scrape_ms']:.2f} ms)"
         )
-        os.makedirs(RESULTS, exist_ok=True)
-        path = args.output or os.path.join(RESULTS, time.strftime("metrics-%Y%m%d-%H%M%S.json"))
-        with open(path, "w") as f:
-            json.dump(results, f, indent=2)
+        path = write_results(results, "metrics", args.output)
         print(f"results: {path}", file=sys.stderr)
     finally:
         provider.shutdown()

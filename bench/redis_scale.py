@@ -48,8 +48,7 @@ import fixtures  # noqa: E402  (bench/fixtures.py: RedisServer)
 import keys as material  # noqa: E402  (bench/keys.py: keys, tokens, environs)
 import throughput  # noqa: E402  (bench/throughput.py: gunicorn + wrk)
 import timing  # noqa: E402  (bench/timing.py: WSGI timing)
-
-RESULTS = os.path.join(HERE, "results")
+from results_file import write_results  # noqa: E402  (bench/results_file.py)
 
 SECRET = throughput.SECRET
 
@@ -434,10 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             back = r.get("back_s", r.get("back_after_kill_s"))
             print(f"| {name} | {r['to_first_503_s']} s | {back} s |")
     print("\ntargets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in targets.items()))
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, time.strftime("redis-scale-%Y%m%d-%H%M%S.json"))
-    with open(path, "w") as f:
-        json.dump(out, f, indent=2)
+    path = write_results(out, "redis-scale")
     print(f"results: {path}", file=sys.stderr)
     return 0 if all(targets.values()) else 1
 

@@ -38,7 +38,6 @@ import collections.abc as cabc
 import cProfile
 import functools
 import gc
-import json
 import os
 import pstats
 import sys
@@ -59,14 +58,13 @@ from report import machine
 from report import markdown
 from report import targets
 from report import us
+from results_file import write_results
 from timing import call
 from timing import run_case
 from timing import run_micro
 from timing import time_batch
 
 warnings.simplefilter("ignore")  # Authlib's deprecation notices are not what we measure
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def internals(bench: Bench) -> dict[str, float]:
@@ -187,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         results["elapsed_s"] = round(time.time() - started, 1)
         results["machine"]["load_average_after"] = os.getloadavg()
         print(markdown(results))
-        os.makedirs(RESULTS, exist_ok=True)
-        path = args.output or os.path.join(RESULTS, time.strftime("run-%Y%m%d-%H%M%S.json"))
-        with open(path, "w") as f:
-            json.dump(results, f, indent=2)
+        path = write_results(results, "run", args.output)
         print(f"results: {path} ({results['elapsed_s']} s)", file=sys.stderr)
     finally:
         bench.stop()

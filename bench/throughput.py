@@ -24,7 +24,6 @@ is terminated at the end). Results also go to ``bench/results/throughput-<time>.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -36,8 +35,9 @@ import typing as t
 import urllib.error
 import urllib.request
 
+from results_file import write_results
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(HERE, "results")
 SECRET = "throughput-" + "k" * 53  # the workers and this process must agree on the key
 BODY = {"ok": True, "items": [1, 2, 3]}
 
@@ -183,10 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| `/open` (unguarded) | {best['open']:.0f} |")
     print(f'| `/protected` (`@roles_required("admin")`, repeated token) | {best["protected"]:.0f} |')
     print(f"\nprotected / unguarded = **{ratio:.3f}** (target ≥ 0.85: {'met' if ratio >= 0.85 else 'NOT met'})")
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, time.strftime("throughput-%Y%m%d-%H%M%S.json"))
-    with open(path, "w") as f:
-        json.dump(summary, f, indent=2)
+    path = write_results(summary, "throughput")
     print(f"results: {path}", file=sys.stderr)
     return 0
 

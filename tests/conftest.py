@@ -1,13 +1,10 @@
-"""Shared fixtures: app factory, token formats, a real redis-server on loopback."""
+"""Shared fixtures: app factory, token formats; the plugins below add real servers on loopback."""
 
 from __future__ import annotations
 
 import collections.abc as cabc
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 import typing as t
 
@@ -18,7 +15,8 @@ from flask.testing import FlaskClient
 
 from flask_authgate import AuthGate
 
-pytest_plugins = ["redis_servers"]  # real Redis topologies: AOF, Sentinel, Cluster
+#: real Redis topologies (AOF, Sentinel, Cluster), and a real OAuth 2.0 / OpenID provider (``idp``)
+pytest_plugins = ["redis_servers", "idp_server"]
 
 SECRET = "s" * 64
 OTHER_SECRET = "o" * 64
@@ -87,75 +85,3 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
-
-
-class RedisServer:
-    """A real ``redis-server`` on a free loopback port; can be stopped and started again."""
-
-    def __init__(self, binary: str) -> None:
-        self.binary = binary
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="authgate-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def flush(self) -> None:
-        import redis
-
-        client = redis.Redis.from_url(self.url)
-        client.flushall()
-        client.close()
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> cabc.Iterator[RedisServer]:
-    """A real redis-server. Outside CI a missing binary skips; in CI it fails."""
-    binary = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
-    )
-    if binary is None:
-        if IN_CI:
-            pytest.fail("redis-server is not installed; .ci/run must install it (apt-get install redis-server)")
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(binary)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> cabc.Iterator[str]:
-    """The URL of a running, empty redis-server (restarted if a test stopped it)."""
-    if redis_server.proc is None:
-        redis_server.start()
-    redis_server.flush()
-    yield redis_server.url
-    if redis_server.proc is None:
-        redis_server.start()

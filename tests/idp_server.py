@@ -28,6 +28,7 @@ import threading
 import time
 import typing as t
 
+import pytest
 from flask import Flask
 from flask import Response
 from flask import request
@@ -134,6 +135,16 @@ class OpaqueToken(TokenMixin):  # type: ignore[misc]
         return self.revoked
 
 
+class _Url:
+    """A provider address: its base URL (``http://127.0.0.1:<port>``) and then ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __get__(self, provider: IdentityProvider, owner: type | None = None) -> str:
+        return provider.base + self.path
+
+
 class IdentityProvider:
     """A real authorization server on ``127.0.0.1``.
 
@@ -205,17 +216,9 @@ class IdentityProvider:
     def issuer(self) -> str:
         return self.base + self.issuer_path + ("/" if self.trailing_slash else "")
 
-    @property
-    def jwks_url(self) -> str:
-        return self.base + "/jwks"
-
-    @property
-    def introspection_url(self) -> str:
-        return self.base + "/introspect"
-
-    @property
-    def token_url(self) -> str:
-        return self.base + "/token"
+    jwks_url = _Url("/jwks")
+    introspection_url = _Url("/introspect")
+    token_url = _Url("/token")
 
     @property
     def oidc_path(self) -> str:
@@ -232,6 +235,11 @@ class IdentityProvider:
     def reset_counts(self) -> None:
         with self._lock:
             self._requests.clear()
+
+    def reset(self) -> None:
+        """Answer every path normally again, with every request count back at zero."""
+        self.overrides.clear()
+        self.reset_counts()
 
     def override(self, path: str, answer: Override | None) -> None:
         """Answer ``path`` with ``answer`` (``None``: answer normally again)."""
@@ -425,3 +433,27 @@ class IdentityProvider:
             return t.cast(Response, server.create_endpoint_response(IntrospectionEndpoint.ENDPOINT_NAME))
 
         return app
+
+
+# -- fixtures (a plugin: ``pytest_plugins`` in conftest.py) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def idp_options() -> dict[str, t.Any]:
+    """The keyword arguments of the module's :class:`IdentityProvider`; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def idp_server(idp_options: dict[str, t.Any]) -> cabc.Iterator[IdentityProvider]:
+    """One running provider for the whole module, with one RSA key, ``k1``."""
+    with IdentityProvider(**idp_options) as provider:
+        provider.add_key("k1")
+        yield provider
+
+
+@pytest.fixture
+def idp(idp_server: IdentityProvider) -> IdentityProvider:
+    """The module's provider, answering normally and with its request counts at zero."""
+    idp_server.reset()
+    return idp_server

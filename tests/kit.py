@@ -7,27 +7,49 @@ another copy in the test file.
 from __future__ import annotations
 
 import base64
+import collections.abc as cabc
+import contextlib
+import functools
 import hashlib
 import hmac
 import json
+import os
 import pathlib
+import socketserver
+import subprocess
+import sys
+import threading
+import time
 import typing as t
+import urllib.error
+import urllib.request
 from http import HTTPStatus
 
+import pytest
+from conftest import IN_CI
 from conftest import SECRET
 from conftest import make_app
 from flask import Blueprint
 from flask import Flask
 from flask.testing import FlaskClient
+from flask.typing import ResponseReturnValue
+from flask.views import MethodView
 from itsdangerous import URLSafeTimedSerializer
 
 from flask_authgate import AuthGate
+from flask_authgate import TokenPair
+from flask_authgate import authorize
 from flask_authgate import current_identity
 from flask_authgate import login_required
+from flask_authgate import refresh_token_required
+from flask_authgate import roles_required
 from flask_authgate.errors import ERRORS
 from flask_authgate.errors import message_for
 from flask_authgate.signed_tokens import SALTS
 from flask_authgate.signed_tokens import SIGNER_KWARGS
+
+if t.TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 #: Debian's Chromium and the flags it needs here (Playwright's own download does not work offline).
 CHROMIUM = "/usr/bin/chromium"
@@ -224,3 +246,185 @@ def noted(ran: list[str], name: str, reply: t.Callable[[], t.Any] | None = None)
 def subject_json() -> dict[str, str]:
     """A view's JSON body: ``{"sub": <the current identity's subject>}``."""
     return {"sub": current_identity.subject}
+
+
+# -- routes, clocks, threads and loopback servers many test files share (dups-b) ----------------
+
+
+class OffsetClock:
+    """Wall-clock time plus ``offset``, which the test moves forward (``clock.offset = 70``)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def add_refresh_route(app: Flask, gate: AuthGate, path: str = "/refresh") -> None:
+    """``POST path``: the refresh endpoint pattern, answering with ``gate.rotate_refresh_token()``."""
+
+    @refresh_token_required
+    def rotate() -> TokenPair:
+        return gate.rotate_refresh_token()
+
+    app.add_url_rule(path, endpoint=f"kit-refresh:{path}", view_func=rotate, methods=["POST"])
+
+
+def identity_summary(**extra: t.Any) -> dict[str, t.Any]:
+    """What a test's ``/me`` view answers: the current subject, its sorted roles and scopes, and ``extra``."""
+    return {
+        "sub": current_identity.subject,
+        "roles": sorted(current_identity.roles),
+        "scopes": sorted(current_identity.scopes),
+        **extra,
+    }
+
+
+def in_threads(n: int, work: cabc.Callable[[int], t.Any]) -> list[t.Any]:
+    """``work(i)`` for ``i`` in ``range(n)``, on ``n`` threads released together; each result or exception."""
+    barrier = threading.Barrier(n)
+    results: list[t.Any] = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # returned, for the test to check
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    return results
+
+
+def http_json(
+    url: str, token: str | None = None, *, method: str = "GET", timeout: float = 30
+) -> tuple[int, dict[str, t.Any]]:
+    """A real HTTP request (``token`` as a bearer token): the status and the JSON body, error or not."""
+    request = urllib.request.Request(url, method=method, headers=bearer(token) if token is not None else {})  # noqa: S310 - a loopback URL built by the test
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, json.loads(err.read())
+
+
+#: The repository's root: the working directory of the subprocesses below.
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def python_m(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` with this interpreter, in :data:`ROOT`, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=check
+    )
+
+
+@contextlib.contextmanager
+def in_background(target: cabc.Callable[[], object], stop: cabc.Callable[[], object]) -> cabc.Iterator[None]:
+    """``target()`` on a daemon thread for the ``with`` block; then ``stop()``, and the thread joined."""
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop()
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(server: socketserver.TCPServer) -> cabc.Iterator[str]:
+    """``server`` answering on a thread for the ``with`` block, then shut down and closed; yields its base URL."""
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    with in_background(functools.partial(server.serve_forever, poll_interval=0.05), stop):
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def chromium() -> cabc.Iterator[Browser]:
+    """Debian's Chromium through Playwright, for a module's ``browser`` fixture (``yield from chromium()``).
+
+    A missing binary skips the test outside CI and fails it in CI.
+    """
+    if not os.path.exists(CHROMIUM):
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run must install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Items(MethodView):
+    """A class-based view: ``GET`` (behind ``login_required``, in ``decorators``) answers ``{"ok": True}``."""
+
+    decorators: t.ClassVar[list[t.Any]] = [login_required]
+
+    def get(self) -> ResponseReturnValue:
+        return {"ok": True}
+
+
+def add_async_and_methodview(
+    app: Flask, guard: cabc.Callable[[t.Any], t.Any] = login_required, items: type[MethodView] = Items
+) -> None:
+    """The two other kinds of view, for a guard's test: ``/async`` (an ``async def`` behind ``guard``,
+    endpoint ``async_view``) and ``/items`` (``items``, a :class:`MethodView`, endpoint ``items``);
+    both answer ``{"ok": True}``."""
+
+    @app.get("/async")
+    @guard
+    async def async_view() -> ResponseReturnValue:
+        return {"ok": True}
+
+    app.add_url_rule("/items", view_func=items.as_view("items"))
+
+
+def add_admin_and_doc_views(app: Flask, admin_methods: cabc.Sequence[str] = ("GET",)) -> None:
+    """The views of a decision-hook test (audit log, metrics): ``/admin`` behind ``roles_required("admin")``
+    (endpoint ``admin``, answering ``{"ok": True}``) and ``/doc/<owner>`` behind ``login_required`` (endpoint
+    ``doc``), where only alice's document exists: anyone else's is a 404 (``authorize(..., hide=True)``)."""
+
+    @app.route("/admin", methods=list(admin_methods))
+    @roles_required("admin")
+    def admin() -> ResponseReturnValue:
+        return {"ok": True}
+
+    @app.get("/doc/<owner>")
+    @login_required
+    def doc(owner: str) -> ResponseReturnValue:
+        authorize(owner == "alice", hide=True)
+        return {"owner": owner}
+
+
+def subject_and_scheme() -> dict[str, t.Any]:
+    """Who got in, and how: ``{"sub": ..., "scheme": ...}`` of the current identity."""
+    return {"sub": current_identity.subject, "scheme": current_identity.scheme}
+
+
+def add_subject_view(app: Flask, path: str = "/me", guard: cabc.Callable[[t.Any], t.Any] = login_required) -> None:
+    """``GET path`` behind ``guard`` (endpoint ``path`` without its slashes), answering :func:`subject_and_scheme`."""
+    app.add_url_rule(path, endpoint=path.strip("/"), view_func=guard(subject_and_scheme))
+
+
+def seeded_example_db(folder: pathlib.Path) -> pathlib.Path:
+    """``folder/template.sqlite``: the example app's demo database, seeded (slow: the passwords are hashed)."""
+    from example_app import db
+
+    path = folder / "template.sqlite"
+    db.seed(str(path))
+    return path

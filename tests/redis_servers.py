@@ -77,7 +77,23 @@ def redis_cli(port: int, *args: str, password: str | None = None) -> str:
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=20, check=True).stdout
 
 
-class Server:
+_C = t.TypeVar("_C", bound="_Cleaned")
+
+
+class _Cleaned:
+    """A context manager: the ``with`` block ends with :meth:`cleanup`."""
+
+    def cleanup(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+class Server(_Cleaned):
     """One ``redis-server`` (or sentinel) process that can be killed, paused and restarted."""
 
     def __init__(self, args: list[str], *, sentinel: bool = False, port: int | None = None) -> None:
@@ -139,7 +155,7 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class Sentinels:
+class Sentinels(_Cleaned):
     """A primary, a replica and ``count`` sentinels watching ``service``."""
 
     service = "authgate"
@@ -183,7 +199,7 @@ class Sentinels:
             server.cleanup()
 
 
-class Cluster:
+class Cluster(_Cleaned):
     """Three primaries, no replicas, made into a cluster by ``redis-cli --cluster create``."""
 
     def __init__(self) -> None:
@@ -214,16 +230,51 @@ class Cluster:
             node.cleanup()
 
 
+class RedisServer(Server):
+    """A real ``redis-server`` without persistence on a free loopback port; can be stopped and started again."""
+
+    def __init__(self) -> None:
+        super().__init__(["--save", "", "--appendonly", "no"])
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def flush(self) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        client.flushall()
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> cabc.Iterator[RedisServer]:
+    """A real redis-server. Outside CI a missing binary skips; in CI it fails."""
+    binary("redis-server")
+    with RedisServer() as server:
+        server.start()
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> cabc.Iterator[str]:
+    """The URL of a running, empty redis-server (restarted if a test stopped it)."""
+    if redis_server.proc is None:
+        redis_server.start()
+    redis_server.flush()
+    yield redis_server.url
+    if redis_server.proc is None:
+        redis_server.start()
+
+
 @pytest.fixture(scope="session")
 def aof_server() -> cabc.Iterator[Server]:
     """One redis-server with ``appendonly yes`` (``appendfsync always``), restartable from its AOF."""
     binary("redis-server")
-    server = Server(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
-    server.start()
-    try:
+    with Server(["--save", "", "--appendonly", "yes", "--appendfsync", "always"]) as server:
+        server.start()
         yield server
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture
@@ -239,19 +290,13 @@ def aof_url(aof_server: Server) -> str:
 def sentinels() -> cabc.Iterator[Sentinels]:
     """A fresh primary + replica + sentinel (a failover test changes which is the primary)."""
     binary("redis-sentinel")
-    setup = Sentinels(password="sentinel-secret-pw")
-    try:
+    with Sentinels(password="sentinel-secret-pw") as setup:
         yield setup
-    finally:
-        setup.cleanup()
 
 
 @pytest.fixture(scope="session")
 def cluster() -> cabc.Iterator[Cluster]:
     binary("redis-server")
     binary("redis-cli")
-    setup = Cluster()
-    try:
+    with Cluster() as setup:
         yield setup
-    finally:
-        setup.cleanup()

@@ -10,11 +10,12 @@ import typing as t
 import pytest
 from conftest import make_app
 from flask import Flask
+from kit import add_subject_view
 from kit import body
+from kit import subject_and_scheme
 
 from flask_authgate import AuthGate
 from flask_authgate import Identity
-from flask_authgate import current_identity
 from flask_authgate import generate_api_key
 from flask_authgate import hash_api_key
 from flask_authgate import login_required
@@ -81,16 +82,13 @@ def build(token_format: str = "jwt", *, loader: t.Any = load_key, **config: t.An
     app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format, **config})
     gate.api_key_loader(loader)
 
-    @app.get("/reports")
-    @login_required
-    def reports() -> dict[str, t.Any]:
-        return {"sub": current_identity.subject, "scheme": current_identity.scheme}
+    add_subject_view(app, "/reports")
 
     @app.get("/async-reports")
     @login_required
     async def async_reports() -> dict[str, t.Any]:
         await asyncio.sleep(0)
-        return {"sub": current_identity.subject, "scheme": current_identity.scheme}
+        return subject_and_scheme()
 
     @app.get("/cached")
     @login_required

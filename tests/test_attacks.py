@@ -16,7 +16,6 @@ import inspect
 import itertools
 import json
 import secrets
-import threading
 import time
 import typing as t
 from http import HTTPStatus
@@ -33,6 +32,7 @@ from flask import Flask
 from flask.typing import ResponseReturnValue
 from itsdangerous import URLSafeTimedSerializer
 from jwt.algorithms import RSAAlgorithm
+from kit import serving
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
@@ -289,33 +289,25 @@ def test_unknown_crit() -> None:
 
 
 class JwksServer:
-    """A real HTTP server on loopback serving a JWK Set (or anything) and counting its hits."""
+    """A WSGI app serving a JWK Set (or anything) at ``url`` and counting its hits."""
 
     def __init__(self) -> None:
         self.doc: t.Any = {"keys": []}
         self.hits = 0
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/jwks.json"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self.url = ""
 
-    def _app(self, environ: dict[str, t.Any], start_response: t.Any) -> cabc.Iterable[bytes]:
+    def __call__(self, environ: dict[str, t.Any], start_response: t.Any) -> cabc.Iterable[bytes]:
         self.hits += 1
         return Response(json.dumps(self.doc), mimetype="application/json")(environ, start_response)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def jwks_server() -> cabc.Iterator[JwksServer]:
+    """The JWK Set on a real threaded server on loopback."""
     server = JwksServer()
-    try:
+    with serving(make_server("127.0.0.1", 0, server, threaded=True)) as base:
+        server.url = base + "/jwks.json"
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ import pytest
 from conftest import make_app
 from flask import Flask
 from flask.typing import ResponseReturnValue
-from flask.views import MethodView
+from kit import add_admin_and_doc_views
+from kit import add_async_and_methodview
 
 from flask_authgate import AuthGate
 from flask_authgate import Identity
-from flask_authgate import authorize
 from flask_authgate import login_required
 from flask_authgate import public
 from flask_authgate import roles_required
@@ -85,17 +85,7 @@ def issue(app: Flask, gate: AuthGate, subject: str = "alice", **kwargs: t.Any) -
 def test_one_json_line_per_decision_with_the_documented_fields(lines: Lines) -> None:
     app, gate = audited_app()
 
-    @app.route("/admin", methods=["GET", "DELETE"])
-    @roles_required("admin")
-    def admin() -> ResponseReturnValue:
-        return {"ok": True}
-
-    @app.get("/doc/<owner>")
-    @login_required
-    def doc(owner: str) -> ResponseReturnValue:
-        authorize(owner == "alice", hide=True)
-        return {"owner": owner}
-
+    add_admin_and_doc_views(app, ["GET", "DELETE"])
     client = app.test_client()
     admin_token = issue(app, gate, roles=["admin"])
     plain_token = issue(app, gate)
@@ -255,18 +245,7 @@ def test_async_and_methodview_views_and_a_503(lines: Lines) -> None:
             raise ConnectionError("db password=hunter2 at 10.9.9.9")  # its text must never be logged here
         return {"name": identity.subject}
 
-    @app.get("/async")
-    @login_required
-    async def async_view() -> ResponseReturnValue:
-        return {"ok": True}
-
-    class Items(MethodView):
-        decorators: t.ClassVar[list[t.Any]] = [login_required]
-
-        def get(self) -> ResponseReturnValue:
-            return {"ok": True}
-
-    app.add_url_rule("/items", view_func=Items.as_view("items"))
+    add_async_and_methodview(app)
     client = app.test_client()
     auth = {"Authorization": f"Bearer {issue(app, gate)}"}
     assert client.get("/async", headers=auth).status_code == 200

@@ -13,25 +13,21 @@ from __future__ import annotations
 import base64
 import collections.abc as cabc
 import json
-import os
 import pathlib
 import shutil
-import threading
 import time
 import typing as t
 
 import jwt
 import pytest
-from conftest import IN_CI
 from conftest import free_port
 from flask import Flask
-from kit import CHROMIUM
-from kit import CHROMIUM_ARGS as ARGS
-from werkzeug.serving import BaseWSGIServer
+from kit import chromium
+from kit import seeded_example_db
+from kit import serving
 from werkzeug.serving import make_server
 
 from example_app import create_app
-from example_app import db
 from example_app import gate
 from flask_authgate.dpop import access_token_hash
 from flask_authgate.dpop import jwk_thumbprint
@@ -53,26 +49,13 @@ class LiveApp(t.NamedTuple):
 
 @pytest.fixture(scope="module")
 def browser() -> cabc.Iterator[Browser]:
-    """Debian's Chromium; a missing binary skips outside CI and fails in CI."""
-    if not os.path.exists(CHROMIUM):
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing; .ci/run must install Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    yield from chromium()
 
 
 @pytest.fixture(scope="session")
 def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    path = tmp_path_factory.mktemp("browser-db") / "template.sqlite"
-    db.seed(str(path))
-    return path
+    """Seeded once, copied for each test."""
+    return seeded_example_db(tmp_path_factory.mktemp("browser-db"))
 
 
 @pytest.fixture
@@ -81,16 +64,8 @@ def live(tmp_path: pathlib.Path, seeded_template: pathlib.Path) -> cabc.Iterator
     path = tmp_path / "example.sqlite"
     shutil.copy(seeded_template, path)
     app = create_app({"DATABASE": str(path), "SECRET_KEY": SECRET})
-    port = free_port()
-    server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield LiveApp(app, f"http://127.0.0.1:{port}")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(make_server("127.0.0.1", free_port(), app, threaded=True)) as url:
+        yield LiveApp(app, url)
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 import time
 import typing as t
@@ -15,11 +13,13 @@ from click.testing import Result
 from conftest import SECRET
 from conftest import make_app
 from flask import Flask
+from kit import add_refresh_route
 from kit import bearer
 from kit import body
+from kit import identity_summary
+from kit import python_m
 
 from flask_authgate import AuthGate
-from flask_authgate import TokenPair
 from flask_authgate import current_identity
 from flask_authgate import fresh_login_required
 from flask_authgate import login_required
@@ -34,22 +34,14 @@ def build(token_format: str, store: str = "memory") -> tuple[Flask, AuthGate]:
     @app.get("/me")
     @login_required
     def me() -> dict[str, t.Any]:
-        return {
-            "sub": current_identity.subject,
-            "roles": sorted(current_identity.roles),
-            "scopes": sorted(current_identity.scopes),
-            "lifetime": current_identity.claims["exp"] - int(current_identity.claims["iat"]),
-        }
+        return identity_summary(lifetime=current_identity.claims["exp"] - int(current_identity.claims["iat"]))
 
     @app.post("/refresh")
     @refresh_token_required
     def refresh() -> dict[str, str]:
         return {"sub": current_identity.subject, "type": current_identity.token_type}
 
-    @app.post("/rotate")
-    @refresh_token_required
-    def rotate() -> TokenPair:
-        return gate.rotate_refresh_token()
+    add_refresh_route(app, gate, "/rotate")
 
     @app.post("/password")
     @fresh_login_required
@@ -215,14 +207,7 @@ def test_revoke_from_another_process_through_redis(tmp_path: Path, redis_url: st
         )
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "cliapp", "authgate", "revoke", token],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = python_m("flask", "--app", "cliapp", "authgate", "revoke", token, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("revoked jti ")
     assert done.stderr == ""

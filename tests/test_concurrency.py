@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import concurrent.futures
-import json
 import threading
 import time
 import typing as t
-import urllib.error
-import urllib.request
 
 import pytest
 from conftest import make_app
 from flask import Flask
 from flask.typing import ResponseReturnValue
+from kit import http_json
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server
 
@@ -83,18 +81,6 @@ def serve() -> cabc.Iterator[cabc.Callable[[Flask], str]]:
         assert not thread.is_alive()
 
 
-def fetch(url: str, token: str | None) -> tuple[int, dict[str, t.Any]]:
-    request = urllib.request.Request(url)  # noqa: S310 - a loopback http URL built by the test
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, json.loads(err.read())
-
-
 def test_each_response_names_its_own_caller(token_format: str, serve: cabc.Callable[[Flask], str]) -> None:
     app, tokens = concurrency_app(token_format)
     base = serve(app)
@@ -108,7 +94,7 @@ def test_each_response_names_its_own_caller(token_format: str, serve: cabc.Calla
     def one(step: tuple[str, str | None]) -> tuple[tuple[str, str | None], int, dict[str, t.Any]]:
         path, who = step
         token = tokens[who] if who in tokens else ("x.y.z" if who == "bad" else None)
-        status, body = fetch(base + path, token)
+        status, body = http_json(base + path, token)
         return step, status, body
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=THREADS) as pool:

@@ -15,21 +15,19 @@ import http.server
 import os
 import pathlib
 import re
-import subprocess
-import sys
-import threading
 import typing as t
 
 import pytest
 from conftest import IN_CI
-from kit import CHROMIUM
-from kit import CHROMIUM_ARGS as ARGS
+from kit import ROOT
+from kit import chromium
+from kit import python_m
+from kit import serving
 
 if t.TYPE_CHECKING:
     from playwright.sync_api import Browser
     from playwright.sync_api import Request
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "docs"
 
 
@@ -49,15 +47,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         _need(module)
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = python_m("mkdocs", "build", "--strict", "--site-dir", str(out), env=env, timeout=300, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "WARNING" not in output, output
@@ -129,15 +119,8 @@ def test_changelog_and_architecture_pages(site: pathlib.Path) -> None:
 @pytest.fixture(scope="module")
 def site_url(site: pathlib.Path) -> cabc.Iterator[str]:
     handler = functools.partial(_QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        yield url
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -147,19 +130,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser() -> cabc.Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing; .ci/run must install Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} is not installed")
     _need("playwright")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    yield from chromium()
 
 
 @pytest.mark.browser

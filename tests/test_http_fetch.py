@@ -20,6 +20,7 @@ from idp_server import RS_CLIENT_ID
 from idp_server import RS_CLIENT_SECRET
 from idp_server import IdentityProvider
 from idp_server import Override
+from kit import in_background
 
 from flask_authgate._http import FetchError
 from flask_authgate._http import basic_credentials
@@ -27,19 +28,6 @@ from flask_authgate._http import fetch_json
 from flask_authgate._http import is_http_url
 from flask_authgate._http import json_depth_ok
 from flask_authgate._http import parse_json_object
-
-
-@pytest.fixture(scope="module")
-def idp() -> cabc.Iterator[IdentityProvider]:
-    with IdentityProvider() as provider:
-        provider.add_key("k1")
-        yield provider
-
-
-@pytest.fixture(autouse=True)
-def _clean(idp: IdentityProvider) -> None:
-    idp.overrides.clear()
-    idp.reset_counts()
 
 
 def reason(url: str, **kwargs: t.Any) -> str:
@@ -171,14 +159,12 @@ def slowloris() -> cabc.Iterator[str]:
                     except OSError:
                         break
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}/x"
-    finally:
+    def shut() -> None:
         stop.set()
         server.close()
-        thread.join(timeout=5)
+
+    with in_background(serve, shut):
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/x"
 
 
 def test_slow_drip_headers_hit_the_total_deadline(slowloris: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import collections.abc as cabc
 import json
 import threading
 import time
@@ -18,6 +17,7 @@ from idp_server import RS_CLIENT_ID
 from idp_server import RS_CLIENT_SECRET
 from idp_server import IdentityProvider
 from idp_server import Override
+from kit import in_threads
 
 from flask_authgate.discovery import Discovery
 from flask_authgate.errors import AuthError
@@ -37,16 +37,8 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def idp() -> cabc.Iterator[IdentityProvider]:
-    with IdentityProvider(issuer_path="/realms/acme") as provider:
-        provider.add_key("k1")
-        yield provider
-
-
-@pytest.fixture(autouse=True)
-def _reset(idp: IdentityProvider) -> None:
-    idp.overrides.clear()
-    idp.reset_counts()
+def idp_options() -> dict[str, t.Any]:
+    return {"issuer_path": "/realms/acme"}
 
 
 def make(idp: IdentityProvider, **kwargs: t.Any) -> Introspector:
@@ -236,32 +228,13 @@ def test_cache_is_bounded_and_keyed_by_digest(idp: IdentityProvider) -> None:
     assert all(len(key) == 32 for key in introspector._cache)
 
 
-def _in_threads(n: int, work: cabc.Callable[[int], t.Any]) -> list[t.Any]:
-    barrier = threading.Barrier(n)
-    results: list[t.Any] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except Exception as exc:  # checked by the test
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=30)
-    return results
-
-
 def test_one_call_per_token_under_concurrency(idp: IdentityProvider) -> None:
     tokens = [idp.opaque_token(sub=f"u{i}") for i in range(4)]
     introspector = make(idp)
     # A slow endpoint: every thread arrives while the first call for its token is in flight.
     idp.latency[PATH] = 0.3
     try:
-        results = _in_threads(24, lambda i: introspector.introspect(tokens[i % 4]).subject)
+        results = in_threads(24, lambda i: introspector.introspect(tokens[i % 4]).subject)
     finally:
         idp.latency.clear()
     assert sorted(set(results)) == ["u0", "u1", "u2", "u3"]
@@ -273,7 +246,7 @@ def test_concurrent_failures_are_shared_not_repeated(idp: IdentityProvider) -> N
     idp.override(PATH, Override(status=500, body=b"{}", delay=0.3))
     introspector = make(idp)
     token = idp.opaque_token()
-    results = _in_threads(12, lambda i: introspector.introspect(token))
+    results = in_threads(12, lambda i: introspector.introspect(token))
     assert all(getattr(r, "error_code", None) == "auth_unavailable" for r in results)
     assert idp.count(PATH) == 1
 

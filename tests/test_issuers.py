@@ -53,8 +53,7 @@ def providers() -> cabc.Iterator[tuple[IdentityProvider, IdentityProvider, Ident
 @pytest.fixture(autouse=True)
 def _reset(providers: tuple[IdentityProvider, ...]) -> None:
     for p in providers:
-        p.reset_counts()
-        p.overrides.clear()
+        p.reset()
 
 
 def entry(issuer: str, **fields: t.Any) -> TrustedIssuer:
@@ -384,90 +383,58 @@ def test_entries_override_each_field() -> None:
     assert one.client_ids == ("app-1", "app-2")
 
 
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        pytest.param("https://a.example", "AUTHGATE_TRUSTED_ISSUERS must be a list of mappings", id="a-string"),
-        pytest.param({"issuer": "https://a.example"}, "must be a list of mappings", id="a-mapping"),
-        pytest.param([], "must not be empty", id="empty"),
-        pytest.param(["https://a.example"], r"AUTHGATE_TRUSTED_ISSUERS\[0\] must be a mapping", id="item-a-string"),
-        pytest.param([{}], r"AUTHGATE_TRUSTED_ISSUERS\[0\]\.issuer is required", id="no-issuer"),
-        pytest.param([{"issuer": ""}], r"\[0\]\.issuer must be a non-empty issuer", id="empty-issuer"),
-        pytest.param([{"issuer": 5}], r"\[0\]\.issuer must be a non-empty issuer", id="issuer-number"),
-        pytest.param([{"issuer": "https://a .example"}], r"\[0\]\.issuer must be", id="issuer-space"),
-        pytest.param(
-            [{"issuer": "https://a.example", "audiences": "x"}],
-            r"AUTHGATE_TRUSTED_ISSUERS\[0\] has unknown field\(s\) \['audiences'\]",
-            id="unknown-field",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example"}, {"issuer": "https://b.example", "audience": 5}],
-            r"AUTHGATE_TRUSTED_ISSUERS\[1\]\.audience must be",
-            id="audience-number",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example", "audience": ["x", ""]}],
-            r"AUTHGATE_TRUSTED_ISSUERS\[0\]\.audience\[1\] must be",
-            id="audience-empty-member",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example"}, {"issuer": "https://a.example"}],
-            r"AUTHGATE_TRUSTED_ISSUERS\[1\]: the issuer 'https://a.example' is already listed as "
-            r"AUTHGATE_TRUSTED_ISSUERS\[0\]",
-            id="duplicate",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example", "jwks_url": "ftp://a.example/jwks"}],
-            r"\[0\]\.jwks_url must be an http:// or https:// URL",
-            id="jwks-ftp",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example", "jwks_url": "https://user:pw@a.example/jwks"}],
-            r"\[0\]\.jwks_url must be",
-            id="jwks-userinfo",
-        ),
-        pytest.param(
-            [{"issuer": "accounts.google.com"}],
-            r"\[0\]\.jwks_url is needed: the issuer 'accounts.google.com' is not an http\(s\) URL",
-            id="not-discoverable",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example", "algorithms": ["HS256"]}],
-            r"\[0\]\.algorithms contains 'HS256'; an outside issuer's keys are public",
-            id="hmac",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example", "algorithms": ["RS256", "none"]}],
-            r"\[0\]\.algorithms contains 'none'",
-            id="none",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example", "algorithms": ["RS257"]}],
-            r"\[0\]\.algorithms contains the unknown algorithm 'RS257'",
-            id="unknown-alg",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example", "algorithms": []}],
-            r"\[0\]\.algorithms must be a non-empty list",
-            id="no-algs",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example", "roles_claim": 5}],
-            r"AUTHGATE_TRUSTED_ISSUERS\[0\]\.roles_claim must be a claim name",
-            id="roles-claim",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example", "scopes_claim": ["scope", ""]}],
-            r"AUTHGATE_TRUSTED_ISSUERS\[0\]\.scopes_claim\[1\] must be",
-            id="scopes-claim",
-        ),
-        pytest.param(
-            [{"issuer": "https://a.example", "client_id": []}],
-            r"\[0\]\.client_id must be",
-            id="client-id",
-        ),
-    ],
-)
+def a_example(**fields: t.Any) -> list[dict[str, t.Any]]:
+    """``AUTHGATE_TRUSTED_ISSUERS`` of one entry, for ``https://a.example``, with ``fields``."""
+    return [{"issuer": "https://a.example", **fields}]
+
+
+#: ``AUTHGATE_TRUSTED_ISSUERS`` values refused at start-up: test id -> (the value, a regex of the ConfigError).
+BAD_TRUSTED_ISSUERS: dict[str, tuple[t.Any, str]] = {
+    "a-string": ("https://a.example", "AUTHGATE_TRUSTED_ISSUERS must be a list of mappings"),
+    "a-mapping": ({"issuer": "https://a.example"}, "must be a list of mappings"),
+    "empty": ([], "must not be empty"),
+    "item-a-string": (["https://a.example"], r"AUTHGATE_TRUSTED_ISSUERS\[0\] must be a mapping"),
+    "no-issuer": ([{}], r"AUTHGATE_TRUSTED_ISSUERS\[0\]\.issuer is required"),
+    "empty-issuer": ([{"issuer": ""}], r"\[0\]\.issuer must be a non-empty issuer"),
+    "issuer-number": ([{"issuer": 5}], r"\[0\]\.issuer must be a non-empty issuer"),
+    "issuer-space": ([{"issuer": "https://a .example"}], r"\[0\]\.issuer must be"),
+    "unknown-field": (
+        a_example(audiences="x"),
+        r"AUTHGATE_TRUSTED_ISSUERS\[0\] has unknown field\(s\) \['audiences'\]",
+    ),
+    "audience-number": (
+        [{"issuer": "https://a.example"}, {"issuer": "https://b.example", "audience": 5}],
+        r"AUTHGATE_TRUSTED_ISSUERS\[1\]\.audience must be",
+    ),
+    "audience-empty-member": (a_example(audience=["x", ""]), r"AUTHGATE_TRUSTED_ISSUERS\[0\]\.audience\[1\] must be"),
+    "duplicate": (
+        [{"issuer": "https://a.example"}, {"issuer": "https://a.example"}],
+        r"AUTHGATE_TRUSTED_ISSUERS\[1\]: the issuer 'https://a.example' is already listed as "
+        r"AUTHGATE_TRUSTED_ISSUERS\[0\]",
+    ),
+    "jwks-ftp": (a_example(jwks_url="ftp://a.example/jwks"), r"\[0\]\.jwks_url must be an http:// or https:// URL"),
+    "jwks-userinfo": (a_example(jwks_url="https://user:pw@a.example/jwks"), r"\[0\]\.jwks_url must be"),
+    "not-discoverable": (
+        [{"issuer": "accounts.google.com"}],
+        r"\[0\]\.jwks_url is needed: the issuer 'accounts.google.com' is not an http\(s\) URL",
+    ),
+    "hmac": (
+        a_example(algorithms=["HS256"]),
+        r"\[0\]\.algorithms contains 'HS256'; an outside issuer's keys are public",
+    ),
+    "none": (a_example(algorithms=["RS256", "none"]), r"\[0\]\.algorithms contains 'none'"),
+    "unknown-alg": (a_example(algorithms=["RS257"]), r"\[0\]\.algorithms contains the unknown algorithm 'RS257'"),
+    "no-algs": (a_example(algorithms=[]), r"\[0\]\.algorithms must be a non-empty list"),
+    "roles-claim": (a_example(roles_claim=5), r"AUTHGATE_TRUSTED_ISSUERS\[0\]\.roles_claim must be a claim name"),
+    "scopes-claim": (
+        a_example(scopes_claim=["scope", ""]),
+        r"AUTHGATE_TRUSTED_ISSUERS\[0\]\.scopes_claim\[1\] must be",
+    ),
+    "client-id": (a_example(client_id=[]), r"\[0\]\.client_id must be"),
+}
+
+
+@pytest.mark.parametrize(("value", "message"), BAD_TRUSTED_ISSUERS.values(), ids=BAD_TRUSTED_ISSUERS.keys())
 def test_bad_trusted_issuers(value: t.Any, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_trusted_issuers(value, defaults=DEFAULTS)

@@ -7,6 +7,7 @@ requests, can rotate its keys, serve bad answers and go down.
 from __future__ import annotations
 
 import collections.abc as cabc
+import contextlib
 import http.server
 import json
 import threading
@@ -21,16 +22,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from idp_server import IdentityProvider
 from jwt.algorithms import RSAAlgorithm
+from kit import add_subject_view
 from kit import b64
 from kit import bearer
 from kit import body
 from kit import error_body
 from kit import guarded_app
+from kit import in_threads
+from kit import serving
 
 from flask_authgate import AuthError
-from flask_authgate import AuthGate
-from flask_authgate import current_identity
-from flask_authgate import login_required
 from flask_authgate.errors import ERRORS
 from flask_authgate.jwks import JwksClient
 
@@ -43,7 +44,7 @@ def key_pool() -> list[rsa.RSAPrivateKey]:
 
 
 class Provider:
-    """A tiny identity provider: a JWKS endpoint and a token minter."""
+    """A tiny identity provider: a JWKS endpoint at ``url`` (its ``override`` answers instead) and a token minter."""
 
     def __init__(self, pool: list[rsa.RSAPrivateKey]) -> None:
         self._pool = list(pool)
@@ -72,19 +73,10 @@ class Provider:
             def log_message(self, format: str, *args: t.Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        self.up = True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/jwks.json"
-
-    @property
-    def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        self._running = contextlib.ExitStack()
+        self.base = self._running.enter_context(serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)))
+        self.url = self.base + "/jwks.json"
+        self.issuer = self.base + "/"
 
     @property
     def fetches(self) -> int:
@@ -125,11 +117,8 @@ class Provider:
         return jwt.encode(payload, signer, algorithm="RS256", headers=head)
 
     def stop(self) -> None:
-        if self.up:
-            self.server.shutdown()
-            self.server.server_close()
-            self._thread.join(timeout=10)
-            self.up = False
+        """Stop answering: the port is closed (a second call does nothing)."""
+        self._running.close()
 
 
 @pytest.fixture
@@ -152,8 +141,9 @@ class Clock:
         return time.monotonic() + self.offset
 
 
-def build(provider: Provider, **config: t.Any) -> tuple[Flask, AuthGate, Clock]:
-    app, gate = make_app(
+def build(provider: Provider, **config: t.Any) -> tuple[Flask, FlaskClient, Clock]:
+    """An app trusting ``provider``'s keys, with a ``/me`` view, its test client, and the JWKS client's clock."""
+    app, _ = make_app(
         {
             "AUTHGATE_JWT_ALGORITHMS": ["RS256"],
             "AUTHGATE_JWKS_URL": provider.url,
@@ -163,14 +153,10 @@ def build(provider: Provider, **config: t.Any) -> tuple[Flask, AuthGate, Clock]:
         }
     )
 
-    @app.get("/me")
-    @login_required
-    def me() -> dict[str, t.Any]:
-        return {"sub": current_identity.subject, "scheme": current_identity.scheme}
-
+    add_subject_view(app)
     clock = Clock()
     jwks_client(app).clock = clock
-    return app, gate, clock
+    return app, app.test_client(), clock
 
 
 def jwks_client(app: Flask) -> JwksClient:
@@ -201,8 +187,8 @@ def assert_refused(client: FlaskClient, token: str, code: str = "token_invalid")
 
 
 def test_provider_tokens_verify(provider: Provider) -> None:
-    app, _, _ = build(provider)
-    assert_ok(app.test_client(), provider.token("k1"))
+    _, client, _ = build(provider)
+    assert_ok(client, provider.token("k1"))
     assert provider.fetches == 1
 
 
@@ -215,22 +201,20 @@ def test_provider_tokens_verify(provider: Provider) -> None:
     ],
 )
 def test_provider_claims_are_checked(provider: Provider, claims: dict[str, t.Any]) -> None:
-    app, _, _ = build(provider)
+    _, client, _ = build(provider)
     code = "token_expired" if "exp" in claims else "token_invalid"
-    assert_refused(app.test_client(), provider.token("k1", **claims), code)
+    assert_refused(client, provider.token("k1", **claims), code)
 
 
 def test_keys_are_cached(provider: Provider) -> None:
-    app, _, _ = build(provider)
-    client = app.test_client()
+    _, client, _ = build(provider)
     for i in range(10):
         assert_ok(client, provider.token("k1", jti=f"t{i}"))
     assert provider.fetches == 1
 
 
 def test_cached_keys_are_refreshed_after_the_lifespan(provider: Provider) -> None:
-    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
-    client = app.test_client()
+    _, client, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
     assert_ok(client, provider.token("k1", jti="a"))
     clock.offset = 301
     assert_ok(client, provider.token("k1", jti="b"))
@@ -238,8 +222,7 @@ def test_cached_keys_are_refreshed_after_the_lifespan(provider: Provider) -> Non
 
 
 def test_unknown_kid_refreshes_at_most_once_per_cooldown(provider: Provider) -> None:
-    app, _, clock = build(provider, AUTHGATE_JWKS_COOLDOWN=60)
-    client = app.test_client()
+    _, client, clock = build(provider, AUTHGATE_JWKS_COOLDOWN=60)
     stranger = provider.spare_key()
     assert_ok(client, provider.token("k1"))
     assert provider.fetches == 1
@@ -253,14 +236,13 @@ def test_unknown_kid_refreshes_at_most_once_per_cooldown(provider: Provider) -> 
 
 
 def test_first_request_with_unknown_kid_costs_one_fetch(provider: Provider) -> None:
-    app, _, _ = build(provider)
-    assert_refused(app.test_client(), provider.token("nope", key=provider.spare_key()))
+    _, client, _ = build(provider)
+    assert_refused(client, provider.token("nope", key=provider.spare_key()))
     assert provider.fetches == 1
 
 
 def test_rotation_at_the_provider_is_picked_up(provider: Provider) -> None:
-    app, _, clock = build(provider)  # default cooldown: 30 s
-    client = app.test_client()
+    _, client, clock = build(provider)  # default cooldown: 30 s
     assert_ok(client, provider.token("k1"))
     provider.add_key("k2")
     clock.offset = 31
@@ -270,8 +252,7 @@ def test_rotation_at_the_provider_is_picked_up(provider: Provider) -> None:
 
 
 def test_dropped_key_empties_the_verified_token_cache(provider: Provider) -> None:
-    app, _, clock = build(provider)
-    client = app.test_client()
+    app, client, clock = build(provider)
     old = provider.token("k1")
     assert_ok(client, old)
     assert len(app.extensions["authgate"].tokens.cache) == 1  # verified once, now cached
@@ -284,8 +265,7 @@ def test_dropped_key_empties_the_verified_token_cache(provider: Provider) -> Non
 
 
 def test_provider_down_keeps_the_cached_keys(provider: Provider) -> None:
-    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
-    client = app.test_client()
+    _, client, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
     assert_ok(client, provider.token("k1", jti="a"))
     provider.add_key("k2")  # published, but we never fetched it
     k2_token = provider.token("k2")
@@ -298,8 +278,8 @@ def test_provider_down_keeps_the_cached_keys(provider: Provider) -> None:
 
 def test_provider_down_from_the_start(provider: Provider) -> None:
     provider.stop()
-    app, _, _ = build(provider)
-    assert_refused(app.test_client(), provider.token("k1"), "auth_unavailable")
+    _, client, _ = build(provider)
+    assert_refused(client, provider.token("k1"), "auth_unavailable")
 
 
 @pytest.mark.parametrize(
@@ -315,8 +295,7 @@ def test_provider_down_from_the_start(provider: Provider) -> None:
     ],
 )
 def test_bad_provider_answers_fail_closed(provider: Provider, answer: tuple[int, bytes]) -> None:
-    app, _, clock = build(provider)
-    client = app.test_client()
+    _, client, clock = build(provider)
     good = provider.token("k1")
     assert_ok(client, good)
     provider.add_key("k2")
@@ -338,8 +317,8 @@ def test_unusable_entries_are_skipped(provider: Provider) -> None:
         good,
     ]
     provider.override = (200, json.dumps({"keys": entries}).encode())
-    app, _, _ = build(provider)
-    assert_ok(app.test_client(), provider.token("k1"))
+    app, client, _ = build(provider)
+    assert_ok(client, provider.token("k1"))
     assert jwks_client(app).kids == frozenset({"k1"})
 
 
@@ -347,8 +326,8 @@ def test_rsa_key_without_alg_uses_the_configured_algorithm(provider: Provider) -
     entry = provider.jwks()["keys"][0]
     del entry["alg"]
     provider.override = (200, json.dumps({"keys": [entry]}).encode())
-    app, _, _ = build(provider)
-    assert_ok(app.test_client(), provider.token("k1"))
+    _, client, _ = build(provider)
+    assert_ok(client, provider.token("k1"))
 
 
 @pytest.mark.parametrize(
@@ -362,27 +341,26 @@ def test_rsa_key_without_alg_uses_the_configured_algorithm(provider: Provider) -
     ],
 )
 def test_typ_check(provider: Provider, typ: str | None, ok: bool) -> None:
-    app, _, _ = build(provider, AUTHGATE_JWT_TYP="at+jwt")
+    _, client, _ = build(provider, AUTHGATE_JWT_TYP="at+jwt")
     token = provider.token("k1", typ=typ)
     assert jwt.get_unverified_header(token).get("typ") == typ
     if ok:
-        assert_ok(app.test_client(), token)
+        assert_ok(client, token)
     else:
-        assert_refused(app.test_client(), token)
+        assert_refused(client, token)
 
 
 def test_no_typ_check_by_default(provider: Provider) -> None:
-    app, _, _ = build(provider)
-    assert_ok(app.test_client(), provider.token("k1", typ=None))
+    _, client, _ = build(provider)
+    assert_ok(client, provider.token("k1", typ=None))
 
 
 @pytest.mark.parametrize("header", ["jku", "x5u"])
 def test_key_url_headers_are_never_fetched(provider: Provider, header: str) -> None:
-    app, _, _ = build(provider)
-    client = app.test_client()
+    _, client, _ = build(provider)
     assert_ok(client, provider.token("k1"))
     attacker = provider.spare_key()
-    evil = f"http://127.0.0.1:{provider.port}/evil.json"
+    evil = provider.base + "/evil.json"
     for kid in ("k1", "attacker"):
         assert_refused(client, provider.token(kid, key=attacker, headers={header: evil}))
     # Only the configured JWK Set is ever fetched (the unknown kid refetches it once).
@@ -390,31 +368,30 @@ def test_key_url_headers_are_never_fetched(provider: Provider, header: str) -> N
 
 
 def test_embedded_jwk_header_is_not_trusted(provider: Provider) -> None:
-    app, _, _ = build(provider)
+    _, client, _ = build(provider)
     attacker = provider.spare_key()
     embedded = RSAAlgorithm.to_jwk(attacker.public_key(), as_dict=True)
-    assert_refused(app.test_client(), provider.token("k1", key=attacker, headers={"jwk": embedded}))
+    assert_refused(client, provider.token("k1", key=attacker, headers={"jwk": embedded}))
 
 
 def test_token_without_kid_is_invalid(provider: Provider) -> None:
-    app, _, _ = build(provider)
-    assert_refused(app.test_client(), provider.token(None, key=provider.keys["k1"]))
+    _, client, _ = build(provider)
+    assert_refused(client, provider.token(None, key=provider.keys["k1"]))
 
 
 def test_hmac_token_naming_a_published_kid_is_invalid(provider: Provider) -> None:
-    app, _, _ = build(provider)
+    _, client, _ = build(provider)
     now = int(time.time())
     claims = {"iss": provider.issuer, "aud": AUDIENCE, "sub": "user-1", "exp": now + 60}
     token = jwt.encode(claims, "k" * 64, algorithm="HS256", headers={"kid": "k1"})
-    assert_refused(app.test_client(), token)
+    assert_refused(client, token)
 
 
 # -- issue #9 item 14, issue #11: a key published after the last fetch ---------------------------
 
 
 def test_key_published_after_the_last_fetch_is_accepted_at_once(provider: Provider) -> None:
-    app, _, _ = build(provider)  # default cooldown: 30 s, and the clock does not move
-    client = app.test_client()
+    _, client, _ = build(provider)  # default cooldown: 30 s, and the clock does not move
     assert_ok(client, provider.token("k1"))
     provider.add_key("k2")  # a routine rotation, right after our fetch
     assert_ok(client, provider.token("k2"))
@@ -427,8 +404,7 @@ def test_key_published_after_the_last_fetch_is_accepted_at_once(provider: Provid
 
 
 def test_scheduled_refresh_does_not_use_the_unknown_kid_allowance(provider: Provider) -> None:
-    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=60, AUTHGATE_JWKS_COOLDOWN=30)
-    client = app.test_client()
+    _, client, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=60, AUTHGATE_JWKS_COOLDOWN=30)
     assert_ok(client, provider.token("k1", jti="a"))
     clock.offset = 61
     assert_ok(client, provider.token("k1", jti="b"))  # stale: the scheduled refresh
@@ -440,8 +416,7 @@ def test_scheduled_refresh_does_not_use_the_unknown_kid_allowance(provider: Prov
 
 def test_failed_fetches_are_retried_at_most_once_per_cooldown(provider: Provider) -> None:
     provider.override = (500, b"{}")
-    app, _, clock = build(provider, AUTHGATE_JWKS_COOLDOWN=30)
-    client = app.test_client()
+    _, client, clock = build(provider, AUTHGATE_JWKS_COOLDOWN=30)
     stranger = provider.spare_key()
     for i in range(5):
         assert_refused(client, provider.token("k1", jti=f"a{i}"), "auth_unavailable")
@@ -460,8 +435,7 @@ def test_failed_fetches_are_retried_at_most_once_per_cooldown(provider: Provider
 
 
 def test_rekeyed_kid_stops_cached_tokens(provider: Provider) -> None:
-    app, _, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
-    client = app.test_client()
+    app, client, clock = build(provider, AUTHGATE_JWKS_CACHE_LIFESPAN=300)
     old = provider.token("k1")
     assert_ok(client, old)
     assert len(app.extensions["authgate"].tokens.cache) == 1
@@ -504,8 +478,8 @@ def test_added_keys_keep_the_generation(provider: Provider) -> None:
 def test_keys_not_meant_for_verifying_never_verify(provider: Provider, extra: dict[str, t.Any]) -> None:
     entry = {**provider.jwks()["keys"][0], **extra}
     provider.override = (200, json.dumps({"keys": [entry]}).encode())
-    app, _, _ = build(provider)
-    assert_refused(app.test_client(), provider.token("k1"))
+    app, client, _ = build(provider)
+    assert_refused(client, provider.token("k1"))
     assert jwks_client(app).kids == frozenset()
 
 
@@ -513,15 +487,15 @@ def test_key_ops_with_verify_is_used(provider: Provider) -> None:
     entry = {**provider.jwks()["keys"][0], "key_ops": ["verify"]}
     del entry["use"]
     provider.override = (200, json.dumps({"keys": [entry]}).encode())
-    app, _, _ = build(provider)
-    assert_ok(app.test_client(), provider.token("k1"))
+    _, client, _ = build(provider)
+    assert_ok(client, provider.token("k1"))
 
 
 def test_private_members_make_a_key_unusable(provider: Provider) -> None:
     entry = {**provider.jwks()["keys"][0], "d": "AQAB"}
     provider.override = (200, json.dumps({"keys": [entry]}).encode())
-    app, _, _ = build(provider)
-    assert_refused(app.test_client(), provider.token("k1"))
+    _, client, _ = build(provider)
+    assert_refused(client, provider.token("k1"))
 
 
 def test_rsa_key_without_alg_serves_one_rsa_algorithm(provider: Provider) -> None:
@@ -539,30 +513,11 @@ def test_rsa_key_without_alg_serves_one_rsa_algorithm(provider: Provider) -> Non
 # -- concurrency: many threads, one fetch ---------------------------------------------------------
 
 
-def _in_threads(n: int, work: cabc.Callable[[int], t.Any]) -> list[t.Any]:
-    barrier = threading.Barrier(n)
-    results: list[t.Any] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except Exception as exc:  # collected and checked by the test
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=30)
-    return results
-
-
 def test_random_kids_from_many_threads_cost_one_fetch(provider: Provider) -> None:
     client = JwksClient(provider.url, algorithms=["RS256"], cooldown=60)
     client.get_key("k1")
     assert provider.fetches == 1
-    results = _in_threads(32, lambda i: client.get_key(f"random-{i}"))
+    results = in_threads(32, lambda i: client.get_key(f"random-{i}"))
     assert all(getattr(r, "error_code", None) == "token_invalid" for r in results), results
     assert provider.fetches == 2
 
@@ -571,14 +526,14 @@ def test_a_new_key_wanted_by_many_threads_costs_one_fetch(provider: Provider) ->
     client = JwksClient(provider.url, algorithms=["RS256"], cooldown=60)
     client.get_key("k1")
     provider.add_key("k2")
-    results = _in_threads(32, lambda i: client.get_key("k2").algorithm_name)
+    results = in_threads(32, lambda i: client.get_key("k2").algorithm_name)
     assert results == ["RS256"] * 32
     assert provider.fetches == 2
 
 
 def test_first_fetch_from_many_threads_is_one_fetch(provider: Provider) -> None:
     client = JwksClient(provider.url, algorithms=["RS256"], cooldown=60)
-    results = _in_threads(32, lambda i: client.get_key("k1" if i % 2 else f"random-{i}"))
+    results = in_threads(32, lambda i: client.get_key("k1" if i % 2 else f"random-{i}"))
     # The first fetch, plus at most the one refetch random kids are allowed per cooldown.
     assert provider.fetches in (1, 2)
     assert sum(1 for r in results if isinstance(r, jwt.PyJWK)) == 16
@@ -616,43 +571,9 @@ def test_a_slow_scheduled_refresh_does_not_hold_up_requests_with_keys() -> None:
 # -- a hostile JWKS document -----------------------------------------------------------------
 
 
-class JwksServer:
-    """A real HTTP server on 127.0.0.1 answering every GET with one fixed body."""
-
-    def __init__(self, body: bytes) -> None:
-        payload = body
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: t.Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
-@pytest.fixture
-def nested_jwks() -> cabc.Iterator[JwksServer]:
-    server = JwksServer(b'{"keys":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
-    yield server
-    server.stop()
-
-
-def test_deeply_nested_jwks_document_is_auth_unavailable(nested_jwks: JwksServer) -> None:
-    app, _ = guarded_app({"AUTHGATE_JWT_ALGORITHMS": ["RS256"], "AUTHGATE_JWKS_URL": nested_jwks.url})
+def test_deeply_nested_jwks_document_is_auth_unavailable(provider: Provider) -> None:
+    provider.override = (200, b'{"keys":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    app, _ = guarded_app({"AUTHGATE_JWT_ALGORITHMS": ["RS256"], "AUTHGATE_JWKS_URL": provider.url})
     header = b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}).encode())
     body = b64(json.dumps({"sub": "alice", "exp": int(time.time()) + 60}).encode())
     rv = app.test_client().get("/me", headers=bearer(f"{header}.{body}.{b64(b'x' * 256)}"))
@@ -663,22 +584,13 @@ def test_deeply_nested_jwks_document_is_auth_unavailable(nested_jwks: JwksServer
     assert rv.headers.getlist("Retry-After") == ["5"]
 
 
-@pytest.fixture
-def idp() -> cabc.Iterator[Provider]:
-    provider = Provider([rsa.generate_private_key(public_exponent=65537, key_size=2048)])
-    provider.add_key("k1")
-    yield provider
-    provider.stop()
-
-
-def test_cached_token_of_a_retired_jwks_key_is_refused_after_the_lifespan(idp: Provider) -> None:
-    app, _, clock = build(idp)
-    client = app.test_client()
-    old = idp.token("k1")
+def test_cached_token_of_a_retired_jwks_key_is_refused_after_the_lifespan(provider: Provider) -> None:
+    _, client, clock = build(provider)
+    old = provider.token("k1")
     assert_ok(client, old)
-    del idp.keys["k1"]  # the provider retires the key; nobody presents a new kid
+    del provider.keys["k1"]  # the provider retires the key; nobody presents a new kid
     clock.offset = 301  # the key set's lifespan (300 s) is over
     assert_refused(client, old)
     # The scheduled refresh (2), then the one refetch per cooldown an unknown kid may cause (3):
     # the scheduled refresh does not use up that allowance (DESIGN.md part two).
-    assert idp.fetches == 3
+    assert provider.fetches == 3

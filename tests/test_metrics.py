@@ -10,12 +10,12 @@ project's own test helper) makes it settable again between tests.
 from __future__ import annotations
 
 import collections.abc as cabc
+import contextlib
 import dataclasses
 import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import typing as t
 
@@ -23,12 +23,14 @@ import pytest
 from conftest import make_app
 from flask import Flask
 from flask.typing import ResponseReturnValue
-from flask.views import MethodView
+from kit import Items
+from kit import add_admin_and_doc_views
+from kit import add_async_and_methodview
+from kit import in_threads
 
 from flask_authgate import AuthGate
 from flask_authgate import ConfigError
 from flask_authgate import Identity
-from flask_authgate import authorize
 from flask_authgate import login_required
 from flask_authgate import public
 from flask_authgate import roles_required
@@ -156,17 +158,7 @@ def test_allowed_and_each_refusal_is_counted_once_with_its_attributes(meters: Me
             raise RuntimeError("the roles database is down")
         return list(identity.roles)
 
-    @app.get("/admin")
-    @roles_required("admin")
-    def admin() -> ResponseReturnValue:
-        return {"ok": True}
-
-    @app.get("/doc/<owner>")
-    @login_required
-    def doc(owner: str) -> ResponseReturnValue:
-        authorize(owner == "alice", hide=True)  # someone else's document does not exist
-        return {"owner": owner}
-
+    add_admin_and_doc_views(app)  # /admin, and /doc/<owner>, where someone else's document does not exist
     client = app.test_client()
     admin_token = bearer(app, gate, roles=["admin"])
     assert client.get("/admin", headers=admin_token).status_code == 200
@@ -260,22 +252,12 @@ def test_sync_async_and_methodview_views(meters: Meters) -> None:
     def sync_view() -> ResponseReturnValue:
         return {"ok": True}
 
-    @app.get("/async")
-    @roles_required("admin")
-    async def async_view() -> ResponseReturnValue:
-        return {"ok": True}
-
-    class Items(MethodView):
-        decorators: t.ClassVar[list[t.Any]] = [login_required]
-
-        def get(self) -> ResponseReturnValue:
-            return {"ok": True}
-
+    class AdminItems(Items):
         @roles_required("admin")
         def post(self) -> ResponseReturnValue:
             return {"created": True}, 201
 
-    app.add_url_rule("/items", view_func=Items.as_view("items"))
+    add_async_and_methodview(app, roles_required("admin"), AdminItems)
     client = app.test_client()
     alice, bob = bearer(app, gate, "alice"), bearer(app, gate, "bob")
     for path in ("/sync", "/async"):
@@ -468,9 +450,7 @@ def test_make_decision_hooks() -> None:
 
 
 def test_an_explicit_provider_has_its_own_instruments_and_counts(meters: Meters) -> None:
-    reader = sdk_export.InMemoryMetricReader()
-    provider = sdk_metrics.MeterProvider(metric_readers=[reader])
-    try:
+    with own_provider() as (provider, reader):
         hook = DecisionMetrics(provider)
         hook(decision())
         hook(decision(outcome="allowed", code="ok", status=200))
@@ -489,8 +469,6 @@ def test_an_explicit_provider_has_its_own_instruments_and_counts(meters: Meters)
             [(attrs("denied", "token_invalid", 401, "jwt"), 1), (attrs("allowed", "ok", 200, "jwt"), 1)]
         )
         assert sorted(v for _, v in points[DURATION]) == [1, 1]
-    finally:
-        provider.shutdown()
 
 
 def test_apps_set_up_before_the_sdk_are_counted_once_it_is() -> None:
@@ -518,6 +496,17 @@ def test_apps_set_up_before_the_sdk_are_counted_once_it_is() -> None:
         globals_test.reset_metrics_globals()
 
 
+@contextlib.contextmanager
+def own_provider() -> cabc.Iterator[tuple[t.Any, t.Any]]:
+    """A ``MeterProvider`` of the test's own (not the global one) and its ``InMemoryMetricReader``; shut down after."""
+    reader = sdk_export.InMemoryMetricReader()
+    provider = sdk_metrics.MeterProvider(metric_readers=[reader])
+    try:
+        yield provider, reader
+    finally:
+        provider.shutdown()
+
+
 def histogram_points(reader: t.Any) -> dict[Attrs, t.Any]:
     data = reader.get_metrics_data()
     return {
@@ -532,11 +521,7 @@ def histogram_points(reader: t.Any) -> dict[Attrs, t.Any]:
 
 def test_the_grouped_durations_give_the_histogram_recording_each_one_would() -> None:
     """Durations are grouped between collections; the histogram must come out exact anyway."""
-    grouped_reader = sdk_export.InMemoryMetricReader()
-    direct_reader = sdk_export.InMemoryMetricReader()
-    grouped = sdk_metrics.MeterProvider(metric_readers=[grouped_reader])
-    direct = sdk_metrics.MeterProvider(metric_readers=[direct_reader])
-    try:
+    with own_provider() as (grouped, grouped_reader), own_provider() as (direct, direct_reader):
         hook = DecisionMetrics(grouped)
         reference = direct.get_meter("reference").create_histogram(
             "reference", unit="s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS
@@ -558,41 +543,27 @@ def test_the_grouped_durations_give_the_histogram_recording_each_one_would() -> 
             assert point.sum == pytest.approx(expected.sum, rel=1e-9)
         # Nothing is kept between collections.
         assert hook._counts._pending == {}
-    finally:
-        grouped.shutdown()
-        direct.shutdown()
 
 
 def test_hostile_durations_are_recorded_as_zero() -> None:
-    reader = sdk_export.InMemoryMetricReader()
-    provider = sdk_metrics.MeterProvider(metric_readers=[reader])
-    try:
+    with own_provider() as (provider, reader):
         hook = DecisionMetrics(provider)
         for duration in (float("nan"), float("inf"), -1.0):
             hook(decision(duration=duration))
         (point,) = histogram_points(reader).values()
         assert (point.count, point.sum, point.min, point.max) == (3, 0, 0, 0)
-    finally:
-        provider.shutdown()
 
 
 def test_counts_from_many_threads_add_up() -> None:
-    reader = sdk_export.InMemoryMetricReader()
-    provider = sdk_metrics.MeterProvider(metric_readers=[reader])
-    try:
+    with own_provider() as (provider, reader):
         hook = DecisionMetrics(provider)
-        start = threading.Barrier(8)
 
-        def work() -> None:
-            start.wait()
+        def work(_: int) -> bool:
             for i in range(2000):
                 hook(decision(duration=i * 1e-6))
+            return True
 
-        threads = [threading.Thread(target=work) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        assert in_threads(8, work) == [True] * 8  # every thread finished, none raised
         data = reader.get_metrics_data()
         values = {
             m.name: [getattr(p, "value", None) or p.count for p in m.data.data_points]
@@ -601,8 +572,6 @@ def test_counts_from_many_threads_add_up() -> None:
             for m in sc.metrics
         }
         assert values == {DECISIONS: [16000], DURATION: [16000]}
-    finally:
-        provider.shutdown()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -13,7 +13,6 @@ import email.message
 import importlib.util
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import time
@@ -24,17 +23,18 @@ import uuid
 
 import pytest
 from conftest import IN_CI
-from conftest import RedisServer
 from conftest import free_port
 from conftest import wait_for_port
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import ECKey
+from kit import ROOT
+from kit import python_m
+from redis_servers import RedisServer
 
 from example_app import create_app
 from example_app import gate
 from flask_authgate.dpop import access_token_hash
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 SECRET = "real-http-test-secret-" + "q" * 48
 DPOP_BARE = 'DPoP realm="api", algs="ES256 PS256 RS256 EdDSA"'
 BARE = ['Bearer realm="api"', DPOP_BARE]
@@ -103,16 +103,7 @@ def call(
 
 
 def flask_cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "example_app", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
+    return python_m("flask", "--app", "example_app", *args, env=env).stdout
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import collections
 import collections.abc as cabc
+import contextlib
 import threading
 import time
 import typing as t
 
 import pytest
 import redis
-from conftest import RedisServer
 from conftest import make_app
 from flask import Flask
+from kit import bearer
+from kit import in_threads
 from redis_servers import Cluster
+from redis_servers import RedisServer
 from redis_servers import Sentinels
 from redis_servers import Server
 from redis_servers import redis_cli
@@ -35,10 +38,6 @@ from flask_authgate.revocation import Revocations
 pytestmark = pytest.mark.redis
 
 FAST = {"AUTHGATE_REVOCATION_STALENESS": 0.2, "AUTHGATE_REDIS_TIMEOUT": 0.2, "AUTHGATE_RETRY_AFTER": 5}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def build(url: str, **config: t.Any) -> tuple[Flask, AuthGate]:
@@ -64,6 +63,19 @@ def close(*apps: Flask) -> None:
 def tokens(app: Flask, gate: AuthGate, n: int, subject: str = "alice") -> list[str]:
     with app.app_context():
         return [gate.create_access_token(subject) for _ in range(n)]
+
+
+@contextlib.contextmanager
+def good_and_revoked(url: str) -> cabc.Iterator[tuple[Flask, AuthGate, str, str]]:
+    """An app on ``url``, and two of its tokens for alice: one good, one revoked; the store closed after."""
+    app, gate = build(url)
+    try:
+        good, revoked = tokens(app, gate, 2)
+        with app.app_context():
+            gate.revoke(revoked)
+        yield app, gate, good, revoked
+    finally:
+        close(app)
 
 
 def mget_calls(port: int) -> int:
@@ -145,11 +157,7 @@ def traffic(tally: Tally, app: Flask, good: str, revoked: str, until: cabc.Calla
 
 
 def test_repeated_token_costs_no_round_trip(redis_url: str, redis_server: RedisServer) -> None:
-    app, gate = build(redis_url)
-    try:
-        good, revoked = tokens(app, gate, 2)
-        with app.app_context():
-            gate.revoke(revoked)
+    with good_and_revoked(redis_url) as (app, _, good, revoked):
         client = app.test_client()
         client.get("/me", headers=bearer(good))
         until_trusted(app)
@@ -160,8 +168,6 @@ def test_repeated_token_costs_no_round_trip(redis_url: str, redis_server: RedisS
             assert client.get("/me", headers=bearer(good)).status_code == 200
             assert client.get("/me", headers=bearer(revoked)).status_code == 401
         assert mget_calls(redis_server.port) - before <= 2  # the view answered (a heartbeat race at most)
-    finally:
-        close(app)
 
 
 def test_revocation_elsewhere_is_seen_within_the_bound(redis_url: str) -> None:
@@ -246,11 +252,7 @@ def test_client_kill_of_the_invalidation_connection(redis_url: str) -> None:
 def test_a_silent_channel_is_distrusted_and_redis_asked(redis_url: str, redis_server: RedisServer) -> None:
     """Heartbeats stop coming back (writes paused) while reads work: the view is distrusted
     within the bound and every request asks Redis directly, still answering correctly."""
-    app, gate = build(redis_url)
-    try:
-        good, revoked = tokens(app, gate, 2)
-        with app.app_context():
-            gate.revoke(revoked)
+    with good_and_revoked(redis_url) as (app, _, good, revoked):
         tally = Tally()
         for token in (good, revoked):
             tally.send(app, "good" if token == good else "revoked", token)
@@ -271,16 +273,10 @@ def test_a_silent_channel_is_distrusted_and_redis_asked(redis_url: str, redis_se
             admin.close()
         until_trusted(app)
         tally.check()
-    finally:
-        close(app)
 
 
 def test_sigstop_hangs_then_sigcont_recovers(aof_url: str, aof_server: Server) -> None:
-    app, gate = build(aof_url)
-    try:
-        good, revoked = tokens(app, gate, 2)
-        with app.app_context():
-            gate.revoke(revoked)
+    with good_and_revoked(aof_url) as (app, _, good, revoked):
         tally = Tally()
         tally.send(app, "good", good)
         until_trusted(app)
@@ -297,16 +293,11 @@ def test_sigstop_hangs_then_sigcont_recovers(aof_url: str, aof_server: Server) -
             until_trusted(app)
         tally.check()
         assert tally.seen["good"][503] >= 3
-    finally:
-        close(app)
 
 
 def test_restart_from_the_append_only_file_keeps_revocations(aof_url: str, aof_server: Server) -> None:
-    app, gate = build(aof_url)
-    try:
-        good, revoked = tokens(app, gate, 2)
+    with good_and_revoked(aof_url) as (app, gate, good, revoked):
         with app.app_context():
-            gate.revoke(revoked)
             gate.revoke_subject("carol")
         tally = Tally()
         tally.send(app, "good", good)
@@ -317,8 +308,6 @@ def test_restart_from_the_append_only_file_keeps_revocations(aof_url: str, aof_s
             traffic(tally, app, good, revoked, lambda: tally.send(app, "good", good) == 200, 15)
         assert tally.send(app, "revoked", revoked) == 401  # read back from the AOF
         tally.check()
-    finally:
-        close(app)
 
 
 def test_restart_without_persistence_forgets_revocations(redis_url: str, redis_server: RedisServer) -> None:
@@ -337,11 +326,7 @@ def test_restart_without_persistence_forgets_revocations(redis_url: str, redis_s
 
 
 def test_sentinel_failover_fails_closed_and_recovers(sentinels: Sentinels) -> None:
-    app, gate = build(sentinels.url())
-    try:
-        good, revoked = tokens(app, gate, 2)
-        with app.app_context():
-            gate.revoke(revoked)
+    with good_and_revoked(sentinels.url()) as (app, gate, good, revoked):
         replica = sentinels.replica.port
         wait_until(lambda: int(redis_cli(replica, "dbsize", password=sentinels.password)) >= 1, what="replicated")
         tally = Tally()
@@ -361,8 +346,6 @@ def test_sentinel_failover_fails_closed_and_recovers(sentinels: Sentinels) -> No
         assert tally.send(app, "revoked", good) == 401
         tally.check()
         assert tally.seen["good"][503] >= 2
-    finally:
-        close(app)
 
 
 # -- cluster ----------------------------------------------------------------------------------
@@ -403,21 +386,14 @@ def test_atomic_once_across_processes(redis_url: str, method: str) -> None:
     stores = [RedisStore(redis_url, timeout=0.5, staleness=0.2) for _ in range(4)]
     revs = [Revocations(s, retry_after=5, max_lifetime=3600) for s in stores]
     try:
-        results: list[bool] = []
-        barrier = threading.Barrier(8)
 
-        def attempt(rev: Revocations) -> None:
-            barrier.wait()
+        def attempt(i: int) -> bool:
+            rev = revs[i % 4]
             if method == "consume":
-                results.append(rev.consume("the-jti", time.time() + 60))
-            else:
-                results.append(rev.remember_once("dpop", "proof-jti", time.time() + 60))
+                return rev.consume("the-jti", time.time() + 60)
+            return rev.remember_once("dpop", "proof-jti", time.time() + 60)
 
-        threads = [threading.Thread(target=attempt, args=(revs[i % 4],)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = in_threads(8, attempt)
         assert sorted(results) == [False] * 7 + [True]
         client = redis.Redis.from_url(redis_url)
         once = list(client.keys("authgate:once:*"))

@@ -12,15 +12,16 @@ import pytest
 from conftest import make_app
 from flask import Flask
 from flask.testing import FlaskClient
+from kit import add_refresh_route
 from kit import bearer
 from kit import body
+from kit import identity_summary
 
 from flask_authgate import AuthGate
 from flask_authgate import TokenPair
 from flask_authgate import current_identity
 from flask_authgate import fresh_login_required
 from flask_authgate import login_required
-from flask_authgate import refresh_token_required
 from flask_authgate.errors import message_for
 
 
@@ -44,20 +45,12 @@ def build(token_format: str, store: str) -> tuple[Flask, AuthGate]:
         # The password was checked just now: the access token is fresh.
         return gate.create_token_pair("alice", roles=["admin"], scopes=["read"], fresh=True)
 
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> TokenPair:
-        return gate.rotate_refresh_token()
+    add_refresh_route(app, gate)
 
     @app.get("/me")
     @login_required
     def me() -> dict[str, t.Any]:
-        return {
-            "sub": current_identity.subject,
-            "roles": sorted(current_identity.roles),
-            "scopes": sorted(current_identity.scopes),
-            "fresh": current_identity.claims.get("fresh", False),
-        }
+        return identity_summary(fresh=current_identity.claims.get("fresh", False))
 
     @app.post("/password")
     @fresh_login_required

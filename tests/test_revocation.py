@@ -8,56 +8,44 @@ itsdangerous does for its serializers.
 from __future__ import annotations
 
 import collections.abc as cabc
-import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
 import typing as t
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import jwt
 import pytest
 import redis
 from conftest import SECRET
-from conftest import RedisServer
 from conftest import free_port
 from conftest import make_app
 from conftest import wait_for_port
 from flask import Flask
 from flask import request
 from flask.testing import FlaskClient
+from kit import OffsetClock
+from kit import add_refresh_route
 from kit import bearer
 from kit import body
+from kit import http_json
+from redis_servers import RedisServer
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
 from flask_authgate import MemoryStore
 from flask_authgate import RedisStore
 from flask_authgate import RevocationStore
-from flask_authgate import TokenPair
 from flask_authgate import current_identity
 from flask_authgate import get_identity
 from flask_authgate import login_required
-from flask_authgate import refresh_token_required
 from flask_authgate._state import get_state
 from flask_authgate.revocation import FAMILY_SLACK
 from flask_authgate.revocation import MARGIN
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-class FakeClock:
-    """Wall-clock time plus an offset the test moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 # -- the store contract -----------------------------------------------------------
@@ -124,7 +112,7 @@ class TestMemoryStore(StoreContract):
         return t.cast(float, store._data[key][1] - time.time())
 
     def test_entries_expire_and_memory_stays_bounded(self) -> None:
-        clock = FakeClock()
+        clock = OffsetClock()
         store = MemoryStore(clock=clock)
         for i in range(5000):
             store.put(f"jti:{i}", clock(), clock() + 10)
@@ -137,7 +125,7 @@ class TestMemoryStore(StoreContract):
         assert len(store._expiry) == 1
 
     def test_put_if_absent_after_expiry(self) -> None:
-        clock = FakeClock()
+        clock = OffsetClock()
         store = MemoryStore(clock=clock)
         assert store.put_if_absent("jti:r", 1.0, clock() + 5)
         clock.offset = 6
@@ -199,10 +187,7 @@ def build(token_format: str, store: t.Any, **config: t.Any) -> tuple[Flask, Auth
         identity = get_identity()
         return {"sub": identity.subject if identity else None}
 
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> TokenPair:
-        return gate.rotate_refresh_token()
+    add_refresh_route(app, gate)
 
     @app.post("/logout")
     @login_required
@@ -219,9 +204,15 @@ def assert_revoked(client: FlaskClient, token: str, path: str = "/me") -> None:
     assert rv.get_json() == body("token_revoked", "refresh" if path == "/refresh" else "access")
 
 
-def test_revoke_is_keyed_on_jti(token_format: str, store_setting: str) -> None:
+@pytest.fixture
+def revocable(token_format: str, store_setting: str) -> tuple[Flask, AuthGate, FlaskClient]:
+    """:func:`build` for this token format and store, with a test client."""
     app, gate = build(token_format, store_setting)
-    client = app.test_client()
+    return app, gate, app.test_client()
+
+
+def test_revoke_is_keyed_on_jti(revocable: tuple[Flask, AuthGate, FlaskClient]) -> None:
+    app, gate, client = revocable
     with app.app_context():
         token = gate.create_access_token("alice")
         other = gate.create_access_token("alice")
@@ -234,9 +225,8 @@ def test_revoke_is_keyed_on_jti(token_format: str, store_setting: str) -> None:
     assert client.get("/me", headers=bearer(other)).get_json() == {"sub": "alice"}
 
 
-def test_revoke_from_a_view(token_format: str, store_setting: str) -> None:
-    app, gate = build(token_format, store_setting)
-    client = app.test_client()
+def test_revoke_from_a_view(revocable: tuple[Flask, AuthGate, FlaskClient]) -> None:
+    app, gate, client = revocable
     with app.app_context():
         token = gate.create_access_token("alice")
     assert client.post("/logout", headers=bearer(token)).get_json() == {"revoked": True}
@@ -245,17 +235,16 @@ def test_revoke_from_a_view(token_format: str, store_setting: str) -> None:
     assert client.get("/hello", headers=bearer(token)).get_json() == {"sub": None}
 
 
-def test_revoke_a_refresh_token(token_format: str, store_setting: str) -> None:
-    app, gate = build(token_format, store_setting)
+def test_revoke_a_refresh_token(revocable: tuple[Flask, AuthGate, FlaskClient]) -> None:
+    app, gate, client = revocable
     with app.app_context():
         token = gate.create_refresh_token("alice")
         gate.revoke(token)
-    assert_revoked(app.test_client(), token, "/refresh")
+    assert_revoked(client, token, "/refresh")
 
 
-def test_revoke_subject_logs_out_everywhere(token_format: str, store_setting: str) -> None:
-    app, gate = build(token_format, store_setting)
-    client = app.test_client()
+def test_revoke_subject_logs_out_everywhere(revocable: tuple[Flask, AuthGate, FlaskClient]) -> None:
+    app, gate, client = revocable
     with app.app_context():
         phone = gate.create_token_pair("alice")
         laptop = gate.create_access_token("alice")
@@ -284,7 +273,7 @@ def test_revoke_subject_reaches_tokens_without_jti(store_setting: str) -> None:
 
 
 def test_revoke_an_expired_token_is_a_no_op(token_format: str) -> None:
-    clock = FakeClock()
+    clock = OffsetClock()
     store = MemoryStore(clock=clock)
     app, gate = build(token_format, store)
     with app.app_context():
@@ -305,7 +294,7 @@ def test_revoke_a_bad_token_raises(token_format: str, token: str) -> None:
 
 
 def test_memory_entries_expire_with_the_token(token_format: str) -> None:
-    clock = FakeClock()
+    clock = OffsetClock()
     store = MemoryStore(clock=clock)
     app, gate = build(token_format, store)
     with app.app_context():
@@ -503,15 +492,7 @@ APP_SCRIPT = textwrap.dedent(
 
 
 def call(port: int, method: str, path: str, token: str | None = None) -> tuple[int, dict[str, t.Any]]:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", method=method, headers=bearer(token) if token else {}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as rv:  # noqa: S310
-            return rv.status, json.loads(rv.read())
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, json.loads(err.read())
+    return http_json(f"http://127.0.0.1:{port}{path}", token, method=method, timeout=10)
 
 
 @pytest.fixture

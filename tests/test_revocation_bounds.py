@@ -15,33 +15,19 @@ import pytest
 from conftest import SECRET
 from conftest import make_app
 from flask import Flask
+from kit import FakeClock
+from kit import add_refresh_route
+from kit import bearer
 
 from flask_authgate import AuthError
 from flask_authgate import AuthGate
 from flask_authgate import MemoryStore
-from flask_authgate import TokenPair
 from flask_authgate import current_identity
 from flask_authgate import login_required
-from flask_authgate import refresh_token_required
 from flask_authgate._redis_url import parse_store_url
 from flask_authgate._redis_view import LocalView
 from flask_authgate.errors import ConfigError
 from flask_authgate.revocation import Revocations
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
 
 # -- issue #9 item 4: a write that changes nothing costs nothing -------------------------------
 
@@ -49,10 +35,7 @@ def bearer(token: str) -> dict[str, str]:
 def refresh_app(store: MemoryStore, **config: t.Any) -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_REVOCATION_STORE": store, **config})
 
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> TokenPair:
-        return gate.rotate_refresh_token()
+    add_refresh_route(app, gate)
 
     @app.get("/me")
     @login_required
@@ -77,7 +60,7 @@ def test_replaying_a_used_refresh_token_grows_nothing() -> None:
 
 
 def test_extending_an_entry_keeps_one_heap_record() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     for i in range(100):
         store.put("sub:alice", clock() + i, clock() + 10 + i)  # a later value and expiry each time
@@ -89,7 +72,7 @@ def test_extending_an_entry_keeps_one_heap_record() -> None:
 
 
 def test_put_that_changes_nothing_is_a_no_op() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     store.put("jti:a", 5.0, clock() + 100)
     store.put("jti:a", 4.0, clock() + 50)
@@ -109,8 +92,8 @@ LEEWAY_CONFIG = {
 }
 
 
-def leeway_app() -> tuple[Flask, AuthGate, Clock]:
-    clock = Clock(time.time())
+def leeway_app() -> tuple[Flask, AuthGate, FakeClock]:
+    clock = FakeClock(time.time())
     app, gate = refresh_app(MemoryStore(clock=clock), **LEEWAY_CONFIG)
     state = app.extensions["authgate"]
     state.tokens.clock = clock
@@ -118,7 +101,7 @@ def leeway_app() -> tuple[Flask, AuthGate, Clock]:
     return app, gate, clock
 
 
-def longest(clock: Clock, **claims: t.Any) -> str:
+def longest(clock: FakeClock, **claims: t.Any) -> str:
     """A token as long-lived as verification allows: ``exp - iat = max lifetime + leeway``."""
     iat = clock()
     payload = {"sub": "alice", "iat": iat, "exp": iat + MAX_LIFE + LEEWAY, "jti": f"j{iat}", **claims}
@@ -153,7 +136,7 @@ def test_family_entry_outlives_the_longest_token_of_the_family() -> None:
 
 
 def test_jti_entry_lives_until_exp_plus_leeway() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     revocations = Revocations(store, retry_after=5, max_lifetime=MAX_LIFE, leeway=LEEWAY, clock=clock)
     revocations.revoke_token("a", clock() + 10)
@@ -165,7 +148,7 @@ def test_jti_entry_lives_until_exp_plus_leeway() -> None:
 
 
 def test_remember_once_in_memory_is_once_and_bounded() -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = MemoryStore(clock=clock)
     revocations = Revocations(store, retry_after=5, max_lifetime=3600, clock=clock, once_capacity=3)
     assert revocations.remember_once("dpop", "proof-1", clock() + 60) is True
@@ -193,7 +176,7 @@ def test_remember_once_in_memory_is_once_and_bounded() -> None:
     ],
 )
 def test_remember_once_refuses_bad_arguments(kind: str, expires_in: float, error: type[Exception]) -> None:
-    clock = Clock()
+    clock = FakeClock()
     revocations = Revocations(MemoryStore(clock=clock), retry_after=5, max_lifetime=3600, clock=clock)
     with pytest.raises(error):
         revocations.remember_once(kind, "k", clock() + expires_in)
@@ -202,8 +185,8 @@ def test_remember_once_refuses_bad_arguments(kind: str, expires_in: float, error
 # -- the local view -----------------------------------------------------------------------------
 
 
-def view(maxsize: int = 100) -> tuple[LocalView, Clock, int]:
-    clock = Clock(100.0)
+def view(maxsize: int = 100) -> tuple[LocalView, FakeClock, int]:
+    clock = FakeClock(100.0)
     local = LocalView(maxsize, staleness=1.0, clock=clock)
     generation = local.up(1)
     local.confirm(generation, 0, clock())
@@ -276,7 +259,7 @@ def test_a_late_down_from_an_old_generation_is_ignored() -> None:
 
 
 def test_every_channel_must_confirm() -> None:
-    clock = Clock(100.0)
+    clock = FakeClock(100.0)
     local = LocalView(10, staleness=1.0, clock=clock)
     generation = local.up(3)  # a cluster of three primaries
     local.confirm(generation, 0, clock())

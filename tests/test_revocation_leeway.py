@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import time
+import collections.abc as cabc
 
+import pytest
 from flask import Flask
+from kit import OffsetClock
+from kit import add_refresh_route
 from kit import assert_401
 from kit import bearer
 from kit import error_body
@@ -12,20 +15,8 @@ from kit import guarded_app
 
 from flask_authgate import AuthGate
 from flask_authgate import MemoryStore
-from flask_authgate import TokenPair
-from flask_authgate import refresh_token_required
 
 # -- revocation must outlive the leeway -----------------------------------------------------
-
-
-class FakeClock:
-    """Wall-clock time plus an offset the test moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 LEEWAY = {
@@ -36,39 +27,32 @@ LEEWAY = {
 }
 
 
-def leeway_app(token_format: str) -> tuple[Flask, AuthGate, FakeClock]:
-    clock = FakeClock()
+def leeway_app(token_format: str) -> tuple[Flask, AuthGate, OffsetClock]:
+    clock = OffsetClock()
     app, gate = guarded_app(
         {**LEEWAY, "AUTHGATE_TOKEN_FORMAT": token_format, "AUTHGATE_REVOCATION_STORE": MemoryStore(clock=clock)}
     )
     app.extensions["authgate"].tokens.clock = clock
-
-    @app.post("/refresh")
-    @refresh_token_required
-    def refresh() -> TokenPair:
-        return gate.rotate_refresh_token()
-
+    add_refresh_route(app, gate)
     return app, gate, clock
 
 
-def test_revoked_token_stays_revoked_within_the_leeway(token_format: str) -> None:
+@pytest.mark.parametrize(
+    "revoke",
+    [
+        pytest.param(lambda gate, token: gate.revoke(token), id="token"),
+        pytest.param(lambda gate, token: gate.revoke_subject("alice"), id="subject"),
+    ],
+)
+def test_revoked_token_stays_revoked_within_the_leeway(
+    token_format: str, revoke: cabc.Callable[[AuthGate, str], None]
+) -> None:
     app, gate, clock = leeway_app(token_format)
-    client = app.test_client()
     with app.app_context():
         token = gate.create_access_token("alice")
-        gate.revoke(token)
+        revoke(gate, token)
     clock.offset = 70  # past exp (60 s), still inside exp + leeway (90 s)
-    assert_401(client, token, "token_revoked")
-
-
-def test_revoked_subject_stays_revoked_within_the_leeway(token_format: str) -> None:
-    app, gate, clock = leeway_app(token_format)
-    client = app.test_client()
-    with app.app_context():
-        token = gate.create_access_token("alice")
-        gate.revoke_subject("alice")
-    clock.offset = 70
-    assert_401(client, token, "token_revoked")
+    assert_401(app.test_client(), token, "token_revoked")
 
 
 def test_used_refresh_token_cannot_be_replayed_within_the_leeway(token_format: str) -> None:

@@ -19,12 +19,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeTimedSerializer
+from kit import add_subject_view
 from kit import bearer
 from kit import body
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
-from flask_authgate import login_required
 from flask_authgate import refresh_token_required
 from flask_authgate.errors import ERRORS
 
@@ -58,10 +58,7 @@ def claims(token_type: str = "access", **extra: t.Any) -> dict[str, t.Any]:
 def build(config: dict[str, t.Any] | None = None, *, token_format: str = "signed") -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format, **(config or {})})
 
-    @app.get("/private")
-    @login_required
-    def private() -> dict[str, t.Any]:
-        return {"sub": current_identity.subject, "scheme": current_identity.scheme}
+    add_subject_view(app, "/private")
 
     @app.post("/refresh")
     @refresh_token_required

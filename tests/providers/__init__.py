@@ -58,6 +58,12 @@ class Shape:
     rejected: tuple[Rejected, ...] = ()
 
 
+def literal_issuer(*issuers: str, **fields: t.Any) -> cabc.Callable[[IdentityProvider], list[Claims]]:
+    """The ``config`` of a recipe whose issuer is a literal, not a URL on the test provider: one entry
+    per issuer, each with ``fields`` and ``jwks_url`` (the provider's real key URL) on the test provider."""
+    return lambda idp: [{"issuer": issuer, **fields, "jwks_url": idp.jwks_url} for issuer in issuers]
+
+
 def all_shapes() -> list[Shape]:
     from . import auth0
     from . import cognito

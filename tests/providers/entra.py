@@ -16,6 +16,7 @@ import typing as t
 from . import Claims
 from . import Rejected
 from . import Shape
+from . import literal_issuer
 
 if t.TYPE_CHECKING:
     from idp_server import IdentityProvider
@@ -79,17 +80,34 @@ def _v1(idp: IdentityProvider, now: int) -> Claims:
     }
 
 
-SHAPES = [
-    Shape(
-        name="entra-v2-single-tenant",
-        source="https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference",
-        issuer_path=f"/{TENANT}/v2.0",
-        config=lambda idp: [{"issuer": idp.issuer, "audience": API_CLIENT_ID, "scopes_claim": "scp"}],
-        claims=_v2(TENANT),
+def _v2_shape(
+    name: str,
+    source: str,
+    tenant: str,
+    config: t.Callable[[IdentityProvider], list[Claims]],
+    rejected: tuple[Rejected, ...],
+) -> Shape:
+    """A v2.0 access token of ``tenant``: the same user, app roles and delegated scopes whatever the recipe."""
+    return Shape(
+        name=name,
+        source=source,
+        issuer_path=f"/{tenant}/v2.0",
+        config=config,
+        claims=_v2(tenant),
         subject="HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ",
         roles=frozenset({"Orders.Admin"}),
         scopes=frozenset({"Orders.Read", "Orders.Write"}),
         jwk_shape=_jwk,
+        rejected=rejected,
+    )
+
+
+SHAPES = [
+    _v2_shape(
+        name="entra-v2-single-tenant",
+        source="https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference",
+        tenant=TENANT,
+        config=lambda idp: [{"issuer": idp.issuer, "audience": API_CLIENT_ID, "scopes_claim": "scp"}],
         rejected=(
             Rejected(
                 "another-tenant",
@@ -99,10 +117,10 @@ SHAPES = [
             Rejected("graph-token", {"aud": "00000003-0000-0000-c000-000000000000"}, "audience"),
         ),
     ),
-    Shape(
+    _v2_shape(
         name="entra-v2-multi-tenant",
         source="https://learn.microsoft.com/en-us/entra/identity-platform/howto-convert-app-to-be-multi-tenant",
-        issuer_path=f"/{OTHER_TENANT}/v2.0",
+        tenant=OTHER_TENANT,
         config=lambda idp: [
             # One entry per tenant you accept; all share Microsoft's common key set.
             {
@@ -113,11 +131,6 @@ SHAPES = [
             }
             for tid in (TENANT, OTHER_TENANT)
         ],
-        claims=_v2(OTHER_TENANT),
-        subject="HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ",
-        roles=frozenset({"Orders.Admin"}),
-        scopes=frozenset({"Orders.Read", "Orders.Write"}),
-        jwk_shape=_jwk,
         rejected=(
             Rejected(
                 "unlisted-tenant",
@@ -130,14 +143,8 @@ SHAPES = [
         name="entra-v1-sts-windows-net",
         source="https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference",
         issuer_path="",
-        config=lambda idp: [
-            {
-                "issuer": f"https://sts.windows.net/{TENANT}/",
-                "jwks_url": idp.jwks_url,  # https://login.microsoftonline.com/common/discovery/keys
-                "audience": "api://orders",
-                "scopes_claim": "scp",
-            }
-        ],
+        # jwks_url: https://login.microsoftonline.com/common/discovery/keys
+        config=literal_issuer(f"https://sts.windows.net/{TENANT}/", audience="api://orders", scopes_claim="scp"),
         claims=_v1,
         subject="l3_roISQU222bULS9yi2k0XpqpOiMz5H3ZACo1GeXA",
         roles=frozenset({"Orders.Reader"}),

@@ -14,6 +14,7 @@ import typing as t
 from . import Claims
 from . import Rejected
 from . import Shape
+from . import literal_issuer
 
 if t.TYPE_CHECKING:
     from idp_server import IdentityProvider
@@ -42,14 +43,8 @@ SHAPES = [
         name="firebase-id-token-custom-claims",
         source="https://firebase.google.com/docs/auth/admin/verify-id-tokens",
         issuer_path="",
-        config=lambda idp: [
-            {
-                "issuer": f"https://securetoken.google.com/{PROJECT}",
-                "audience": PROJECT,
-                # https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com
-                "jwks_url": idp.jwks_url,
-            }
-        ],
+        # jwks_url: https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com
+        config=literal_issuer(f"https://securetoken.google.com/{PROJECT}", audience=PROJECT),
         claims=_claims,
         subject="Xk893u23H9SI893",
         roles=frozenset({"editor"}),

@@ -14,6 +14,7 @@ import typing as t
 from . import Claims
 from . import Rejected
 from . import Shape
+from . import literal_issuer
 
 if t.TYPE_CHECKING:
     from idp_server import IdentityProvider
@@ -40,19 +41,13 @@ def _claims(issuer: str) -> t.Callable[[IdentityProvider, int], Claims]:
     return claims
 
 
-def _config(idp: IdentityProvider) -> list[Claims]:
-    return [
-        {"issuer": iss, "audience": CLIENT, "jwks_url": idp.jwks_url}  # https://www.googleapis.com/oauth2/v3/certs
-        for iss in ("https://accounts.google.com", "accounts.google.com")
-    ]
-
-
 SHAPES = [
     Shape(
         name=f"google-{name}",
         source="https://developers.google.com/identity/openid-connect/openid-connect#validatinganidtoken",
         issuer_path="",
-        config=_config,
+        # jwks_url: https://www.googleapis.com/oauth2/v3/certs
+        config=literal_issuer("https://accounts.google.com", "accounts.google.com", audience=CLIENT),
         claims=_claims(issuer),
         subject="10769150350006150715113082367",
         rejected=(Rejected("another-client", {"aud": "999.apps.googleusercontent.com"}, "audience"),),
