@@ -33,6 +33,8 @@ import time
 import typing as t
 import urllib.parse
 
+from ._urls import is_http_url
+
 #: Default cap of a response body.
 MAX_BYTES = 1 << 20
 #: Default bound of JSON nesting (a JWK Set needs 3, a discovery document 4 or 5).
@@ -40,8 +42,6 @@ MAX_DEPTH = 32
 _CHUNK = 65536
 _USER_AGENT = "flask-authgate"
 log = logging.getLogger("flask_authgate")
-#: Printable ASCII without spaces: what a configured URL may hold.
-_URL_CHARS = re.compile(r"^[\x21-\x7e]+$")
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 
@@ -58,29 +58,6 @@ class FetchError(Exception):
         super().__init__(reason)
         #: Short machine text, safe to log.
         self.reason = reason
-
-
-def is_http_url(value: object) -> bool:
-    """Whether ``value`` is an absolute ``http``/``https`` URL we are willing to fetch.
-
-    It needs a host, no user information (``user:pass@``), no fragment, and
-    printable ASCII only (no spaces, CR or LF).
-    """
-    if not isinstance(value, str) or not _URL_CHARS.match(value):
-        return False
-    try:
-        parts = urllib.parse.urlsplit(value)
-        port = parts.port  # raises ValueError for a bad port
-    except ValueError:
-        return False
-    del port
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.hostname)
-        and "@" not in parts.netloc
-        and not parts.fragment
-        and "#" not in value
-    )
 
 
 def json_depth_ok(body: bytes, max_depth: int) -> bool:

@@ -17,16 +17,18 @@ import typing as t
 from ._redis_url import parse_store_url
 from .claims import ClaimMapping
 from .errors import ConfigError
+from .issuer_config import ASYMMETRIC_ALGORITHMS
+from .issuer_config import ASYMMETRIC_DEFAULT
+from .issuer_config import DEFAULT_ROLES
+from .issuer_config import DEFAULT_SCOPES
 from .issuer_config import IntrospectionSettings
+from .issuer_config import IssuerDefaults
+from .issuer_config import TrustedIssuer
 from .issuer_config import build_issuers
 from .issuer_config import parse_introspection
 from .issuer_config import parse_jwt_issuer
 from .issuer_config import parse_oidc_issuer
 from .issuer_config import parse_trusted_issuers
-from .issuers import DEFAULT_ROLES
-from .issuers import DEFAULT_SCOPES
-from .issuers import IssuerDefaults
-from .issuers import TrustedIssuer
 from .resource_metadata import validate_extra
 from .resource_metadata import validate_resource
 
@@ -36,9 +38,6 @@ if t.TYPE_CHECKING:
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 HMAC_ALGORITHMS = {"HS256": 32, "HS384": 48, "HS512": 64}
-ASYMMETRIC_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES256K", "ES384", "ES512", "EdDSA"}
-)
 TOKEN_LOCATIONS = frozenset({"headers", "cookies"})
 #: RFC 9449 §4.2: the default DPoP proof algorithms, and every one a proof may use.
 DPOP_ALGORITHMS = ("ES256", "PS256", "RS256", "EdDSA")
@@ -390,9 +389,6 @@ def _secrets(app: Flask, algorithms: tuple[str, ...], token_format: str) -> tupl
     return tuple(out)
 
 
-#: The algorithms a verify-only app accepts by default: the asymmetric family, each key only
-#: with its own type and ``alg`` (DESIGN.md part two).
-DEFAULT_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 #: The keys that name outside keys: with only these, no HMAC secret is needed.
 OUTSIDE_KEYS = (
     "AUTHGATE_JWKS_URL",
@@ -419,7 +415,7 @@ def _algorithms(app: Flask, token_format: str = "jwt") -> tuple[str, ...]:
             "provider's tokens keep their own algorithms); otherwise remove AUTHGATE_JWT_SECRET"
         )
     # A verify-only app (an identity provider's tokens) needs no secret: asymmetric by default.
-    algs = _str_list(key, _get(app, key, list(DEFAULT_ASYMMETRIC) if outside else ["HS256"]))
+    algs = _str_list(key, _get(app, key, list(ASYMMETRIC_DEFAULT) if outside else ["HS256"]))
     for a in algs:
         if a.lower() == "none":
             raise ConfigError(f"{key} contains {a!r}; unsigned tokens are never accepted (RFC 8725 §3.2)")

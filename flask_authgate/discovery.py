@@ -37,21 +37,14 @@ import urllib.parse
 from ._http import MAX_BYTES
 from ._http import FetchError
 from ._http import fetch_json
-from ._http import is_http_url
+from ._urls import is_discoverable_issuer
+from ._urls import is_http_url
 from .errors import AuthError
 
 log = logging.getLogger("flask_authgate")
 
 OIDC_SUFFIX = "/.well-known/openid-configuration"
 OAUTH_PREFIX = "/.well-known/oauth-authorization-server"
-
-
-def is_discoverable_issuer(issuer: object) -> bool:
-    """Whether ``issuer`` can be discovered: an ``http(s)`` URL without query or fragment (RFC 8414 §2)."""
-    if not is_http_url(issuer):
-        return False
-    parts = urllib.parse.urlsplit(t.cast(str, issuer))
-    return not parts.query and not parts.fragment
 
 
 def discovery_urls(issuer: str) -> tuple[str, str]:

@@ -2,8 +2,8 @@
 
 ``AUTHGATE_TRUSTED_ISSUERS`` (a list of mappings), the ``AUTHGATE_OIDC_ISSUER``
 shorthand and ``AUTHGATE_JWT_ISSUER`` (a string or a list) are turned into
-:class:`~.issuers.TrustedIssuer` entries from the raw values and the app-wide
-defaults (:class:`~.issuers.IssuerDefaults`). Every mistake is a
+:class:`TrustedIssuer` entries from the raw values and the app-wide
+defaults (:class:`IssuerDefaults`). Every mistake is a
 :class:`~.errors.ConfigError` naming the exact key, e.g.
 ``AUTHGATE_TRUSTED_ISSUERS[1].audience``. These functions read no
 ``app.config``: ``config.py`` calls them.
@@ -17,13 +17,76 @@ import datetime
 import re
 import typing as t
 
-from ._http import is_http_url
+from ._urls import is_discoverable_issuer
+from ._urls import is_http_url
 from .claims import ClaimMapping
-from .discovery import is_discoverable_issuer
 from .errors import ConfigError
-from .issuers import ASYMMETRIC_ALGORITHMS
-from .issuers import IssuerDefaults
-from .issuers import TrustedIssuer
+
+#: The accepted algorithms of an outside issuer when none are configured (RFC 8725 §3.1: each
+#: key only with its own type; HMAC is never used with keys that are published).
+ASYMMETRIC_DEFAULT: tuple[str, ...] = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+#: Every public-key algorithm an issuer may be configured with.
+ASYMMETRIC_ALGORITHMS = frozenset({*ASYMMETRIC_DEFAULT, "ES256K"})
+
+
+DEFAULT_ROLES = ClaimMapping(("roles",), kind="roles")
+DEFAULT_SCOPES = ClaimMapping(("scope",), kind="scopes")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IssuerDefaults:
+    """App-wide values an issuer entry takes when it omits a field."""
+
+    #: ``AUTHGATE_JWT_AUDIENCE``.
+    audience: tuple[str, ...] | None = None
+    #: ``AUTHGATE_JWT_ALGORITHMS`` *if the app set it*; its public-key members are inherited.
+    algorithms: tuple[str, ...] | None = None
+    #: ``AUTHGATE_ROLES_CLAIM``.
+    roles: ClaimMapping = DEFAULT_ROLES
+    #: ``AUTHGATE_SCOPES_CLAIM``.
+    scopes: ClaimMapping = DEFAULT_SCOPES
+    #: ``AUTHGATE_JWT_TYP`` (lower case; empty: no check).
+    types: frozenset[str] = frozenset()
+    #: ``AUTHGATE_JWT_REQUIRED_CLAIMS``.
+    required_claims: tuple[str, ...] = ("exp", "sub")
+
+    def inherited_algorithms(self) -> tuple[str, ...]:
+        own = tuple(a for a in self.algorithms or () if a in ASYMMETRIC_ALGORITHMS)
+        return own or ASYMMETRIC_DEFAULT
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TrustedIssuer:
+    """One issuer whose tokens are accepted."""
+
+    #: The exact ``iss`` value.
+    issuer: str
+    #: Accepted audiences (any one in ``aud``); ``None``: the token must have no ``aud``.
+    audience: tuple[str, ...] | None
+    #: Accepted algorithms (public-key only).
+    algorithms: tuple[str, ...]
+    #: The JWK Set URL; ``None``: discovered from the issuer.
+    jwks_url: str | None
+    roles: ClaimMapping
+    scopes: ClaimMapping
+    #: Accepted ``typ`` headers, lower case; empty: no check.
+    types: frozenset[str] = frozenset()
+    #: When set, the token's ``client_id`` (else ``azp``) must be one of these
+    #: (Cognito access tokens carry no ``aud``).
+    client_ids: tuple[str, ...] | None = None
+    required_claims: tuple[str, ...] = ("exp", "sub")
+
 
 #: The fields of one ``AUTHGATE_TRUSTED_ISSUERS`` entry.
 FIELDS = ("issuer", "audience", "jwks_url", "algorithms", "roles_claim", "scopes_claim", "typ", "client_id")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import collections.abc as cabc
-import dataclasses
 import json
 import logging
 import re
@@ -41,78 +40,13 @@ from ._pyjwt import PyJWK
 from ._pyjwt import PyJWT
 from ._pyjwt import PyJWTError
 from ._pyjwt import decoder
-from .claims import ClaimMapping
 from .discovery import Discovery
 from .errors import AuthError
+from .issuer_config import TrustedIssuer
 from .jwks import JwksClient
 from .jwks import UrlSource
 
 log = logging.getLogger("flask_authgate")
-
-#: The accepted algorithms of an outside issuer when none are configured (RFC 8725 §3.1: each
-#: key only with its own type; HMAC is never used with keys that are published).
-ASYMMETRIC_DEFAULT: tuple[str, ...] = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-)
-#: Every public-key algorithm an issuer may be configured with.
-ASYMMETRIC_ALGORITHMS = frozenset({*ASYMMETRIC_DEFAULT, "ES256K"})
-
-
-DEFAULT_ROLES = ClaimMapping(("roles",), kind="roles")
-DEFAULT_SCOPES = ClaimMapping(("scope",), kind="scopes")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class IssuerDefaults:
-    """App-wide values an issuer entry takes when it omits a field."""
-
-    #: ``AUTHGATE_JWT_AUDIENCE``.
-    audience: tuple[str, ...] | None = None
-    #: ``AUTHGATE_JWT_ALGORITHMS`` *if the app set it*; its public-key members are inherited.
-    algorithms: tuple[str, ...] | None = None
-    #: ``AUTHGATE_ROLES_CLAIM``.
-    roles: ClaimMapping = DEFAULT_ROLES
-    #: ``AUTHGATE_SCOPES_CLAIM``.
-    scopes: ClaimMapping = DEFAULT_SCOPES
-    #: ``AUTHGATE_JWT_TYP`` (lower case; empty: no check).
-    types: frozenset[str] = frozenset()
-    #: ``AUTHGATE_JWT_REQUIRED_CLAIMS``.
-    required_claims: tuple[str, ...] = ("exp", "sub")
-
-    def inherited_algorithms(self) -> tuple[str, ...]:
-        own = tuple(a for a in self.algorithms or () if a in ASYMMETRIC_ALGORITHMS)
-        return own or ASYMMETRIC_DEFAULT
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class TrustedIssuer:
-    """One issuer whose tokens are accepted."""
-
-    #: The exact ``iss`` value.
-    issuer: str
-    #: Accepted audiences (any one in ``aud``); ``None``: the token must have no ``aud``.
-    audience: tuple[str, ...] | None
-    #: Accepted algorithms (public-key only).
-    algorithms: tuple[str, ...]
-    #: The JWK Set URL; ``None``: discovered from the issuer.
-    jwks_url: str | None
-    roles: ClaimMapping
-    scopes: ClaimMapping
-    #: Accepted ``typ`` headers, lower case; empty: no check.
-    types: frozenset[str] = frozenset()
-    #: When set, the token's ``client_id`` (else ``azp``) must be one of these
-    #: (Cognito access tokens carry no ``aud``).
-    client_ids: tuple[str, ...] | None = None
-    required_claims: tuple[str, ...] = ("exp", "sub")
 
 
 class VerifiedToken(t.NamedTuple):

@@ -118,10 +118,6 @@ def signed_token(payload: bytes) -> str:
     return serializer.dumps(json.loads(payload))
 
 
-def error_body(code: str, token_type: str = "access") -> dict[str, t.Any]:
-    return body(code, token_type)
-
-
 def invalid_token_challenge(code: str) -> str:
     return f'Bearer realm="api", error="invalid_token", error_description="{ERRORS[code].message}"'
 
@@ -140,7 +136,7 @@ def guarded_app(config: dict[str, t.Any] | None = None) -> tuple[Flask, AuthGate
 def assert_401(client: FlaskClient, token: str, code: str) -> None:
     rv = client.get("/me", headers=bearer(token))
     assert rv.status_code == 401
-    assert rv.get_json() == error_body(code)
+    assert rv.get_json() == body(code)
     assert rv.headers.getlist("WWW-Authenticate") == [invalid_token_challenge(code)]
     assert rv.headers.getlist("Cache-Control") == ["no-store"]
 
@@ -269,16 +265,6 @@ def add_refresh_route(app: Flask, gate: AuthGate, path: str = "/refresh") -> Non
         return gate.rotate_refresh_token()
 
     app.add_url_rule(path, endpoint=f"kit-refresh:{path}", view_func=rotate, methods=["POST"])
-
-
-def identity_summary(**extra: t.Any) -> dict[str, t.Any]:
-    """What a test's ``/me`` view answers: the current subject, its sorted roles and scopes, and ``extra``."""
-    return {
-        "sub": current_identity.subject,
-        "roles": sorted(current_identity.roles),
-        "scopes": sorted(current_identity.scopes),
-        **extra,
-    }
 
 
 def in_threads(n: int, work: cabc.Callable[[int], t.Any]) -> list[t.Any]:
@@ -414,11 +400,6 @@ def add_admin_and_doc_views(app: Flask, admin_methods: cabc.Sequence[str] = ("GE
 def subject_and_scheme() -> dict[str, t.Any]:
     """Who got in, and how: ``{"sub": ..., "scheme": ...}`` of the current identity."""
     return {"sub": current_identity.subject, "scheme": current_identity.scheme}
-
-
-def add_subject_view(app: Flask, path: str = "/me", guard: cabc.Callable[[t.Any], t.Any] = login_required) -> None:
-    """``GET path`` behind ``guard`` (endpoint ``path`` without its slashes), answering :func:`subject_and_scheme`."""
-    app.add_url_rule(path, endpoint=path.strip("/"), view_func=guard(subject_and_scheme))
 
 
 def seeded_example_db(folder: pathlib.Path) -> pathlib.Path:

@@ -10,7 +10,7 @@ import typing as t
 import pytest
 from conftest import make_app
 from flask import Flask
-from kit import add_subject_view
+from kit import add_view
 from kit import body
 from kit import subject_and_scheme
 
@@ -82,7 +82,7 @@ def build(token_format: str = "jwt", *, loader: t.Any = load_key, **config: t.An
     app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format, **config})
     gate.api_key_loader(loader)
 
-    add_subject_view(app, "/reports")
+    add_view(app, "/reports", login_required, returns=subject_and_scheme)
 
     @app.get("/async-reports")
     @login_required

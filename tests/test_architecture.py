@@ -128,6 +128,21 @@ def test_leaves_never_reach_the_request_machinery(leaf: str) -> None:
     assert not reachable(leaf) & set(UPPER), f"{leaf} reaches {sorted(reachable(leaf) & set(UPPER))}"
 
 
+#: What each leaf may reach at all: config only the pure parsers of its values (no fetching, no
+#: verifying: ``config`` never imports ``issuers``, ``jwks``, ``discovery``, ``_http`` or PyJWT).
+LEAF_REACH = {
+    "errors": set(),
+    "identity": set(),
+    "credentials": {"errors"},
+    "config": {"errors", "claims", "issuer_config", "resource_metadata", "_redis_url", "_urls"},
+}
+
+
+@pytest.mark.parametrize("leaf", LEAVES)
+def test_leaves_reach_only_what_they_are_allowed(leaf: str) -> None:
+    assert reachable(leaf) <= LEAF_REACH[leaf], f"{leaf} reaches {sorted(reachable(leaf) - LEAF_REACH[leaf])}"
+
+
 def test_the_import_graph_has_no_cycle() -> None:
     cycles = sorted(m for m in MODULES if m in reachable(m))
     assert cycles == []

@@ -16,8 +16,8 @@ from flask import Flask
 from kit import add_refresh_route
 from kit import bearer
 from kit import body
-from kit import identity_summary
 from kit import python_m
+from kit import whoami
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
@@ -34,7 +34,7 @@ def build(token_format: str, store: str = "memory") -> tuple[Flask, AuthGate]:
     @app.get("/me")
     @login_required
     def me() -> dict[str, t.Any]:
-        return identity_summary(lifetime=current_identity.claims["exp"] - int(current_identity.claims["iat"]))
+        return whoami(lifetime=current_identity.claims["exp"] - int(current_identity.claims["iat"]))
 
     @app.post("/refresh")
     @refresh_token_required

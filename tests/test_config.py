@@ -23,7 +23,7 @@ from conftest import make_app
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
-from kit import error_body
+from kit import body
 from kit import guarded_app
 
 from flask_authgate import AuthGate
@@ -406,7 +406,7 @@ def test_login_view_naming_no_endpoint_answers_the_json_401(caplog: pytest.LogCa
     with caplog.at_level(logging.ERROR, logger="flask_authgate"):
         rv = app.test_client().get("/me", headers={"Accept": "text/html"})
     assert rv.status_code == 401
-    assert rv.get_json() == error_body("token_missing")
+    assert rv.get_json() == body("token_missing")
     assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api"']
     assert rv.headers.getlist("Cache-Control") == ["no-store"]
     assert any("AUTHGATE_LOGIN_VIEW" in r.getMessage() for r in caplog.records)

@@ -12,9 +12,9 @@ import pytest
 from idp_server import IdentityProvider
 from idp_server import Override
 
+from flask_authgate._urls import is_discoverable_issuer
 from flask_authgate.discovery import Discovery
 from flask_authgate.discovery import discovery_urls
-from flask_authgate.discovery import is_discoverable_issuer
 from flask_authgate.errors import AuthError
 from flask_authgate.jwks import JwksClient
 

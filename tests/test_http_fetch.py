@@ -25,9 +25,9 @@ from kit import in_background
 from flask_authgate._http import FetchError
 from flask_authgate._http import basic_credentials
 from flask_authgate._http import fetch_json
-from flask_authgate._http import is_http_url
 from flask_authgate._http import json_depth_ok
 from flask_authgate._http import parse_json_object
+from flask_authgate._urls import is_http_url
 
 
 def reason(url: str, **kwargs: t.Any) -> str:
@@ -191,6 +191,7 @@ def test_connection_refused() -> None:
         "http://127.0.0.1/jwks#frag",
         "http://127.0.0.1/a b",
         "http://127.0.0.1/a\r\nX: y",
+        "http://127.0.0.1/jwks\n",  # a final newline: urlsplit would drop it, a `$` pattern would let it by
         "http://127.0.0.1:99999/jwks",
         "//127.0.0.1/jwks",
         "",

@@ -20,16 +20,16 @@ from joserfc.jwk import OctKey
 from flask_authgate.claims import ClaimMapping
 from flask_authgate.errors import AuthError
 from flask_authgate.errors import ConfigError
+from flask_authgate.issuer_config import ASYMMETRIC_DEFAULT
 from flask_authgate.issuer_config import IntrospectionSettings
+from flask_authgate.issuer_config import IssuerDefaults
+from flask_authgate.issuer_config import TrustedIssuer
 from flask_authgate.issuer_config import build_issuers
 from flask_authgate.issuer_config import parse_introspection
 from flask_authgate.issuer_config import parse_jwt_issuer
 from flask_authgate.issuer_config import parse_oidc_issuer
 from flask_authgate.issuer_config import parse_trusted_issuers
-from flask_authgate.issuers import ASYMMETRIC_DEFAULT
-from flask_authgate.issuers import IssuerDefaults
 from flask_authgate.issuers import IssuerSet
-from flask_authgate.issuers import TrustedIssuer
 from flask_authgate.issuers import unverified_issuer
 
 API = "https://api.example.test"

@@ -22,16 +22,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 from idp_server import IdentityProvider
 from jwt.algorithms import RSAAlgorithm
-from kit import add_subject_view
+from kit import add_view
 from kit import b64
 from kit import bearer
 from kit import body
-from kit import error_body
 from kit import guarded_app
 from kit import in_threads
 from kit import serving
+from kit import subject_and_scheme
 
 from flask_authgate import AuthError
+from flask_authgate import login_required
 from flask_authgate.errors import ERRORS
 from flask_authgate.jwks import JwksClient
 
@@ -153,7 +154,7 @@ def build(provider: Provider, **config: t.Any) -> tuple[Flask, FlaskClient, Cloc
         }
     )
 
-    add_subject_view(app)
+    add_view(app, "/me", login_required, returns=subject_and_scheme)
     clock = Clock()
     jwks_client(app).clock = clock
     return app, app.test_client(), clock
@@ -575,10 +576,10 @@ def test_deeply_nested_jwks_document_is_auth_unavailable(provider: Provider) -> 
     provider.override = (200, b'{"keys":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
     app, _ = guarded_app({"AUTHGATE_JWT_ALGORITHMS": ["RS256"], "AUTHGATE_JWKS_URL": provider.url})
     header = b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}).encode())
-    body = b64(json.dumps({"sub": "alice", "exp": int(time.time()) + 60}).encode())
-    rv = app.test_client().get("/me", headers=bearer(f"{header}.{body}.{b64(b'x' * 256)}"))
+    payload = b64(json.dumps({"sub": "alice", "exp": int(time.time()) + 60}).encode())
+    rv = app.test_client().get("/me", headers=bearer(f"{header}.{payload}.{b64(b'x' * 256)}"))
     assert rv.status_code == 503
-    assert rv.get_json() == error_body("auth_unavailable")
+    assert rv.get_json() == body("auth_unavailable")
     assert "WWW-Authenticate" not in rv.headers
     assert rv.headers.getlist("Cache-Control") == ["no-store"]
     assert rv.headers.getlist("Retry-After") == ["5"]

@@ -16,8 +16,8 @@ from providers import Shape
 from providers import all_shapes
 
 from flask_authgate.errors import AuthError
+from flask_authgate.issuer_config import IssuerDefaults
 from flask_authgate.issuer_config import parse_trusted_issuers
-from flask_authgate.issuers import IssuerDefaults
 from flask_authgate.issuers import IssuerSet
 
 SHAPES = all_shapes()

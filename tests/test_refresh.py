@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from kit import add_refresh_route
 from kit import bearer
 from kit import body
-from kit import identity_summary
+from kit import whoami
 
 from flask_authgate import AuthGate
 from flask_authgate import TokenPair
@@ -50,7 +50,7 @@ def build(token_format: str, store: str) -> tuple[Flask, AuthGate]:
     @app.get("/me")
     @login_required
     def me() -> dict[str, t.Any]:
-        return identity_summary(fresh=current_identity.claims.get("fresh", False))
+        return whoami(fresh=current_identity.claims.get("fresh", False))
 
     @app.post("/password")
     @fresh_login_required

@@ -10,7 +10,7 @@ from kit import OffsetClock
 from kit import add_refresh_route
 from kit import assert_401
 from kit import bearer
-from kit import error_body
+from kit import body
 from kit import guarded_app
 
 from flask_authgate import AuthGate
@@ -64,4 +64,4 @@ def test_used_refresh_token_cannot_be_replayed_within_the_leeway(token_format: s
     clock.offset = 70
     rv = client.post("/refresh", headers=bearer(refresh))
     assert rv.status_code == 401
-    assert rv.get_json() == error_body("token_revoked", "refresh")
+    assert rv.get_json() == body("token_revoked", "refresh")

@@ -19,12 +19,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeTimedSerializer
-from kit import add_subject_view
+from kit import add_view
 from kit import bearer
 from kit import body
+from kit import subject_and_scheme
 
 from flask_authgate import AuthGate
 from flask_authgate import current_identity
+from flask_authgate import login_required
 from flask_authgate import refresh_token_required
 from flask_authgate.errors import ERRORS
 
@@ -58,7 +60,7 @@ def claims(token_type: str = "access", **extra: t.Any) -> dict[str, t.Any]:
 def build(config: dict[str, t.Any] | None = None, *, token_format: str = "signed") -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format, **(config or {})})
 
-    add_subject_view(app, "/private")
+    add_view(app, "/private", login_required, returns=subject_and_scheme)
 
     @app.post("/refresh")
     @refresh_token_required
