@@ -20,7 +20,13 @@ match is ``token_invalid``. No PyJWT, ``cryptography`` or ``json`` exception
 leaves this module, and none of their text: they can echo attacker input.
 
 Only PyJWT's algorithm objects are used here (no other JOSE library), reached
-through :mod:`._pyjwt`, the one module importing ``jwt``.
+through :mod:`._pyjwt`, the one module importing ``jwt``. The compact JWS is
+split and decoded here rather than by ``jwt.PyJWS``, on purpose: a proof's key
+is in its own header (it must be read, strictly, before any key exists), and
+PyJWT's decoding lets through what a proof must not have: duplicate member
+names (last one wins), non-canonical base64url, ``NaN``/``Infinity`` and
+unbounded nesting. The signature itself is PyJWT's; the interop tests verify
+proofs made by joserfc, jwcrypto and pydpop, and the RFC 9449 examples.
 """
 
 from __future__ import annotations
