@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import ipaddress
 import re
+import types
 import typing as t
 
 from ._redis_url import parse_store_url
@@ -272,8 +273,11 @@ def keys_of(group: type) -> dict[str, t.Any]:
     return out
 
 
-#: Every key read from one field, with its default: what ``load_settings`` falls back to.
-DEFAULTS: dict[str, t.Any] = {k: v for group in GROUPS.values() for k, v in keys_of(group).items()}
+#: Every key read from one field, with its default: what ``load_settings`` falls back to
+#: (read-only: a default cannot be changed behind every app's back).
+DEFAULTS: cabc.Mapping[str, t.Any] = types.MappingProxyType(
+    {k: v for group in GROUPS.values() for k, v in keys_of(group).items()}
+)
 
 
 def _get(app: Flask, key: str, default: t.Any) -> t.Any:

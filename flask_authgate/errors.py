@@ -150,9 +150,10 @@ class AuthError(HTTPException):
         ``reason`` and ``token_type``; ``scopes`` are validated.
     """
 
-    #: The machine code, one of :data:`ERRORS` (the app's own code in an error of
-    #: :meth:`~flask_authgate.AuthGate.error_response`, which never is one of them).
-    error_code: ErrorCode
+    #: The machine code: one of :data:`ERRORS`, or the app's own code in an error of
+    #: :meth:`~flask_authgate.AuthGate.error_response` (never one of them): a renderer
+    #: reads :attr:`message` and ``code``, it does not look the code up in :data:`ERRORS`.
+    error_code: ErrorCode | str
     #: The scopes a request needed (``insufficient_scope`` only).
     scopes: tuple[str, ...]
     #: Seconds for ``Retry-After`` (``auth_unavailable`` only).
@@ -338,7 +339,14 @@ APP_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _FORBIDDEN_IN_MESSAGE = frozenset({"Cc", "Zl", "Zp"})
 
 
-def app_error(status: int, code: str, message: str) -> AuthError:
+#: Codes of the extension that are not refusals of :data:`ERRORS` (the 429 of
+#: :func:`~flask_authgate.integrations.too_many_requests`): an app's error may not take them either.
+RATE_LIMITED = "rate_limited"
+#: The longest message an app's error may carry (it is a fixed sentence, not a report).
+MAX_APP_MESSAGE = 500
+
+
+def app_error(status: int, code: str, message: str, *, extension: bool = False) -> AuthError:
     """An :class:`AuthError` for an error the app defines (:meth:`~flask_authgate.AuthGate.error_response`).
 
     Its ``code`` is ``status``, its ``error_code`` the app's ``code`` (never
@@ -346,10 +354,12 @@ def app_error(status: int, code: str, message: str) -> AuthError:
     :attr:`~AuthError.message` the app's ``message``. Every argument is checked
     here, at the call: a bad one is a programming error, not a response.
 
+    :param extension: ``True`` only for the extension's own errors outside
+        :data:`ERRORS` (:data:`RATE_LIMITED`), which an app may not take.
     :raises TypeError: ``status`` is not an ``int``, or ``code`` or ``message`` not a ``str``.
     :raises ValueError: ``status`` is not 4xx or 5xx; ``code`` does not match
-        :data:`APP_CODE` or is one of :data:`ERRORS`; ``message`` is empty or
-        holds a control character or a line break.
+        :data:`APP_CODE` or is one of the extension's codes; ``message`` is empty,
+        longer than :data:`MAX_APP_MESSAGE` or holds a control character or a line break.
     """
     if not isinstance(status, int) or isinstance(status, bool):
         raise TypeError(f"status must be an int, not {type(status).__name__}")
@@ -360,11 +370,13 @@ def app_error(status: int, code: str, message: str) -> AuthError:
         raise TypeError(f"code must be a str, not {type(code).__name__}")
     if not APP_CODE.fullmatch(code):
         raise ValueError(f"code {code!r} is not a lowercase machine word matching {APP_CODE.pattern}")
-    if code in ERRORS:
+    if code in ERRORS or (code == RATE_LIMITED and not extension):
         raise ValueError(f"code {code!r} is one of flask-authgate's own codes; give the app's error a code of its own")
     if not isinstance(message, str):
         raise TypeError(f"message must be a str, not {type(message).__name__}")
-    if not message or any(unicodedata.category(char) in _FORBIDDEN_IN_MESSAGE for char in message):
+    if not message or len(message) > MAX_APP_MESSAGE:
+        raise ValueError(f"message must be a sentence of 1 to {MAX_APP_MESSAGE} characters")
+    if any(unicodedata.category(char) in _FORBIDDEN_IN_MESSAGE for char in message):
         raise ValueError("message must be a non-empty sentence without control characters or line breaks")
     err: AuthError = Exception.__new__(AuthError._by_status.get(status, AuthError))
     HTTPException.__init__(err, description=message)

@@ -23,6 +23,7 @@ from flask import current_app
 from flask import has_app_context
 from flask import request
 
+from .errors import RATE_LIMITED as RATE_LIMITED
 from .errors import app_error
 from .pipeline import get_identity
 from .responses import encode
@@ -34,7 +35,6 @@ if t.TYPE_CHECKING:
 __all__ = ["RATE_LIMITED", "identity_cache_key", "rate_limit_key", "too_many_requests"]
 
 #: The machine code of a 429 answered by :func:`too_many_requests`.
-RATE_LIMITED = "rate_limited"
 #: Its fixed message: never the limit's text, which may name the limit or the key.
 RATE_LIMITED_MESSAGE = "Too many requests; try again later"
 
@@ -107,7 +107,7 @@ def too_many_requests(error: HTTPException | None = None, *, problem: bool | Non
     """
     state = current_app.extensions.get("authgate") if has_app_context() else None
     if problem is None and state is not None:
-        return t.cast(Response, render_error(app_error(429, RATE_LIMITED, RATE_LIMITED_MESSAGE), state))
+        return t.cast(Response, render_error(app_error(429, RATE_LIMITED, RATE_LIMITED_MESSAGE, extension=True), state))
     data, mimetype = encode(429, RATE_LIMITED, RATE_LIMITED_MESSAGE, "problem" if problem else "json")
     response = Response(data, status=429, mimetype=mimetype)
     response.headers["Cache-Control"] = "no-store"

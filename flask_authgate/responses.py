@@ -163,7 +163,15 @@ def _default(app: AppCase, err: ErrorCase) -> tuple[bytes, tuple[tuple[str, str]
 _BARE: ErrorCase = ("unauthorized", (), "access", (), None)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
+def _app_headers(app: AppCase, status: int) -> tuple[tuple[str, str], ...]:
+    """The challenge lines of an app-defined error: on a 401 those of a plain 401, else none.
+
+    Cached per app and status only, never per message: an app's message may vary per request.
+    """
+    return _headers(app, _BARE)[2:-1] if status == 401 else ()
+
+
 def _app_default(app: AppCase, status: int, code: str, message: str) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """The body and headers of an app-defined error (:meth:`AuthGate.error_response`).
 
@@ -171,14 +179,29 @@ def _app_default(app: AppCase, status: int, code: str, message: str) -> tuple[by
     ``token_missing`` does: the app's code is not an RFC 6750 ``error`` value.
     """
     data, mimetype = encode(status, code, message, app[0])
-    bare = _headers(app, _BARE)[2:-1] if status == 401 else ()  # the challenge lines of a plain 401
-    return data, (("Content-Type", mimetype), ("Content-Length", str(len(data))), *bare, ("Cache-Control", "no-store"))
+    lines = (("Content-Type", mimetype), ("Content-Length", str(len(data))), *_app_headers(app, status))
+    return data, (*lines, ("Cache-Control", "no-store"))
 
 
 #: Headers an app-defined error may not set: the challenges and ``no-store`` are the extension's.
 _OWNED_HEADERS = frozenset({"www-authenticate", "cache-control"})
 #: Headers that described another body (an ``HTTPException``'s), dropped from ``headers=``.
 _BODY_HEADERS = frozenset({"content-type", "content-length"})
+#: Headers that frame the message or belong to one connection (RFC 9110 §7.6.1, RFC 9112 §6.1;
+#: PEP 3333 forbids the hop-by-hop ones in an app's response), or that would lie about the body.
+_FRAMING_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-encoding",
+    }
+)
 #: RFC 9110 §5.6.2 ``token``: a header name.
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: RFC 9110 §5.5 field value, as Latin-1 text: visible characters, space and tab; no controls.
@@ -211,6 +234,8 @@ def extra_headers(
         lowered = name.lower()
         if lowered in _OWNED_HEADERS:
             raise ValueError(f"{name} is set by flask-authgate on every error response; it cannot be replaced")
+        if lowered in _FRAMING_HEADERS:
+            raise ValueError(f"{name} frames the message or the connection; an error response cannot set it")
         if lowered not in _BODY_HEADERS:
             found.append((name, value))
     return tuple(found)
@@ -231,7 +256,8 @@ def render_error(
     app = app_case(state)  # per call: an api_key_loader may be registered after init_app
     status = t.cast(int, err.code)
     if err.error_code in ERRORS:
-        case: ErrorCase = (err.error_code, err.scopes, err.token_type, err.challenge_params, err.scheme)
+        code = t.cast(ErrorCode, err.error_code)
+        case: ErrorCase = (code, err.scopes, err.token_type, err.challenge_params, err.scheme)
         data, headers = _default(app, case)
         redirect_401 = status == 401
     else:  # the app's own error: the app chose this answer, so a browser is never redirected

@@ -303,6 +303,11 @@ def test_every_default_is_the_one_on_its_field() -> None:
     assert settings == Settings(keys=KeySettings(secrets=(SECRET.encode(),)))
 
 
+def test_the_defaults_cannot_be_changed_behind_every_apps_back() -> None:
+    with pytest.raises(TypeError):
+        DEFAULTS["AUTHGATE_ERROR_FORMAT"] = "problem"  # type: ignore[index]
+
+
 def test_every_settings_field_is_documented_with_its_key() -> None:
     # Each field of each group has a one-line "#:" comment above it, naming the key it is read from.
     source = inspect.getsource(config_module).splitlines()

@@ -9,6 +9,7 @@ from http import HTTPStatus
 import pytest
 from conftest import make_app
 from flask import Flask
+from flask import request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed
@@ -18,7 +19,9 @@ from flask_authgate import AuthError
 from flask_authgate import AuthGate
 from flask_authgate import Identity
 from flask_authgate import login_required
+from flask_authgate import responses
 from flask_authgate.errors import ERRORS
+from flask_authgate.errors import MAX_APP_MESSAGE
 from flask_authgate.integrations import too_many_requests
 
 LOGIN_FAILED = {
@@ -412,6 +415,38 @@ def test_the_extensions_own_codes_cannot_be_forged(code: str) -> None:
         gate.error_response(ERRORS[code].status, code, "Forged")
 
 
+def test_the_429_code_of_the_rate_limit_integration_cannot_be_taken_either() -> None:
+    app, gate = make_app()
+    with app.test_request_context(), pytest.raises(ValueError, match="own codes"):
+        gate.error_response(401, "rate_limited", "Forged")
+
+
+def test_a_message_is_a_sentence_not_a_report() -> None:
+    app, gate = make_app()
+    with app.test_request_context():
+        assert gate.error_response(400, "too_long", "x" * MAX_APP_MESSAGE).status_code == 400
+        with pytest.raises(ValueError, match="1 to 500"):
+            gate.error_response(400, "too_long", "x" * (MAX_APP_MESSAGE + 1))
+
+
+def test_messages_that_vary_per_request_are_not_cached() -> None:
+    # Only the challenge lines are cached (per app and status): a message built from the request
+    # (say, the name of an unknown field) must not fill a cache with one body per request.
+    app, gate = make_app()
+
+    @app.post("/notes")
+    def notes() -> ResponseReturnValue:
+        field = str(request.get_json()["field"])[:400]
+        return gate.error_response(400, "invalid_input", f"Unknown field {field}")
+
+    client = app.test_client()
+    before = responses._app_headers.cache_info().currsize
+    for i in range(300):
+        rv = client.post("/notes", json={"field": f"f{i}" + "x" * 300})
+        assert rv.get_json()["message"].startswith(f"Unknown field f{i}x")
+    assert responses._app_headers.cache_info().currsize - before <= 1
+
+
 def test_arguments_are_checked_before_the_app_is_looked_up() -> None:
     with pytest.raises(ValueError):
         AuthGate().error_response(401, "token_expired", "Forged")  # no app context: still ValueError
@@ -452,6 +487,14 @@ def test_good_codes_and_messages(code: str, message: str) -> None:
         pytest.param([("Allow",)], TypeError, id="not-a-pair"),
         pytest.param([("Allow", 1)], TypeError, id="value-int"),
         pytest.param([["Allow", "GET"]], TypeError, id="a-list-pair"),
+        # Framing and hop-by-hop headers: a second framing beside Content-Length (RFC 9112 §6.1),
+        # and PEP 3333 servers refuse hop-by-hop headers from an app with a 500.
+        *(
+            pytest.param({name: "x"}, ValueError, id=name.lower())
+            for name in ("Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Trailer", "Upgrade")
+        ),
+        pytest.param({"Content-Encoding": "gzip"}, ValueError, id="content-encoding"),
+        pytest.param({"Proxy-Authenticate": 'Basic realm="x"'}, ValueError, id="proxy-authenticate"),
     ],
 )
 def test_bad_headers_raise_at_the_call(headers: t.Any, error: type[Exception]) -> None:
