@@ -248,13 +248,15 @@ def subject_json() -> dict[str, str]:
 
 
 class OffsetClock:
-    """Wall-clock time plus ``offset``, which the test moves forward (``clock.offset = 70``)."""
+    """``base()`` (wall-clock time by default, ``time.monotonic`` for caches) plus ``offset``,
+    which the test moves forward (``clock.offset = 70``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: cabc.Callable[[], float] = time.time) -> None:
+        self.base = base
         self.offset = 0.0
 
     def __call__(self) -> float:
-        return time.time() + self.offset
+        return self.base() + self.offset
 
 
 def add_refresh_route(app: Flask, gate: AuthGate, path: str = "/refresh") -> None:

@@ -11,6 +11,7 @@ import pytest
 from conftest import make_app
 from flask import Flask
 from kit import add_view
+from kit import bearer
 from kit import body
 from kit import subject_and_scheme
 
@@ -168,7 +169,7 @@ def test_bearer_still_works_on_the_same_route(token_format: str) -> None:
     app, gate = build(token_format)
     with app.app_context():
         token = gate.create_access_token("alice")
-    rv = app.test_client().get("/reports", headers={"Authorization": f"Bearer {token}"})
+    rv = app.test_client().get("/reports", headers=bearer(token))
     assert rv.get_json() == {"sub": "alice", "scheme": token_format}
     assert "private" not in rv.headers.get("Cache-Control", "")  # Authorization makes caches careful already
 
@@ -177,7 +178,7 @@ def test_key_and_bearer_at_once(token_format: str) -> None:
     app, gate = build(token_format)
     with app.app_context():
         token = gate.create_access_token("alice")
-    rv = app.test_client().get("/reports", headers={"Authorization": f"Bearer {token}", "X-API-Key": KEY})
+    rv = app.test_client().get("/reports", headers={**bearer(token), "X-API-Key": KEY})
     assert rv.status_code == 400
     assert rv.get_json() == body("invalid_request")
     assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api", error="invalid_request"']

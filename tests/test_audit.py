@@ -19,6 +19,7 @@ from flask import Flask
 from flask.typing import ResponseReturnValue
 from kit import add_admin_and_doc_views
 from kit import add_async_and_methodview
+from kit import bearer
 
 from flask_authgate import AuthGate
 from flask_authgate import Identity
@@ -90,13 +91,10 @@ def test_one_json_line_per_decision_with_the_documented_fields(lines: Lines) -> 
     admin_token = issue(app, gate, roles=["admin"])
     plain_token = issue(app, gate)
     addr = {"REMOTE_ADDR": "203.0.113.9"}
-    assert (
-        client.delete("/admin", headers={"Authorization": f"Bearer {admin_token}"}, environ_base=addr).status_code
-        == 200
-    )
+    assert client.delete("/admin", headers=bearer(admin_token), environ_base=addr).status_code == 200
     assert client.get("/admin", environ_base=addr).status_code == 401
-    assert client.get("/admin", headers={"Authorization": f"Bearer {plain_token}"}).status_code == 403
-    assert client.get("/doc/bob?secret=1", headers={"Authorization": f"Bearer {plain_token}"}).status_code == 404
+    assert client.get("/admin", headers=bearer(plain_token)).status_code == 403
+    assert client.get("/doc/bob?secret=1", headers=bearer(plain_token)).status_code == 404
 
     records = lines.parsed()
     assert len(records) == 4  # one line per request, each a complete JSON object
@@ -159,9 +157,9 @@ def test_no_token_key_secret_or_header_value_in_the_lines(lines: Lines) -> None:
         gate.revoke(revoked)
     bad = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
     sent = [
-        client.get("/me", headers={"Authorization": f"Bearer {good}", "X-Trace": "header-value-123"}),
-        client.get("/me", headers={"Authorization": f"Bearer {bad}"}),
-        client.get("/me", headers={"Authorization": f"Bearer {revoked}"}),
+        client.get("/me", headers={**bearer(good), "X-Trace": "header-value-123"}),
+        client.get("/me", headers=bearer(bad)),
+        client.get("/me", headers=bearer(revoked)),
         client.get("/me", headers={"X-API-Key": api_key}),
         client.get("/me", headers={"X-API-Key": api_key + "-wrong"}),
         client.get("/me", headers={"Authorization": "Basic dXNlcjpwYXNzd29yZA=="}),
@@ -198,7 +196,7 @@ def test_a_hostile_subject_cannot_forge_a_second_line(lines: Lines) -> None:
     app, gate = audited_app()
     app.add_url_rule("/admin", "admin", roles_required("admin")(lambda: {"ok": True}))
     token = issue(app, gate, HOSTILE)
-    assert app.test_client().get("/admin", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+    assert app.test_client().get("/admin", headers=bearer(token)).status_code == 403
     text = lines.text
     assert text.count("\n") == 1 and text.endswith("}\n")
     for raw in ("\r", "\u2028", "\u2029", "\x00", "\x1b", "\x85"):
@@ -229,7 +227,7 @@ def test_long_subjects_are_clipped(lines: Lines) -> None:
     app.add_url_rule("/me", "me", login_required(lambda: {"ok": True}))
     subject = "u" * 5000
     token = issue(app, gate, subject)
-    assert app.test_client().get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert app.test_client().get("/me", headers=bearer(token)).status_code == 200
     (record,) = lines.parsed()
     assert record["subject"] == "u" * 1024 + "\u2026"
 
@@ -247,11 +245,11 @@ def test_async_and_methodview_views_and_a_503(lines: Lines) -> None:
 
     add_async_and_methodview(app)
     client = app.test_client()
-    auth = {"Authorization": f"Bearer {issue(app, gate)}"}
+    auth = bearer(issue(app, gate))
     assert client.get("/async", headers=auth).status_code == 200
     assert client.get("/items", headers=auth).status_code == 200
     down["now"] = True
-    assert client.get("/items", headers={"Authorization": f"Bearer {issue(app, gate, 'bob')}"}).status_code == 503
+    assert client.get("/items", headers=bearer(issue(app, gate, "bob"))).status_code == 503
     records = lines.parsed()
     assert [(r["endpoint"], r["code"], r["status"]) for r in records] == [
         ("async_view", "ok", 200),

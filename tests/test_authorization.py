@@ -17,6 +17,7 @@ from flask import abort
 from flask.testing import FlaskClient
 from flask.views import MethodView
 from kit import access_token
+from kit import bearer
 from kit import body
 from kit import invalid_token_challenge
 from kit import login
@@ -168,10 +169,6 @@ def notes_client(notes_app: Flask) -> FlaskClient:
     return notes_app.test_client()
 
 
-def bearer(app: Flask, gate: AuthGate, subject: str, roles: t.Sequence[str] = ()) -> dict[str, str]:
-    return login(app, gate, subject, roles=roles)
-
-
 KINDS = [pytest.param("sync", id="sync"), pytest.param("async", id="async"), pytest.param("methodview", id="mv")]
 
 
@@ -210,14 +207,14 @@ def test_bad_token_gets_the_same_401_for_existing_and_missing_records(notes_clie
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("hidden", [pytest.param(False, id="plain"), pytest.param(True, id="hide")])
 def test_owner_gets_200(notes_app: Flask, gate: AuthGate, kind: str, hidden: bool) -> None:
-    rv = notes_app.test_client().get(_note_path(kind, hidden, "1"), headers=bearer(notes_app, gate, "alice"))
+    rv = notes_app.test_client().get(_note_path(kind, hidden, "1"), headers=login(notes_app, gate, "alice"))
     assert rv.status_code == 200
     assert rv.get_json() == {"text": "alice's note"}
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_other_user_gets_403_not_owner(notes_app: Flask, gate: AuthGate, kind: str) -> None:
-    rv = notes_app.test_client().get(_note_path(kind, False, "1"), headers=bearer(notes_app, gate, "bob"))
+    rv = notes_app.test_client().get(_note_path(kind, False, "1"), headers=login(notes_app, gate, "bob"))
     assert rv.status_code == 403
     assert rv.get_json() == NOT_OWNER
     assert rv.headers.getlist("WWW-Authenticate") == []
@@ -227,7 +224,7 @@ def test_other_user_gets_403_not_owner(notes_app: Flask, gate: AuthGate, kind: s
 @pytest.mark.parametrize("kind", KINDS)
 def test_hidden_404_is_byte_identical_to_a_real_missing_record(notes_app: Flask, gate: AuthGate, kind: str) -> None:
     client = notes_app.test_client()
-    headers = bearer(notes_app, gate, "bob")
+    headers = login(notes_app, gate, "bob")
     hidden = client.get(_note_path(kind, True, "1"), headers=headers)  # alice's note, hidden from bob
     missing = client.get(_note_path(kind, True, "404"), headers=headers)  # abort(404) in the view
     assert hidden.status_code == missing.status_code == 404
@@ -243,7 +240,7 @@ def test_hidden_404_is_byte_identical_to_a_real_missing_record(notes_app: Flask,
 
 def test_hidden_404_matches_an_unknown_url_too(notes_app: Flask, gate: AuthGate) -> None:
     client = notes_app.test_client()
-    headers = bearer(notes_app, gate, "bob")
+    headers = login(notes_app, gate, "bob")
     hidden = client.get("/sync/hidden/1", headers=headers)
     unknown = client.get("/no/such/url", headers=headers)
     assert unknown.status_code == 404
@@ -262,8 +259,8 @@ def test_require_owner_without_a_guard_asks_for_an_identity_first(notes_app: Fla
     rv = client.get(path, headers={"Authorization": "Bearer garbage"})
     assert rv.status_code == 401
     assert rv.get_json() == TOKEN_INVALID
-    assert client.get(path, headers=bearer(notes_app, gate, "alice")).status_code == 200
-    rv = client.get(path, headers=bearer(notes_app, gate, "bob"))
+    assert client.get(path, headers=login(notes_app, gate, "alice")).status_code == 200
+    rv = client.get(path, headers=login(notes_app, gate, "bob"))
     assert rv.get_json() == (NOT_OWNER if kind == "sync" else NOT_FOUND)
 
 
@@ -280,7 +277,7 @@ def test_authorize_false(
 ) -> None:
     client = notes_app.test_client()
     prefix = f"/{kind}/authorize-hidden" if hidden else f"/{kind}/authorize"
-    headers = bearer(notes_app, gate, "alice")
+    headers = login(notes_app, gate, "alice")
     rv = client.get(f"{prefix}/no", headers=headers)
     assert rv.status_code == status
     assert rv.get_json() == body
@@ -313,14 +310,16 @@ def test_authorize_needs_an_identity_first(notes_client: FlaskClient, kind: str,
 def test_explicit_admin_bypass(
     notes_app: Flask, gate: AuthGate, subject: str, roles: list[str], note_id: str, status: int
 ) -> None:
-    rv = notes_app.test_client().get(f"/admin-bypass/notes/{note_id}", headers=bearer(notes_app, gate, subject, roles))
+    rv = notes_app.test_client().get(
+        f"/admin-bypass/notes/{note_id}", headers=login(notes_app, gate, subject, roles=roles)
+    )
     assert rv.status_code == status
     expected = {200: {"text": "alice's note"}, 403: FORBIDDEN, 404: NOT_FOUND}[status]
     assert rv.get_json() == expected
 
 
 def test_require_owner_does_not_let_admins_bypass(notes_app: Flask, gate: AuthGate) -> None:
-    rv = notes_app.test_client().get("/sync/notes/1", headers=bearer(notes_app, gate, "carol", ["admin"]))
+    rv = notes_app.test_client().get("/sync/notes/1", headers=login(notes_app, gate, "carol", roles=["admin"]))
     assert rv.status_code == 403
     assert rv.get_json() == NOT_OWNER
 
@@ -330,12 +329,12 @@ def test_require_owner_does_not_let_admins_bypass(notes_app: Flask, gate: AuthGa
     [pytest.param("42", 200, id="same-as-str"), pytest.param("420", 403, id="different")],
 )
 def test_require_owner_compares_as_strings(notes_app: Flask, gate: AuthGate, subject: str, status: int) -> None:
-    rv = notes_app.test_client().get("/numeric/42", headers=bearer(notes_app, gate, subject))
+    rv = notes_app.test_client().get("/numeric/42", headers=login(notes_app, gate, subject))
     assert rv.status_code == status
 
 
 def test_require_owner_none_is_never_owned(notes_app: Flask, gate: AuthGate) -> None:
-    rv = notes_app.test_client().get("/owner-none", headers=bearer(notes_app, gate, "None"))
+    rv = notes_app.test_client().get("/owner-none", headers=login(notes_app, gate, "None"))
     assert rv.status_code == 403
     assert rv.get_json() == NOT_OWNER
 
@@ -344,7 +343,7 @@ def test_hidden_404_in_problem_format_matches_the_apps_own_404() -> None:
     app, gate = make_app({"AUTHGATE_ERROR_FORMAT": "problem"})
     _register_views(app)
     client = app.test_client()
-    headers = bearer(app, gate, "bob")
+    headers = login(app, gate, "bob")
     hidden = client.get("/sync/hidden/1", headers=headers)
     missing = client.get("/sync/hidden/404", headers=headers)
     assert hidden.status_code == missing.status_code == 404
@@ -364,7 +363,7 @@ def test_hidden_404_goes_through_the_apps_own_404_handler_too() -> None:
 
     _register_views(app)
     client = app.test_client()
-    headers = bearer(app, gate, "bob")
+    headers = login(app, gate, "bob")
     for kind in ("sync", "async", "methodview"):
         hidden = client.get(_note_path(kind, True, "1"), headers=headers)
         missing = client.get(_note_path(kind, True, "404"), headers=headers)
@@ -397,11 +396,11 @@ def test_unguarded_async_view_with_async_loaders(token_format: str) -> None:
     client = app.test_client()
     alice = access_token(app, gate)
     ghost = access_token(app, gate, "ghost")
-    ok = client.get("/notes/alice", headers={"Authorization": f"Bearer {alice}"})
+    ok = client.get("/notes/alice", headers=bearer(alice))
     assert (ok.status_code, ok.get_json()) == (200, {"sub": "alice", "roles": ["editor"]})
-    other = client.get("/notes/bob", headers={"Authorization": f"Bearer {alice}"})
+    other = client.get("/notes/bob", headers=bearer(alice))
     assert (other.status_code, other.get_json()["code"]) == (403, "not_owner")
-    gone = client.get("/notes/ghost", headers={"Authorization": f"Bearer {ghost}"})
+    gone = client.get("/notes/ghost", headers=bearer(ghost))
     assert (gone.status_code, gone.get_json()["code"]) == (401, "identity_not_found")
     anonymous = client.get("/notes/alice")
     assert (anonymous.status_code, anonymous.get_json()["code"]) == (401, "token_missing")

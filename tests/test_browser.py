@@ -22,6 +22,7 @@ import jwt
 import pytest
 from conftest import free_port
 from flask import Flask
+from kit import bearer
 from kit import chromium
 from kit import seeded_example_db
 from kit import serving
@@ -255,9 +256,9 @@ def test_logging_out_returns_to_the_login_form(page: Page, live: LiveApp, reques
     shot(page, request, "signed-out")
     # The server revoked both tokens, so a copy of them is worthless.
     client = live.app.test_client()
-    rv = client.get("/api/me", headers={"Authorization": f"Bearer {stored['access']}"})
+    rv = client.get("/api/me", headers=bearer(stored["access"]))
     assert (rv.status_code, rv.get_json()["code"]) == (401, "token_revoked")
-    rv = client.post("/auth/refresh", headers={"Authorization": f"Bearer {stored['refresh']}"})
+    rv = client.post("/auth/refresh", headers=bearer(stored["refresh"]))
     assert (rv.status_code, rv.get_json()["code"]) == (401, "token_revoked")
 
 
@@ -406,7 +407,7 @@ def test_the_page_binds_its_tokens_to_a_browser_key(page: Page, live: LiveApp, r
     shot(page, request, "dpop-session")
 
     # The same token without the key is worthless: as Bearer it is refused.
-    rv = live.app.test_client().get("/api/me", headers={"Authorization": f"Bearer {access}"})
+    rv = live.app.test_client().get("/api/me", headers=bearer(access))
     assert (rv.status_code, rv.get_json()["code"]) == (401, "token_invalid")
 
     # A reload keeps the key (IndexedDB) and the session.
@@ -532,7 +533,7 @@ def test_deleting_all_notes_steps_up_then_retries(page: Page, live: LiveApp, req
     assert after["access"] != before["access"] and after["refresh"] == before["refresh"]
     assert after["tokenType"] == "DPoP"
     # The weaker token was revoked by the step-up.
-    rv = live.app.test_client().get("/api/me", headers={"Authorization": f"Bearer {before['access']}"})
+    rv = live.app.test_client().get("/api/me", headers=bearer(before["access"]))
     assert rv.status_code == 401
 
 

@@ -23,6 +23,7 @@ from conftest import make_app
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
+from kit import bearer
 from kit import body
 from kit import guarded_app
 
@@ -447,7 +448,7 @@ def test_a_token_issued_for_longer_than_the_maximum_lifetime_is_invalid_even_nea
         signing_input = header + b"." + body
         sig = base64.urlsafe_b64encode(hmac.new(SECRET.encode(), signing_input, hashlib.sha256).digest()).rstrip(b"=")
         token = (signing_input + b"." + sig).decode()
-        rv = app.test_client().get("/me", headers={"Authorization": f"Bearer {token}"})
+        rv = app.test_client().get("/me", headers=bearer(token))
         assert rv.status_code == status
         if status == 401:
             assert rv.get_json()["code"] == "token_invalid"

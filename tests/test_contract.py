@@ -26,6 +26,7 @@ from flask import make_response
 from flask.testing import FlaskClient
 from flask.typing import ResponseReturnValue
 from flask.views import MethodView
+from kit import bearer
 
 from flask_authgate import AuthGate
 from flask_authgate import Identity
@@ -454,7 +455,7 @@ def test_success_on_every_view_kind(token_format: str) -> None:
         app, gate = build_app(kind, token_format, {})
         with app.app_context():
             token = gate.create_access_token("alice", roles=["admin"])
-        rv = app.test_client().get("/admin", headers={"Authorization": f"Bearer {token}"})
+        rv = app.test_client().get("/admin", headers=bearer(token))
         assert rv.status_code == 200, kind
         assert rv.get_json() == {"sub": "alice"}
         assert "WWW-Authenticate" not in rv.headers

@@ -11,6 +11,7 @@ from flask import Flask
 from flask import Response
 from flask import jsonify
 from flask.testing import FlaskClient
+from kit import bearer
 from kit import body
 
 from flask_authgate import AuthGate
@@ -163,7 +164,7 @@ def test_header_and_cookie_at_once(browser: FlaskClient, cookie_app: tuple[Flask
     app, gate = cookie_app
     with app.app_context():
         token = gate.create_access_token("alice")
-    rv = browser.get("/me", headers={"Authorization": f"Bearer {token}"})
+    rv = browser.get("/me", headers=bearer(token))
     assert rv.status_code == 400
     assert rv.get_json() == body("invalid_request")
     assert rv.headers.getlist("WWW-Authenticate") == ['Bearer realm="api", error="invalid_request"']
@@ -173,7 +174,7 @@ def test_header_alone_needs_no_csrf_token(cookie_app: tuple[Flask, AuthGate]) ->
     app, gate = cookie_app
     with app.app_context():
         token = gate.create_access_token("alice")
-    rv = app.test_client().post("/me", headers={"Authorization": f"Bearer {token}"})
+    rv = app.test_client().post("/me", headers=bearer(token))
     assert rv.status_code == 200
     assert "Cookie" not in rv.headers.getlist("Vary")
 
@@ -250,7 +251,7 @@ def test_cookies_only_ignores_the_authorization_header(token_format: str) -> Non
     app, gate = build(token_format, AUTHGATE_TOKEN_LOCATIONS=["cookies"])
     with app.app_context():
         token = gate.create_access_token("alice")
-    rv = app.test_client().get("/me", headers={"Authorization": f"Bearer {token}"})
+    rv = app.test_client().get("/me", headers=bearer(token))
     assert rv.status_code == 401
     assert rv.get_json() == body("token_missing")
 

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.typing import ResponseReturnValue
 from flask.views import MethodView
 from kit import add_view
+from kit import bearer
 from kit import subject_json
 
 from flask_authgate import AuthGate
@@ -33,7 +34,7 @@ INSIDE = {"REMOTE_ADDR": "10.1.2.3"}
 
 def token(app: Flask, gate: AuthGate, subject: str = "alice", **kwargs: t.Any) -> dict[str, str]:
     with app.app_context():
-        return {"Authorization": f"Bearer {gate.create_access_token(subject, **kwargs)}"}
+        return bearer(gate.create_access_token(subject, **kwargs))
 
 
 def code_of(rv: t.Any) -> str | None:

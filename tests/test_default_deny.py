@@ -102,7 +102,7 @@ def env(tmp_path: pathlib.Path, token_format: str) -> Env:
     return build(tmp_path, token_format)
 
 
-def bearer(env: Env, subject: str = "alice", roles: t.Sequence[str] = ()) -> dict[str, str]:
+def login_as(env: Env, subject: str = "alice", roles: t.Sequence[str] = ()) -> dict[str, str]:
     return login(env.app, env.gate, subject, roles=roles)
 
 
@@ -124,7 +124,7 @@ def test_every_endpoint_needs_an_identity(env: Env, path: str) -> None:
     assert rv.headers["Cache-Control"] == "no-store"
     assert env.ran == []
     assert env.client.head(path).status_code == 401
-    assert env.client.get(path, headers=bearer(env)).status_code == 200
+    assert env.client.get(path, headers=login_as(env)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ def test_public_views_stay_open(env: Env, path: str) -> None:
 
 
 def test_a_public_view_sees_a_valid_identity(env: Env) -> None:
-    rv = env.client.get("/public", headers=bearer(env, "alice"))
+    rv = env.client.get("/public", headers=login_as(env, "alice"))
     assert rv.status_code == 200
     assert rv.get_json() == {"subject": "alice", "anonymous": "False"}
 
@@ -164,8 +164,8 @@ def test_a_public_view_is_anonymous_without_a_valid_token(env: Env, headers: dic
 @pytest.mark.parametrize("path", ["/public-admin", "/admin-public"])
 def test_public_keeps_the_views_own_guards(env: Env, path: str) -> None:
     assert env.client.get(path).status_code == 401
-    assert env.client.get(path, headers=bearer(env, roles=["viewer"])).status_code == 403
-    assert env.client.get(path, headers=bearer(env, roles=["admin"])).status_code == 200
+    assert env.client.get(path, headers=login_as(env, roles=["viewer"])).status_code == 403
+    assert env.client.get(path, headers=login_as(env, roles=["admin"])).status_code == 200
 
 
 def test_a_views_ip_guard_answers_before_default_deny(env: Env) -> None:
@@ -174,7 +174,7 @@ def test_a_views_ip_guard_answers_before_default_deny(env: Env) -> None:
     assert rv.get_json()["code"] == "ip_denied"
     rv = env.client.get("/office", environ_base={"REMOTE_ADDR": "10.0.0.1"})
     assert rv.status_code == 401
-    rv = env.client.get("/office", headers=bearer(env), environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    rv = env.client.get("/office", headers=login_as(env), environ_base={"REMOTE_ADDR": "10.0.0.1"})
     assert rv.status_code == 200
 
 
@@ -231,7 +231,7 @@ def test_explicit_options_with_credentials_runs_the_checks(env: Env) -> None:
     assert rv.status_code == 401
     assert rv.get_json()["code"] == "token_invalid"
     assert env.ran == []
-    rv = env.client.options("/explicit", headers={**PREFLIGHT, **bearer(env)})
+    rv = env.client.options("/explicit", headers={**PREFLIGHT, **login_as(env)})
     assert rv.status_code == 200
     assert rv.get_data(as_text=True) == "explicit"
     assert env.ran == ["explicit"]

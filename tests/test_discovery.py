@@ -11,20 +11,13 @@ import typing as t
 import pytest
 from idp_server import IdentityProvider
 from idp_server import Override
+from kit import OffsetClock
 
 from flask_authgate._urls import is_discoverable_issuer
 from flask_authgate.discovery import Discovery
 from flask_authgate.discovery import discovery_urls
 from flask_authgate.errors import AuthError
 from flask_authgate.jwks import JwksClient
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
 
 
 @pytest.fixture
@@ -179,7 +172,7 @@ def test_the_timeout_covers_both_documents(idp: IdentityProvider, caplog: pytest
 
 def test_down_at_first_then_recovers_by_itself(idp: IdentityProvider) -> None:
     idp.stop()
-    clock = Clock()
+    clock = OffsetClock(time.monotonic)
     discovery = Discovery(idp.issuer, cooldown=30, clock=clock)
     assert unavailable(discovery) == "discovery_failed"
     assert unavailable(discovery) == "discovery_failed"
@@ -192,7 +185,7 @@ def test_down_at_first_then_recovers_by_itself(idp: IdentityProvider) -> None:
 
 
 def test_cached_for_the_lifespan_and_kept_when_a_refresh_fails(idp: IdentityProvider) -> None:
-    clock = Clock()
+    clock = OffsetClock(time.monotonic)
     discovery = Discovery(idp.issuer, lifespan=300, cooldown=30, clock=clock)
     for _ in range(5):
         discovery.metadata()

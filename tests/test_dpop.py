@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm
 from jwt.algorithms import OKPAlgorithm
 from jwt.algorithms import RSAAlgorithm
+from kit import FakeClock
 
 from flask_authgate.dpop import DEFAULT_ALGORITHMS
 from flask_authgate.dpop import DpopProof
@@ -171,26 +172,18 @@ class Replay:
         return self.store.put_if_absent(key, 1.0, expires_at)
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def replay(clock: Clock) -> Replay:
+def replay(clock: FakeClock) -> Replay:
     return Replay(clock)
 
 
 @pytest.fixture
-def verifier(clock: Clock, replay: Replay) -> DpopVerifier:
+def verifier(clock: FakeClock, replay: Replay) -> DpopVerifier:
     return DpopVerifier(
         algorithms=("ES256", "ES384", "PS256", "RS256", "EdDSA", "Ed25519"), clock=clock, replay=replay, lifetime=60
     )
@@ -264,7 +257,7 @@ def test_thumbprints_agree_with_independent_implementations(keys: Keys) -> None:
 
 
 def test_rfc9449_token_request_proof() -> None:
-    clock = Clock(1562262616.0)
+    clock = FakeClock(1562262616.0)
     verifier = DpopVerifier(clock=clock, replay=Replay(clock))
     proof = verifier.verify(
         RFC9449_TOKEN_PROOF, method="POST", url="https://server.example.com/token", access_token=None
@@ -273,7 +266,7 @@ def test_rfc9449_token_request_proof() -> None:
 
 
 def test_rfc9449_resource_request_proof() -> None:
-    clock = Clock(1562262620.0)
+    clock = FakeClock(1562262620.0)
     verifier = DpopVerifier(clock=clock, replay=Replay(clock))
     proof = verifier.verify(
         RFC9449_RESOURCE_PROOF,
@@ -422,7 +415,7 @@ def test_proof_without_a_token(keys: Keys, verifier: DpopVerifier) -> None:
     assert verifier.verify(proof, method="GET", url=URL, access_token=None).alg == "ES256"
 
 
-def test_leeway_admits_a_proof_from_the_near_future(keys: Keys, clock: Clock, replay: Replay) -> None:
+def test_leeway_admits_a_proof_from_the_near_future(keys: Keys, clock: FakeClock, replay: Replay) -> None:
     verifier = DpopVerifier(clock=clock, replay=replay, leeway=5)
     verifier.verify(make_proof(keys.ec, iat=NOW + 5), method="GET", url=URL, access_token=TOKEN)
     verifier.verify(make_proof(keys.ec, iat=NOW - 65), method="GET", url=URL, access_token=TOKEN)
@@ -485,7 +478,7 @@ def test_hmac_algorithms(alg: str, keys: Keys, verifier: DpopVerifier) -> None:
     refused(verifier, proof, "dpop_alg")
 
 
-def test_algorithm_not_configured(keys: Keys, clock: Clock, replay: Replay) -> None:
+def test_algorithm_not_configured(keys: Keys, clock: FakeClock, replay: Replay) -> None:
     only_es256 = DpopVerifier(algorithms=["ES256"], clock=clock, replay=replay)
     refused(only_es256, make_proof(keys.rsa, alg="RS256"), "dpop_alg")
     payload = {"jti": "x", "htm": "GET", "htu": URL, "iat": NOW, "ath": access_token_hash(TOKEN)}
@@ -538,7 +531,7 @@ def test_missing_jwk(keys: Keys, verifier: DpopVerifier) -> None:
 
 def test_weak_and_slow_rsa_keys() -> None:
     weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the point of the test
-    clock = Clock()
+    clock = FakeClock(NOW)
     verifier = DpopVerifier(algorithms=["RS256"], clock=clock, replay=Replay(clock))
     header = {"typ": "dpop+jwt", "alg": "RS256", "jwk": public_jwk(weak)}
     payload = {"jti": "x", "htm": "GET", "htu": URL, "iat": NOW, "ath": access_token_hash(TOKEN)}
@@ -679,7 +672,7 @@ def test_claim_types(claims: dict[str, t.Any], keys: Keys, verifier: DpopVerifie
     refused(verifier, make_proof(keys.ec, **claims), "claim_type")
 
 
-def test_replayed_jti(keys: Keys, verifier: DpopVerifier, clock: Clock) -> None:
+def test_replayed_jti(keys: Keys, verifier: DpopVerifier, clock: FakeClock) -> None:
     proof = make_proof(keys.ec)
     verifier.verify(proof, method="GET", url=URL, access_token=TOKEN)
     refused(verifier, proof, "dpop_replay")
@@ -707,7 +700,7 @@ def test_one_clients_jti_cannot_block_another(keys: Keys, verifier: DpopVerifier
 
 
 def test_replay_store_holds_only_bounded_entries(
-    keys: Keys, verifier: DpopVerifier, replay: Replay, clock: Clock
+    keys: Keys, verifier: DpopVerifier, replay: Replay, clock: FakeClock
 ) -> None:
     for i in range(50):
         clock.now = NOW + i * 10
@@ -717,7 +710,7 @@ def test_replay_store_holds_only_bounded_entries(
     assert all(len(key) == 48 for key, _ in replay.calls)
 
 
-def test_replay_store_failure_fails_closed(keys: Keys, clock: Clock) -> None:
+def test_replay_store_failure_fails_closed(keys: Keys, clock: FakeClock) -> None:
     def broken(key: str, expires_at: float) -> bool:
         raise ConnectionError("redis is down")
 
@@ -735,7 +728,7 @@ def test_replay_store_failure_fails_closed(keys: Keys, clock: Clock) -> None:
     assert info.value.retry_after == 3
 
 
-def test_replay_callable_must_say_true(keys: Keys, clock: Clock) -> None:
+def test_replay_callable_must_say_true(keys: Keys, clock: FakeClock) -> None:
     verifier = DpopVerifier(clock=clock, replay=lambda key, exp: t.cast(bool, 1))
     refused(verifier, make_proof(keys.ec), "dpop_replay")
 
@@ -806,7 +799,7 @@ def test_a_100_kb_proof(keys: Keys, verifier: DpopVerifier) -> None:
     refused(verifier, "a" * 100_000, "malformed")
 
 
-def test_deeply_nested_json(keys: Keys, clock: Clock, replay: Replay) -> None:
+def test_deeply_nested_json(keys: Keys, clock: FakeClock, replay: Replay) -> None:
     verifier = DpopVerifier(clock=clock, replay=replay, max_proof_length=2_000_000)
     deep = "[" * 200_000 + "]" * 200_000
     head = b64(('{"typ":"dpop+jwt","alg":"ES256","x":' + deep + "}").encode())
@@ -892,7 +885,7 @@ def test_non_canonical_base64(keys: Keys, verifier: DpopVerifier) -> None:
 def test_mutated_proofs_fail_cleanly(data: st.DataObject) -> None:
     key = _FUZZ_KEY
     proof = make_proof(key)
-    clock = Clock()
+    clock = FakeClock(NOW)
     verifier = DpopVerifier(clock=clock, replay=Replay(clock))
     i = data.draw(st.integers(0, len(proof) - 1))
     replacement = data.draw(st.text(max_size=8))
@@ -918,7 +911,7 @@ def test_mutated_proofs_fail_cleanly(data: st.DataObject) -> None:
 )
 @settings(max_examples=200, deadline=None)
 def test_arbitrary_headers_fail_cleanly(header: dict[str, t.Any]) -> None:
-    clock = Clock()
+    clock = FakeClock(NOW)
     verifier = DpopVerifier(clock=clock, replay=Replay(clock))
     for extra in ({}, {"typ": "dpop+jwt"}, {"typ": "dpop+jwt", "alg": "ES256"}):
         proof = f"{b64json({**header, **extra})}.{b64json({'jti': 'x'})}.AAAA"
@@ -978,7 +971,7 @@ def test_default_algorithms() -> None:
 # --- server nonces (RFC 9449 §9) -------------------------------------------------------------------
 
 
-def test_nonce_source(clock: Clock) -> None:
+def test_nonce_source(clock: FakeClock) -> None:
     nonces = NonceSource(b"n" * 32, window=60, clock=clock)
     first = nonces.current()
     assert len(first) == 22 and first == nonces.current()
@@ -1005,7 +998,7 @@ def test_nonce_source_refuses(kwargs: dict[str, t.Any]) -> None:
         NonceSource(**args)
 
 
-def test_required_nonce(keys: Keys, clock: Clock, replay: Replay) -> None:
+def test_required_nonce(keys: Keys, clock: FakeClock, replay: Replay) -> None:
     nonces = NonceSource(b"n" * 32, window=30, clock=clock)
     verifier = DpopVerifier(clock=clock, replay=replay, nonces=nonces)
     refused(verifier, make_proof(keys.ec), "dpop_nonce")
@@ -1086,7 +1079,7 @@ def test_jwcrypto_proofs(kty: str, params: dict[str, t.Any], alg: str, verifier:
     refused(verifier, proof, "dpop_replay", method="POST")
 
 
-def test_pydpop_client_proofs(clock: Clock, replay: Replay) -> None:
+def test_pydpop_client_proofs(clock: FakeClock, replay: Replay) -> None:
     pydpop = pytest.importorskip("pydpop")
     key = pydpop.generate_key()
     verifier = DpopVerifier(clock=clock, replay=replay)
@@ -1147,7 +1140,7 @@ _JWK_MEMBERS = st.sampled_from(["kty", "crv", "x", "y", "n", "e", "d", "kid", "a
 )
 @settings(max_examples=300, deadline=None)
 def test_arbitrary_jwks_fail_cleanly(jwk: dict[str, t.Any], alg: str) -> None:
-    clock = Clock()
+    clock = FakeClock(NOW)
     verifier = DpopVerifier(clock=clock, replay=Replay(clock))
     proof = f"{b64json({'typ': 'dpop+jwt', 'alg': alg, 'jwk': jwk})}.{b64json({'jti': 'x'})}.AAAA"
     with pytest.raises(AuthError) as info:
@@ -1158,7 +1151,7 @@ def test_arbitrary_jwks_fail_cleanly(jwk: dict[str, t.Any], alg: str) -> None:
 @given(claims=st.dictionaries(st.sampled_from(["jti", "htm", "htu", "iat", "ath", "nonce"]), _JSON | st.just("\ud800")))
 @settings(max_examples=300, deadline=None)
 def test_arbitrary_signed_claims_fail_cleanly(claims: dict[str, t.Any]) -> None:
-    clock = Clock()
+    clock = FakeClock(NOW)
     verifier = DpopVerifier(clock=clock, replay=Replay(clock), nonces=NonceSource(b"n" * 32, clock=clock))
     full = {"jti": "x", "htm": "GET", "htu": URL, "iat": NOW, "ath": access_token_hash(TOKEN), **claims}
     header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(_FUZZ_KEY)}

@@ -8,6 +8,7 @@ from conftest import SECRET
 from conftest import make_app
 from flask import Flask
 from flask.typing import ResponseReturnValue
+from kit import bearer
 
 from flask_authgate import AuthGate
 from flask_authgate import ConfigError
@@ -79,12 +80,12 @@ def test_one_gate_serves_two_apps_with_different_secrets(token_format: str) -> N
     with app_b.app_context():
         token_b = gate.create_access_token("bob")
 
-    rv = app_a.test_client().get("/me", headers={"Authorization": f"Bearer {token_a}"})
+    rv = app_a.test_client().get("/me", headers=bearer(token_a))
     assert rv.get_json() == {"sub": "alice", "app": "authgate_test"}
-    rv = app_b.test_client().get("/me", headers={"Authorization": f"Bearer {token_b}"})
+    rv = app_b.test_client().get("/me", headers=bearer(token_b))
     assert rv.get_json() == {"sub": "bob", "app": "authgate_b"}
     for app, token in ((app_b, token_a), (app_a, token_b)):
-        rv = app.test_client().get("/me", headers={"Authorization": f"Bearer {token}"})
+        rv = app.test_client().get("/me", headers=bearer(token))
         assert rv.status_code == 401
         assert rv.get_json()["code"] == "token_invalid"
 
@@ -98,8 +99,8 @@ def test_revocation_is_per_app() -> None:
     with app_a.app_context():
         token = gate.create_access_token("alice")
         gate.revoke(token)
-    assert app_a.test_client().get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
-    assert app_b.test_client().get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert app_a.test_client().get("/me", headers=bearer(token)).status_code == 401
+    assert app_b.test_client().get("/me", headers=bearer(token)).status_code == 200
 
 
 def test_callbacks_are_shared_by_the_apps_of_one_gate() -> None:
@@ -115,7 +116,7 @@ def test_callbacks_are_shared_by_the_apps_of_one_gate() -> None:
         guarded(app)
         with app.app_context():
             token = gate.create_access_token("alice")
-        rv = app.test_client().get("/me", headers={"Authorization": f"Bearer {token}"})
+        rv = app.test_client().get("/me", headers=bearer(token))
         assert rv.get_json()["code"] == "identity_not_found"
 
 

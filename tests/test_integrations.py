@@ -11,6 +11,7 @@ from flask import Flask
 from flask_caching import Cache
 from flask_limiter import Limiter
 from kit import add_view
+from kit import bearer
 from kit import subject
 
 from flask_authgate import AuthGate
@@ -29,10 +30,6 @@ RATE_LIMITED = {
     "message": "Too many requests; try again later",
     "status": 429,
 }
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # -- the limiter key -------------------------------------------------------------

@@ -17,6 +17,7 @@ from idp_server import RS_CLIENT_ID
 from idp_server import RS_CLIENT_SECRET
 from idp_server import IdentityProvider
 from idp_server import Override
+from kit import OffsetClock
 from kit import in_threads
 
 from flask_authgate.discovery import Discovery
@@ -26,14 +27,6 @@ from flask_authgate.introspection import looks_like_jwt
 from flask_authgate.introspection import token_digest
 
 PATH = "/introspect"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +95,7 @@ def test_inactive_is_401_and_cached(idp: IdentityProvider) -> None:
 
 
 def test_answers_are_cached_for_the_ttl(idp: IdentityProvider) -> None:
-    clock = Clock()
+    clock = OffsetClock()
     introspector = make(idp, cache_ttl=60, clock=clock)
     token = idp.opaque_token(expires_in=3600)
     for _ in range(5):
@@ -116,7 +109,7 @@ def test_answers_are_cached_for_the_ttl(idp: IdentityProvider) -> None:
 
 
 def test_cache_never_outlives_the_tokens_exp(idp: IdentityProvider) -> None:
-    clock = Clock()
+    clock = OffsetClock()
     introspector = make(idp, cache_ttl=60, clock=clock)
     token = idp.opaque_token(expires_in=10)
     introspector.introspect(token)

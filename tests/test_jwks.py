@@ -22,6 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from idp_server import IdentityProvider
 from jwt.algorithms import RSAAlgorithm
+from kit import OffsetClock
 from kit import add_view
 from kit import b64
 from kit import bearer
@@ -132,17 +133,7 @@ def provider(key_pool: list[rsa.RSAPrivateKey]) -> cabc.Iterator[Provider]:
         idp.stop()
 
 
-class Clock:
-    """A monotonic clock the test moves forward (the JWKS lifespan and cooldown use it)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
-
-
-def build(provider: Provider, **config: t.Any) -> tuple[Flask, FlaskClient, Clock]:
+def build(provider: Provider, **config: t.Any) -> tuple[Flask, FlaskClient, OffsetClock]:
     """An app trusting ``provider``'s keys, with a ``/me`` view, its test client, and the JWKS client's clock."""
     app, _ = make_app(
         {
@@ -155,7 +146,7 @@ def build(provider: Provider, **config: t.Any) -> tuple[Flask, FlaskClient, Cloc
     )
 
     add_view(app, "/me", login_required, returns=subject_and_scheme)
-    clock = Clock()
+    clock = OffsetClock(time.monotonic)
     jwks_client(app).clock = clock
     return app, app.test_client(), clock
 

@@ -16,9 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
+from kit import FakeClock
 from kit import access_token
 from kit import add_view
 from kit import assert_401
+from kit import bearer
 from kit import guarded_app
 from kit import jwt_token
 from kit import signed_token
@@ -64,7 +66,7 @@ def with_me(app: Flask) -> Flask:
 
 
 def get_me(app: Flask, token: str) -> tuple[int, t.Any]:
-    rv = app.test_client().get("/me", headers={"Authorization": f"Bearer {token}"})
+    rv = app.test_client().get("/me", headers=bearer(token))
     return rv.status_code, rv.get_json()
 
 
@@ -72,19 +74,9 @@ def tokens_of(app: Flask) -> TokenService:
     return t.cast(TokenService, app.extensions["authgate"].tokens)
 
 
-class FakeClock:
-    """An injectable clock (``TokenService.clock``): UNIX time that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(float(int(time.time())))
 
 
 def unverified(token: str) -> dict[str, t.Any]:
@@ -361,7 +353,7 @@ def test_cache_hit_still_checks_the_token_type(cached: tuple[Flask, AuthGate, To
     token = access_token(app, gate)
     assert get_me(app, token)[0] == 200
     assert service.cache.get(token) is not None
-    rv = app.test_client().get("/refresh", headers={"Authorization": f"Bearer {token}"})
+    rv = app.test_client().get("/refresh", headers=bearer(token))
     assert rv.get_json()["code"] == "token_type_invalid"
 
 

@@ -27,6 +27,7 @@ from kit import Items
 from kit import add_admin_and_doc_views
 from kit import add_async_and_methodview
 from kit import in_threads
+from kit import login
 
 from flask_authgate import AuthGate
 from flask_authgate import ConfigError
@@ -131,11 +132,6 @@ def attrs(outcome: str, code: str, status: int, scheme: str) -> Attrs:
     )
 
 
-def bearer(app: Flask, gate: AuthGate, subject: str = "alice", **kwargs: t.Any) -> dict[str, str]:
-    with app.app_context():
-        return {"Authorization": f"Bearer {gate.create_access_token(subject, **kwargs)}"}
-
-
 def by_outcome_and_scheme(durations: dict[Attrs, t.Any]) -> dict[Attrs, int]:
     return {key: point.count for key, point in durations.items()}
 
@@ -160,16 +156,16 @@ def test_allowed_and_each_refusal_is_counted_once_with_its_attributes(meters: Me
 
     add_admin_and_doc_views(app)  # /admin, and /doc/<owner>, where someone else's document does not exist
     client = app.test_client()
-    admin_token = bearer(app, gate, roles=["admin"])
+    admin_token = login(app, gate, roles=["admin"])
     assert client.get("/admin", headers=admin_token).status_code == 200
     assert client.get("/admin", headers=admin_token).status_code == 200
     assert client.get("/admin").status_code == 401
     assert client.get("/admin", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
-    assert client.get("/admin", headers=bearer(app, gate)).status_code == 403
-    assert client.get("/doc/alice", headers=bearer(app, gate)).status_code == 200
-    assert client.get("/doc/bob", headers=bearer(app, gate)).status_code == 404
+    assert client.get("/admin", headers=login(app, gate)).status_code == 403
+    assert client.get("/doc/alice", headers=login(app, gate)).status_code == 200
+    assert client.get("/doc/bob", headers=login(app, gate)).status_code == 404
     broken["down"] = True
-    assert client.get("/admin", headers=bearer(app, gate, "carol")).status_code == 503
+    assert client.get("/admin", headers=login(app, gate, "carol")).status_code == 503
 
     got = meters.collect()
     assert got.counts == {
@@ -259,7 +255,7 @@ def test_sync_async_and_methodview_views(meters: Meters) -> None:
 
     add_async_and_methodview(app, roles_required("admin"), AdminItems)
     client = app.test_client()
-    alice, bob = bearer(app, gate, "alice"), bearer(app, gate, "bob")
+    alice, bob = login(app, gate, "alice"), login(app, gate, "bob")
     for path in ("/sync", "/async"):
         assert client.get(path, headers=alice).status_code == 200
         assert client.get(path, headers=bob).status_code == 403
@@ -289,7 +285,7 @@ def test_an_app_error_handler_changes_the_status_counted(meters: Meters) -> None
     def admin() -> ResponseReturnValue:
         return {"ok": True}
 
-    assert app.test_client().get("/admin", headers=bearer(app, gate)).status_code == 418
+    assert app.test_client().get("/admin", headers=login(app, gate)).status_code == 418
     assert meters.collect().counts == {attrs("denied", "insufficient_role", 418, "jwt"): 1}
 
 
@@ -298,8 +294,8 @@ def test_two_apps_count_into_the_same_instruments(meters: Meters) -> None:
     second, second_gate = metered_app()
     for app in (first, second):
         app.add_url_rule("/me", "me", login_required(lambda: {"ok": True}))
-    assert first.test_client().get("/me", headers=bearer(first, first_gate)).status_code == 200
-    assert second.test_client().get("/me", headers=bearer(second, second_gate)).status_code == 200
+    assert first.test_client().get("/me", headers=login(first, first_gate)).status_code == 200
+    assert second.test_client().get("/me", headers=login(second, second_gate)).status_code == 200
     assert meters.collect().counts == {attrs("allowed", "ok", 200, "jwt"): 2}
 
 
@@ -363,7 +359,7 @@ def test_off_by_default_nothing_is_recorded(meters: Meters) -> None:
     assert app.extensions["authgate"].decision_hooks == []
     app.add_url_rule("/me", "me", login_required(lambda: {"ok": True}))
     client = app.test_client()
-    assert client.get("/me", headers=bearer(app, gate)).status_code == 200
+    assert client.get("/me", headers=login(app, gate)).status_code == 200
     assert client.get("/me").status_code == 401
     got = meters.collect()
     assert got.counts == {}
@@ -486,7 +482,7 @@ def test_apps_set_up_before_the_sdk_are_counted_once_it_is() -> None:
         late.add_url_rule("/me", "me", login_required(lambda: {"ok": True}))
         for app, gate in ((early, early_gate), (late, late_gate)):
             client = app.test_client()
-            assert client.get("/me", headers=bearer(app, gate)).status_code == 200
+            assert client.get("/me", headers=login(app, gate)).status_code == 200
             assert client.get("/me").status_code == 401
         got = m.collect()
         assert got.counts == {attrs("allowed", "ok", 200, "jwt"): 2, attrs("denied", "token_missing", 401, "none"): 2}
@@ -623,7 +619,7 @@ def test_the_duration_ends_at_the_decision_not_after_the_view(meters: Meters) ->
         time.sleep(0.05)  # the view's own work must not count
         return {"ok": True}
 
-    assert app.test_client().get("/me", headers=bearer(app, gate)).status_code == 200
+    assert app.test_client().get("/me", headers=login(app, gate)).status_code == 200
     (point,) = meters.collect().durations.values()
     # An ordering bound, not a speed assertion: the decision happened between the two.
     assert point.max <= seen["view"] - seen["before"]

@@ -16,6 +16,7 @@ from flask import Blueprint
 from flask import Response
 from flask import g
 from flask.views import MethodView
+from kit import bearer
 
 from flask_authgate import fresh_login_required
 from flask_authgate import ip_allowed
@@ -185,10 +186,10 @@ def test_options_with_credentials_runs_the_checks_then_the_view() -> None:
     rv = client.options("/r", headers={"Authorization": "Bearer not.a.token"})
     assert rv.status_code == 401
     assert rv.get_json()["code"] == "token_invalid"
-    rv = client.options("/r", headers={"Authorization": f"Bearer {viewer}"})
+    rv = client.options("/r", headers=bearer(viewer))
     assert rv.status_code == 403
     assert ran == []
-    rv = client.options("/r", headers={"Authorization": f"Bearer {admin}"})
+    rv = client.options("/r", headers=bearer(admin))
     assert rv.status_code == 200
     assert rv.get_data(as_text=True) == "ran"
     assert ran == ["r"]

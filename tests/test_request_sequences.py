@@ -23,6 +23,7 @@ from hypothesis.stateful import invariant
 from hypothesis.stateful import precondition
 from hypothesis.stateful import rule
 from kit import add_view
+from kit import bearer
 from kit import subject_json
 
 from flask_authgate import AuthGate
@@ -125,13 +126,9 @@ class Requests(RuleBasedStateMachine):
         client = self.app.test_client(use_cookies=False)
         headers = {}
         if token is not None:
-            headers = (
-                {"Authorization": f"Bearer {token.value}"}
-                if how == "header"
-                else {"Cookie": f"authgate_access={token.value}"}
-            )
+            headers = bearer(token.value) if how == "header" else {"Cookie": f"authgate_access={token.value}"}
         if token is not None and how == "cookie" and token.kind == "refresh":
-            headers = {"Authorization": f"Bearer {token.value}"}  # the access cookie holds access tokens only
+            headers = bearer(token.value)  # the access cookie holds access tokens only
         self.check(client.get(path, headers=headers), token, path)
 
     @rule(garbage=st.sampled_from(["x.y.z", "Bearer", "eyJhbGciOiJub25lIn0.e30.", "a" * 9000, "Basic Zm9vOmJhcg=="]))
@@ -153,9 +150,9 @@ class Requests(RuleBasedStateMachine):
             _status, who = self.expected(token, "/open")
             return who
 
-        with self.app.test_request_context(headers={"Authorization": f"Bearer {first.value}"} if first else {}):
+        with self.app.test_request_context(headers=bearer(first.value) if first else {}):
             before = get_identity()
-            inner_headers = {"Authorization": f"Bearer {second.value}"} if second is not None else {}
+            inner_headers = bearer(second.value) if second is not None else {}
             with self.app.test_request_context(headers=inner_headers):
                 inner = get_identity()
                 assert (inner.subject if inner else None) == seen(second)
@@ -182,7 +179,7 @@ class Requests(RuleBasedStateMachine):
     def rotate(self, data: st.DataObject) -> None:
         token = data.draw(st.sampled_from([tok for tok in self.tokens if tok.kind == "refresh"]))
         client = self.app.test_client(use_cookies=False)
-        rv = client.post("/refresh", headers={"Authorization": f"Bearer {token.value}"})
+        rv = client.post("/refresh", headers=bearer(token.value))
         status, _ = self.expected(token, "/refresh")
         assert rv.status_code == status, rv.get_json()
         if rv.status_code == 200:

@@ -288,7 +288,7 @@ def test_log_lines_name_code_and_endpoint_never_the_token(
     tampered_reason = "signature" if app.config["AUTHGATE_TOKEN_FORMAT"] == "jwt" else "malformed"
 
     assert client.get("/admin", headers=headers).status_code == 403
-    assert client.get("/me", headers={"Authorization": f"Bearer {tampered}"}).status_code == 401
+    assert client.get("/me", headers=bearer(tampered)).status_code == 401
     assert client.get("/me", headers=refresh_headers).status_code == 401
     assert client.get("/notes/bob", headers=headers).status_code == 403
     assert client.get("/office", environ_base={"REMOTE_ADDR": "8.8.8.8"}).status_code == 403
