@@ -147,6 +147,11 @@ def assert_401(client: FlaskClient, token: str, code: str) -> None:
 Guard = t.Callable[[t.Callable[..., t.Any]], t.Callable[..., t.Any]]
 
 
+#: The three kinds of Flask view a guard must work on.
+ViewKind = t.Literal["sync", "async", "methodview"]
+VIEW_KINDS: tuple[ViewKind, ...] = ("sync", "async", "methodview")
+
+
 def add_view(
     target: Flask | Blueprint,
     rule: str,
@@ -154,22 +159,32 @@ def add_view(
     methods: t.Sequence[str] = ("GET",),
     returns: t.Any = None,
     endpoint: str | None = None,
-    is_async: bool = False,
+    kind: ViewKind = "sync",
 ) -> None:
     """Route ``rule`` on ``target`` to a view wrapped in ``guards`` (listed outermost first, as written).
 
     The view answers ``returns`` (called first if callable, e.g. :func:`subject`, :func:`whoami`),
     by default the rule's last segment (``/pages/inside-public`` answers ``inside-public``); its
-    endpoint is that segment with ``_`` for ``-`` unless ``endpoint`` is given.
+    endpoint is that segment with ``_`` for ``-`` unless ``endpoint`` is given. ``kind`` is a
+    plain function, an ``async def`` or a :class:`~flask.views.MethodView` (its ``decorators``
+    are the guards, which MethodView applies innermost first).
     """
     name = rule.rstrip("/").rsplit("/", 1)[-1] or "index"
     reply = name if returns is None else returns
+    endpoint = endpoint or name.replace("-", "_")
 
     def answer() -> t.Any:
         return reply() if callable(reply) else reply
 
+    if kind == "methodview":
+        handlers = {method.lower(): lambda self, **_: answer() for method in methods}
+        view_class: type[MethodView] = type(
+            "KitView", (MethodView,), {"decorators": list(reversed(guards)), **handlers}
+        )
+        target.add_url_rule(rule, view_func=view_class.as_view(endpoint), methods=list(methods))
+        return
     view: t.Callable[..., t.Any]
-    if is_async:
+    if kind == "async":
 
         async def async_view(**_: t.Any) -> t.Any:
             return answer()
@@ -183,7 +198,7 @@ def add_view(
         view = sync_view
     for guard in reversed(guards):
         view = guard(view)
-    target.route(rule, methods=list(methods), endpoint=endpoint or name.replace("-", "_"))(view)
+    target.route(rule, methods=list(methods), endpoint=endpoint)(view)
 
 
 def add_views(target: Flask | Blueprint, routes: t.Mapping[str, Guard | t.Sequence[Guard]], **options: t.Any) -> None:
@@ -356,30 +371,6 @@ def chromium() -> cabc.Iterator[Browser]:
             yield browser
         finally:
             browser.close()
-
-
-class Items(MethodView):
-    """A class-based view: ``GET`` (behind ``login_required``, in ``decorators``) answers ``{"ok": True}``."""
-
-    decorators: t.ClassVar[list[t.Any]] = [login_required]
-
-    def get(self) -> ResponseReturnValue:
-        return {"ok": True}
-
-
-def add_async_and_methodview(
-    app: Flask, guard: cabc.Callable[[t.Any], t.Any] = login_required, items: type[MethodView] = Items
-) -> None:
-    """The two other kinds of view, for a guard's test: ``/async`` (an ``async def`` behind ``guard``,
-    endpoint ``async_view``) and ``/items`` (``items``, a :class:`MethodView`, endpoint ``items``);
-    both answer ``{"ok": True}``."""
-
-    @app.get("/async")
-    @guard
-    async def async_view() -> ResponseReturnValue:
-        return {"ok": True}
-
-    app.add_url_rule("/items", view_func=items.as_view("items"))
 
 
 def add_admin_and_doc_views(app: Flask, admin_methods: cabc.Sequence[str] = ("GET",)) -> None:

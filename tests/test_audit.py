@@ -18,7 +18,7 @@ from conftest import make_app
 from flask import Flask
 from flask.typing import ResponseReturnValue
 from kit import add_admin_and_doc_views
-from kit import add_async_and_methodview
+from kit import add_view
 from kit import bearer
 
 from flask_authgate import AuthGate
@@ -243,7 +243,8 @@ def test_async_and_methodview_views_and_a_503(lines: Lines) -> None:
             raise ConnectionError("db password=hunter2 at 10.9.9.9")  # its text must never be logged here
         return {"name": identity.subject}
 
-    add_async_and_methodview(app)
+    add_view(app, "/async", login_required, kind="async", returns={"ok": True}, endpoint="async_view")
+    add_view(app, "/items", login_required, kind="methodview", returns={"ok": True})
     client = app.test_client()
     auth = bearer(issue(app, gate))
     assert client.get("/async", headers=auth).status_code == 200

@@ -40,7 +40,7 @@ def admin_blueprint(ran: list[str] | None = None) -> Blueprint:
         return {"subject": current_identity.subject}
 
     add_view(bp, "/users", returns=subject)
-    add_view(bp, "/async-users", returns=subject, is_async=True)
+    add_view(bp, "/async-users", returns=subject, kind="async")
     add_view(bp, "/health", public, returns="ok")
     add_view(bp, "/danger", roles_required("superuser"))
     add_view(bp, "/write", scopes_required("users:write"))

@@ -25,7 +25,9 @@ from flask import abort
 from flask import make_response
 from flask.testing import FlaskClient
 from flask.typing import ResponseReturnValue
-from flask.views import MethodView
+from kit import VIEW_KINDS
+from kit import ViewKind
+from kit import add_view
 from kit import bearer
 
 from flask_authgate import AuthGate
@@ -43,8 +45,6 @@ from flask_authgate import scopes_required
 from flask_authgate import step_up_required
 from flask_authgate.errors import ERRORS
 
-ViewKind = t.Literal["sync", "async", "methodview"]
-VIEW_KINDS: tuple[ViewKind, ...] = ("sync", "async", "methodview")
 Guard = cabc.Callable[[t.Any], t.Any]
 Body = cabc.Callable[[], ResponseReturnValue]
 
@@ -83,56 +83,27 @@ def _abort(status: int) -> Body:
     return body
 
 
-def add_view(app: Flask, rule: str, kind: ViewKind, guards: list[Guard], body: Body) -> None:
-    """Route ``rule`` to a view of ``kind`` guarded by ``guards`` (outermost first)."""
-    endpoint = rule.strip("/").replace("/", "_")
-    methods = ["GET", "POST"]
-    if kind == "methodview":
-
-        class View(MethodView):
-            # MethodView applies the list in order, the first one innermost.
-            decorators: t.ClassVar[list[Guard]] = list(reversed(guards))
-
-            def get(self) -> ResponseReturnValue:
-                return body()
-
-            def post(self) -> ResponseReturnValue:
-                return body()
-
-        app.add_url_rule(rule, view_func=View.as_view(endpoint), methods=methods)
-        return
-    view: t.Any
-    if kind == "async":
-
-        async def async_view() -> ResponseReturnValue:
-            return body()
-
-        view = async_view
-    else:
-
-        def sync_view() -> ResponseReturnValue:
-            return body()
-
-        view = sync_view
-    for guard in reversed(guards):
-        view = guard(view)
-    app.add_url_rule(rule, endpoint, view, methods=methods)
+def route(app: Flask, rule: str, kind: ViewKind, guards: list[Guard], body: Body) -> None:
+    """Route ``rule`` (GET and POST) to a view of ``kind`` guarded by ``guards`` (outermost first)."""
+    add_view(
+        app, rule, *guards, kind=kind, returns=body, methods=("GET", "POST"), endpoint=rule.strip("/").replace("/", "_")
+    )
 
 
 def build_app(kind: ViewKind, token_format: str, config: dict[str, t.Any]) -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format, **config})
-    add_view(app, "/me", kind, [login_required], _me)
-    add_view(app, "/refresh", kind, [refresh_token_required], _me)
-    add_view(app, "/fresh", kind, [fresh_login_required], _me)
-    add_view(app, "/admin", kind, [roles_required("admin")], _me)
-    add_view(app, "/scoped", kind, [scopes_required("write", "read")], _me)
-    add_view(app, "/owned", kind, [login_required], _owned_by_bob)
-    add_view(app, "/forbid", kind, [login_required], _authorize_false)
-    add_view(app, "/hidden", kind, [login_required], _authorize_hidden)
-    add_view(app, "/ip", kind, [ip_allowed("10.0.0.0/8"), login_required], _me)
-    add_view(app, "/stepped", kind, [step_up_required("mfa", max_age=300)], _me)
+    route(app, "/me", kind, [login_required], _me)
+    route(app, "/refresh", kind, [refresh_token_required], _me)
+    route(app, "/fresh", kind, [fresh_login_required], _me)
+    route(app, "/admin", kind, [roles_required("admin")], _me)
+    route(app, "/scoped", kind, [scopes_required("write", "read")], _me)
+    route(app, "/owned", kind, [login_required], _owned_by_bob)
+    route(app, "/forbid", kind, [login_required], _authorize_false)
+    route(app, "/hidden", kind, [login_required], _authorize_hidden)
+    route(app, "/ip", kind, [ip_allowed("10.0.0.0/8"), login_required], _me)
+    route(app, "/stepped", kind, [step_up_required("mfa", max_age=300)], _me)
     for status in (401, 403, 404):
-        add_view(app, f"/abort/{status}", kind, [], _abort(status))
+        route(app, f"/abort/{status}", kind, [], _abort(status))
 
     @app.route("/cookie-login")
     def cookie_login() -> ResponseReturnValue:

@@ -256,7 +256,7 @@ def test_async_loaders(token_format: str, view_is_async: bool) -> None:
         "/admin",
         roles_required("admin"),
         returns=lambda: {"sub": current_identity.subject, "user": current_user["name"]},
-        is_async=view_is_async,
+        kind="async" if view_is_async else "sync",
     )
 
     client = app.test_client()

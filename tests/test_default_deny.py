@@ -54,7 +54,7 @@ def build(tmp_path: pathlib.Path, token_format: str, *, default_deny: bool = Tru
         return {"subject": current_identity.subject}
 
     add_view(app, "/private", returns=noted(ran, "private", mine))
-    add_view(app, "/async-private", returns=noted(ran, "async-private", mine), is_async=True)
+    add_view(app, "/async-private", returns=noted(ran, "async-private", mine), kind="async")
     add_view(app, "/public", public, returns=noted(ran, "public", whose), endpoint="public_view")
     add_views(
         app,

@@ -233,7 +233,7 @@ def test_async_error_renderer(view_is_async: bool) -> None:
     async def render(err: AuthError) -> ResponseReturnValue:
         return f"no: {err.error_code}"
 
-    add_view(app, "/me", login_required, is_async=view_is_async)
+    add_view(app, "/me", login_required, kind="async" if view_is_async else "sync")
 
     rv = app.test_client().get("/me")
     assert (rv.status_code, rv.get_data()) == (401, b"no: token_missing")

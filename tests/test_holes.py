@@ -276,7 +276,7 @@ def test_a_loader_fails_closed_by_raising_auth_unavailable(async_loader: bool) -
         def load(identity: Identity) -> t.Any:
             raise AuthError("auth_unavailable")
 
-    add_view(app, "/me", login_required, is_async=True)
+    add_view(app, "/me", login_required, kind="async")
 
     token = access_token(app, gate)
     rv = app.test_client().get("/me", headers=bearer(token))

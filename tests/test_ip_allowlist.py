@@ -62,7 +62,7 @@ def view_app() -> Flask:
             "/two-lists": (ip_allowed("10.0.0.0/8"), ip_allowed("10.1.0.0/16", "172.16.0.0/12")),
         },
     )
-    add_view(app, "/async-office", ip_allowed("10.0.0.0/8"), is_async=True)
+    add_view(app, "/async-office", ip_allowed("10.0.0.0/8"), kind="async")
     return app
 
 

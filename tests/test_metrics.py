@@ -23,9 +23,9 @@ import pytest
 from conftest import make_app
 from flask import Flask
 from flask.typing import ResponseReturnValue
-from kit import Items
+from flask.views import MethodView
 from kit import add_admin_and_doc_views
-from kit import add_async_and_methodview
+from kit import add_view
 from kit import in_threads
 from kit import login
 
@@ -248,12 +248,19 @@ def test_sync_async_and_methodview_views(meters: Meters) -> None:
     def sync_view() -> ResponseReturnValue:
         return {"ok": True}
 
-    class AdminItems(Items):
+    add_view(app, "/async", roles_required("admin"), kind="async", returns={"ok": True}, endpoint="async_view")
+
+    class AdminItems(MethodView):
+        decorators: t.ClassVar[list[t.Any]] = [login_required]
+
+        def get(self) -> ResponseReturnValue:
+            return {"ok": True}
+
         @roles_required("admin")
         def post(self) -> ResponseReturnValue:
             return {"created": True}, 201
 
-    add_async_and_methodview(app, roles_required("admin"), AdminItems)
+    app.add_url_rule("/items", view_func=AdminItems.as_view("items"))
     client = app.test_client()
     alice, bob = login(app, gate, "alice"), login(app, gate, "bob")
     for path in ("/sync", "/async"):

@@ -53,7 +53,7 @@ def build() -> tuple[Flask, AuthGate]:
         returns=lambda: {"sub": current_identity.subject, "admin": "admin" in current_identity.roles},
     )
 
-    add_view(app, "/admin", roles_required("admin"), returns=subject_json, is_async=True)
+    add_view(app, "/admin", roles_required("admin"), returns=subject_json, kind="async")
 
     @app.get("/open")
     def open_view() -> dict[str, t.Any]:

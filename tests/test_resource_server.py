@@ -59,7 +59,7 @@ def build(mode: str = "allowed", **config: t.Any) -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_DPOP": mode, **config})
 
     add_view(app, "/sync", login_required, returns=subject_json)
-    add_view(app, "/async", login_required, returns=subject_json, is_async=True)
+    add_view(app, "/async", login_required, returns=subject_json, kind="async")
 
     class Resource(MethodView):
         decorators: t.ClassVar[list[t.Any]] = [login_required]
@@ -299,7 +299,7 @@ def test_step_up_asks_for_a_stronger_login(kind: str) -> None:
         step_up_required("mfa", "hwk", max_age=300),
         methods=["POST"],
         returns="sent",
-        is_async=kind == "async",
+        kind="async" if kind == "async" else "sync",
     )
 
     now = time.time()

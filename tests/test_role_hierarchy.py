@@ -38,7 +38,7 @@ def app_gate(token_format: str) -> tuple[Flask, AuthGate]:
             "/scoped": scopes_required("admin"),
         },
     )
-    add_view(app, "/async-view", roles_required("viewer"), is_async=True)
+    add_view(app, "/async-view", roles_required("viewer"), kind="async")
     add_view(app, "/roles", roles_required("viewer"), returns=lambda: {"roles": sorted(current_identity.roles)})
     return app, gate
 

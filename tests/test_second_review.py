@@ -230,7 +230,7 @@ def test_an_async_loader_reading_current_identity_does_not_deadlock(async_view: 
         seen.append(bool(current_identity))  # not established yet: None, not a deadlock
         return {"name": identity.subject}
 
-    add_view(app, "/me", login_required, is_async=async_view)
+    add_view(app, "/me", login_required, kind="async" if async_view else "sync")
     token = access_token(app, gate)
     done: list[int] = []
     worker = threading.Thread(

@@ -64,7 +64,7 @@ def signal_app(token_format: str) -> tuple[Flask, AuthGate]:
     app, gate = make_app({"AUTHGATE_TOKEN_FORMAT": token_format})
 
     add_view(app, "/me", login_required, returns=subject)
-    add_view(app, "/async-me", login_required, returns=subject, is_async=True)
+    add_view(app, "/async-me", login_required, returns=subject, kind="async")
     add_views(app, {"/admin": roles_required("admin"), "/write": scopes_required("write")})
 
     @app.get("/notes/<owner>")
