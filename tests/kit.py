@@ -80,6 +80,11 @@ def body(code: str, token_type: str = "access") -> dict[str, t.Any]:
     }
 
 
+def problem(status: int, code: str, detail: str) -> dict[str, t.Any]:
+    """An RFC 9457 body as the extension sends it (``AUTHGATE_ERROR_FORMAT = "problem"``)."""
+    return {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail, "code": code}
+
+
 class FakeClock:
     """A clock that stands still until moved: ``clock()`` is the time, ``clock.advance(s)`` moves it."""
 

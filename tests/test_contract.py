@@ -29,6 +29,7 @@ from kit import VIEW_KINDS
 from kit import ViewKind
 from kit import add_view
 from kit import bearer
+from kit import problem
 
 from flask_authgate import AuthGate
 from flask_authgate import Identity
@@ -391,13 +392,7 @@ def test_error_table_problem_format(row: Row, token_format: str) -> None:
     rv = _send(row, "sync", token_format, {"AUTHGATE_ERROR_FORMAT": "problem"})
     assert rv.status_code == row.status
     assert rv.mimetype == "application/problem+json"
-    assert rv.get_json() == {
-        "type": "about:blank",
-        "title": HTTPStatus(row.status).phrase,
-        "status": row.status,
-        "detail": ERRORS[row.code].message,
-        "code": row.code,
-    }
+    assert rv.get_json() == problem(row.status, row.code, ERRORS[row.code].message)
     _expected_headers(rv, row)
 
 

@@ -11,6 +11,7 @@ from conftest import make_app
 from flask import Flask
 from flask import request
 from flask.typing import ResponseReturnValue
+from kit import problem
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -77,13 +78,7 @@ def test_problem_body() -> None:
     rv = app.test_client().post("/login")
     assert rv.status_code == 401
     assert rv.mimetype == "application/problem+json"
-    assert rv.get_json() == {
-        "type": "about:blank",
-        "title": "Unauthorized",
-        "status": 401,
-        "detail": "The username or the password is wrong",
-        "code": "login_failed",
-    }
+    assert rv.get_json() == problem(401, "login_failed", "The username or the password is wrong")
     assert challenges_of(rv) == ['Bearer realm="api"']
     assert rv.headers["Cache-Control"] == "no-store"
 

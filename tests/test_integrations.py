@@ -12,6 +12,7 @@ from flask_caching import Cache
 from flask_limiter import Limiter
 from kit import add_view
 from kit import bearer
+from kit import problem
 from kit import subject
 
 from flask_authgate import AuthGate
@@ -173,13 +174,7 @@ def test_429_problem_format() -> None:
     rv = client.get("/x")
     assert rv.status_code == 429
     assert rv.mimetype == "application/problem+json"
-    assert rv.get_json() == {
-        "type": "about:blank",
-        "title": "Too Many Requests",
-        "status": 429,
-        "detail": "Too many requests; try again later",
-        "code": "rate_limited",
-    }
+    assert rv.get_json() == problem(429, "rate_limited", "Too many requests; try again later")
 
 
 # -- Flask-Caching -----------------------------------------------------------------
